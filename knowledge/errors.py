@@ -1,0 +1,13 @@
+"""One exception root for the knowledge package."""
+
+
+class KnowledgeError(Exception):
+    """Root of every error raised by `knowledge`."""
+
+
+class KnowledgeConfigError(KnowledgeError):
+    """A developer or deployment mistake: missing model files, bad paths."""
+
+
+class KnowledgeUnavailable(KnowledgeError):
+    """The vector store or the embedder failed at run time."""

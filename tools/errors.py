@@ -1,0 +1,29 @@
+"""One exception root for the tools package."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tools.base import ErrorKind
+
+
+class ToolError(Exception):
+    """Root of every error raised by `tools`."""
+
+
+class ToolDefinitionError(ToolError):
+    """A tool is written or registered wrongly: a developer mistake, raised at start-up."""
+
+
+class ToolFailure(ToolError):
+    """A tool's expected, typed failure; the registry turns it into a failed `ToolResult`."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class TransientToolError(ToolError):
+    """A backend hiccup worth retrying (read-only tools only)."""
