@@ -81,6 +81,9 @@ class OfflineSettings(BaseSettings):
     min_sentence_score: float = Field(
         0.30, ge=-1, le=1, description="Similarity a sentence needs to be quoted"
     )
+    sentence_margin: float = Field(
+        0.15, ge=0, le=2, description="Quote only sentences this close to the best one's similarity"
+    )
 
 
 class SessionSettings(BaseSettings):

@@ -15,6 +15,8 @@ from knowledge.vectorstore import VectorStore
 
 log = logging.getLogger(__name__)
 DOC_SUFFIXES = (".md", ".markdown", ".txt")
+# Bump when chunking changes, so stored documents are re-split even though their files did not change.
+PIPELINE_VERSION = "2"
 
 
 @dataclass
@@ -48,7 +50,7 @@ class KnowledgeBase:
             source = path.relative_to(docs_dir).as_posix()
             present.add(source)
             raw = path.read_bytes()
-            doc_hash = hashlib.sha256(raw).hexdigest()
+            doc_hash = hashlib.sha256(f"{PIPELINE_VERSION}:{self.chunk_max_words}:".encode() + raw).hexdigest()
             if known.get(source) == doc_hash:
                 report.unchanged += 1
                 continue

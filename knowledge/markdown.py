@@ -11,9 +11,63 @@ _HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
+_BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_SHORT_ITEM_WORDS = 8  # longer items read as sentences of their own
+_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def flatten_tables(text: str) -> str:
+    """Rewrite Markdown table rows as sentences ("Standard: delivery time 5-7 days; cost $5.99.").
+
+    A row means nothing quoted on its own without its column names.
+    """
+    out: list[str] = []
+    header: list[str] | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("|"):
+            header = None
+            out.append(line)
+        elif _TABLE_RULE.match(stripped):
+            continue
+        elif header is None:
+            header = _cells(stripped)
+        else:
+            cells = _cells(stripped)
+            pairs = [f"{name.lower()} {value}" for name, value in zip(header[1:], cells[1:], strict=False) if value]
+            out.append(f"{cells[0]}: {'; '.join(pairs)}.")
+    return "\n".join(out)
+
+
 def split_sentences(text: str) -> list[str]:
-    flat = " ".join(line.strip().lstrip("-*").strip() for line in text.splitlines() if line.strip())
-    return [s.strip() for s in _SENTENCE_END.split(flat) if s.strip()]
+    """Sentences of a passage. List items are sentences of their own, except that a
+    list introduced by a colon joins its lead-in ("We ship to: Canada, the UK, Australia.")."""
+    units: list[str] = []
+    in_paragraph = gathering = False
+    for line in text.replace("**", "").splitlines():
+        if not line.strip():
+            in_paragraph = gathering = False
+            continue
+        is_item = bool(_BULLET.match(line))
+        item = _BULLET.sub("", line).strip()
+        if is_item and gathering:
+            units[-1] = units[-1].rstrip(".") + ", " + item.rstrip(".;,") + "."
+        elif is_item and units and units[-1].endswith(":") and len(item.split()) <= _SHORT_ITEM_WORDS:
+            units[-1] = units[-1] + " " + item.rstrip(".;,") + "."
+            gathering = True
+        elif is_item:
+            units.append(item if item[-1] in ".!?:" else item + ".")
+            in_paragraph = gathering = False
+        elif in_paragraph:
+            units[-1] += " " + item
+        else:
+            units.append(item)
+            in_paragraph, gathering = True, False
+    return [s.strip() for unit in units for s in _SENTENCE_END.split(unit) if s.strip()]
 
 
 def _pieces(paragraph: str, max_words: int) -> list[str]:
@@ -37,7 +91,7 @@ def _sections(text: str, fallback_title: str) -> tuple[str, list[tuple[str, list
             sections[-1][1].append("\n".join(paragraph).strip())
             paragraph.clear()
 
-    for line in text.splitlines():
+    for line in flatten_tables(text).splitlines():
         heading = _HEADING.match(line)
         if heading:
             flush()

@@ -1,0 +1,76 @@
+"""Render a turn's events with Chainlit: the thin adapter between `SupportAgent` and the page."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import chainlit as cl
+from chainlit.utils import utc_now
+
+from agent.events import (
+    AgentEvent,
+    ErrorEvent,
+    Escalation,
+    Sources,
+    TextDelta,
+    ToolCallStarted,
+    ToolFinished,
+    TurnDone,
+)
+
+log = logging.getLogger(__name__)
+
+
+def source_elements(event: Sources) -> tuple[list[cl.Text], str]:
+    """Side elements for the passages, and the line naming them; Chainlit links a name to its element."""
+    elements = [
+        cl.Text(name=f"[{c.ref}] {c.passage.citation}", content=c.passage.text, display="side")
+        for c in event.citations
+    ]
+    return elements, "\n\n**Sources:** " + " · ".join(e.name for e in elements)
+
+
+def _tool_output(event: ToolFinished) -> str:
+    result = event.result
+    if not result.ok:
+        return f"{result.error}: {result.message}"
+    if result.sources:
+        return "\n".join(f"- {p.citation} (score {p.score:.2f})" for p in result.sources)
+    return json.dumps(result.data, indent=2, default=str, ensure_ascii=False) if result.data is not None else result.message
+
+
+async def render_turn(events: AsyncIterator[AgentEvent]) -> TurnDone | None:
+    """Stream a turn into one assistant message, with a collapsible step per tool call."""
+    reply = cl.Message(content="")
+    steps: dict[str, cl.Step] = {}
+    done = None
+    async with aclosing(events) as stream:  # closing on cancel lets the agent record the partial reply
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                await reply.stream_token(event.text)
+            elif isinstance(event, ToolCallStarted):
+                step = cl.Step(name=event.name, type="tool", show_input="json")
+                step.input = event.arguments
+                steps[event.call_id] = step
+                await step.send()
+            elif isinstance(event, ToolFinished):
+                step = steps.pop(event.call_id)
+                step.output = _tool_output(event)
+                step.is_error = not event.result.ok
+                step.end = utc_now()
+                await step.update()
+            elif isinstance(event, Sources):
+                reply.elements, line = source_elements(event)
+                reply.content += line
+            elif isinstance(event, Escalation):
+                await cl.Message(content=event.summary, author="Support team").send()
+            elif isinstance(event, ErrorEvent):
+                await cl.ErrorMessage(content=event.message).send()
+            elif isinstance(event, TurnDone):
+                done = event
+    if reply.content:
+        await reply.send()
+    return done

@@ -1,0 +1,63 @@
+"""The closed set of events a turn yields, in the order a UI should render them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from knowledge.types import Passage
+from tools.base import ToolResult
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolFinished:
+    call_id: str
+    name: str
+    result: ToolResult
+
+
+@dataclass(frozen=True)
+class Citation:
+    ref: int  # the [n] marker used in the reply
+    passage: Passage
+
+
+@dataclass(frozen=True)
+class Sources:
+    citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True)
+class Escalation:
+    reason: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    kind: str
+    message: str  # safe to show the customer
+
+
+TurnStatus = Literal["completed", "failed", "max_steps", "rejected"]
+
+
+@dataclass(frozen=True)
+class TurnDone:
+    reply: str
+    status: TurnStatus
+
+
+AgentEvent = TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ErrorEvent | TurnDone

@@ -1,0 +1,161 @@
+"""`SupportAgent` runs one turn of a conversation and streams typed events.
+
+It knows nothing about Chainlit: a UI consumes the events, a test asserts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from agent.conversation import Conversation, SourceBook
+from agent.errors import AgentRuntimeError, ModelError
+from agent.events import (
+    AgentEvent,
+    Citation,
+    ErrorEvent,
+    Escalation,
+    Sources,
+    TextDelta,
+    ToolCallStarted,
+    ToolFinished,
+    TurnDone,
+    TurnStatus,
+)
+from agent.llm.base import ChatModel
+from agent.llm.messages import Message, ModelRequest, ModelResponse, ModelStreamEvent, ResponseComplete, TextChunk
+from agent.prompt import system_prompt
+from agent.settings import Settings
+from knowledge.base import KnowledgeBase
+from knowledge.types import Passage
+from tools.base import ToolContext
+from tools.registry import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+MAX_STEPS_REPLY = (
+    "I'm sorry, I couldn't finish working that out. Could you rephrase your question, "
+    "or ask me to put you in touch with a human colleague?"
+)
+STOPPED_MARK = " [stopped]"
+
+
+class SupportAgent:
+    def __init__(
+        self,
+        model: ChatModel,
+        registry: ToolRegistry,
+        knowledge: KnowledgeBase | None,
+        settings: Settings,
+        escalation_tools: frozenset[str] = frozenset(),
+    ) -> None:
+        self.model = model
+        self.registry = registry
+        self.knowledge = knowledge
+        self.settings = settings
+        self.escalation_tools = escalation_tools
+
+    async def run_turn(self, conversation: Conversation, user_text: str) -> AsyncIterator[AgentEvent]:
+        """Answer one user message. Always ends with `TurnDone`, unless the task is cancelled."""
+        limits = self.settings.chat
+        text = user_text.strip()
+        if not text or len(text) > limits.max_message_chars:
+            message = (
+                "Please type a question." if not text
+                else f"Your message is too long ({len(text)} characters). Please keep it under {limits.max_message_chars}."
+            )
+            yield ErrorEvent("invalid_input", message)
+            yield TurnDone("", "rejected")
+            return
+
+        conversation.add(Message.user(text))
+        book = SourceBook()
+        context = await self._retrieve(text, conversation.id)
+        book.add(context)
+        messages = [Message.system(system_prompt(self.settings.app, context))]
+        messages += conversation.window(self.settings.sessions.memory_max_messages)
+        ctx = ToolContext(conversation_id=conversation.id, user_id=conversation.user_id)
+
+        # A deadline, not asyncio.timeout() around the loop: a cancel scope must not span a yield.
+        deadline = asyncio.get_running_loop().time() + limits.turn_timeout_s
+        reply: list[str] = []
+        status: TurnStatus = "failed"
+        try:
+            for _ in range(limits.max_tool_steps):
+                response = None
+                request = ModelRequest(messages, self.registry.specs(), context)
+                async with aclosing(self.model.stream(request)) as stream:
+                    while (chunk := await _next(stream, deadline)) is not None:
+                        if isinstance(chunk, TextChunk):
+                            reply.append(chunk.text)
+                            yield TextDelta(chunk.text)
+                        elif isinstance(chunk, ResponseComplete):
+                            response = chunk.response
+                if response is None:
+                    raise ModelError("bad_response", "stream ended without a response")
+                if not response.tool_calls:
+                    status = "completed"
+                    break
+                messages.append(Message.assistant(response.text, response.tool_calls))
+                async for event in self._run_tools(response, messages, book, ctx, deadline):
+                    yield event
+            else:
+                status = "max_steps"
+                log.warning("conversation %s hit the %d-step limit", conversation.id, limits.max_tool_steps)
+                reply.append(("\n\n" if reply else "") + MAX_STEPS_REPLY)
+                yield TextDelta(reply[-1])
+        except (AgentRuntimeError, TimeoutError) as exc:
+            error = exc if isinstance(exc, AgentRuntimeError) else ModelError("timeout", "turn timeout")
+            log.warning("turn failed in conversation %s: %s", conversation.id, error)
+            yield ErrorEvent(getattr(error, "kind", "runtime"), error.user_message)
+        except Exception:
+            log.exception("unexpected error in conversation %s", conversation.id)
+            yield ErrorEvent("internal", AgentRuntimeError.user_message)
+        finally:
+            # Runs on cancellation too, so memory always holds what the customer saw.
+            final = "".join(reply).strip()
+            if status not in ("completed", "max_steps"):
+                final += STOPPED_MARK if final else ""
+            if final:
+                conversation.add(Message.assistant(final))
+
+        cited = book.cited("".join(reply))
+        if cited:
+            yield Sources(tuple(Citation(n, p) for n, p in cited))
+        yield TurnDone("".join(reply).strip(), status)
+
+    async def _retrieve(self, text: str, conversation_id: str) -> list[Passage]:
+        if self.knowledge is None:
+            return []
+        try:
+            return self.knowledge.relevant(await self.knowledge.asearch(text))
+        except Exception:
+            # A knowledge outage must not stop the chat: the model can still use tools or hand over.
+            log.exception("knowledge search failed in conversation %s", conversation_id)
+            return []
+
+    async def _run_tools(
+        self, response: ModelResponse, messages: list[Message], book: SourceBook, ctx: ToolContext, deadline: float
+    ) -> AsyncIterator[AgentEvent]:
+        for call in response.tool_calls:
+            yield ToolCallStarted(call.id, call.name, call.arguments)
+            async with asyncio.timeout_at(deadline):
+                result = await self.registry.run(call, ctx)
+            content = result.for_model()
+            if result.sources:
+                refs = book.add(result.sources)
+                data = [{"ref": n, "title": p.citation, "text": p.text} for n, p in zip(refs, result.sources, strict=True)]
+                content = json.dumps({"ok": True, "passages": data}, ensure_ascii=False)
+            yield ToolFinished(call.id, call.name, result)
+            messages.append(Message.tool(call, content))
+            if result.ok and call.name in self.escalation_tools:
+                yield Escalation(reason=call.name, summary=result.message)
+
+
+
+async def _next(stream: AsyncIterator[ModelStreamEvent], deadline: float) -> ModelStreamEvent | None:
+    async with asyncio.timeout_at(deadline):
+        return await anext(stream, None)
