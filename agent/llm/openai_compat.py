@@ -8,8 +8,8 @@ retries are switched off so that tenacity's policy (from settings) is the only o
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import openai
 from openai import AsyncOpenAI
@@ -30,7 +30,6 @@ from agent.llm.messages import (
 from agent.settings import LLMSettings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
 
@@ -92,7 +91,7 @@ class OpenAIChatModel:
             ]
         return params
 
-    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _create(self, params: dict[str, Any]) -> Any:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_retries + 1),
             wait=wait_exponential_jitter(initial=self._settings.retry_backoff_s),
@@ -103,13 +102,15 @@ class OpenAIChatModel:
             reraise=True,
         )
         try:
-            return await retrying(call)
+            async for attempt in retrying:
+                with attempt:
+                    return await self._client.chat.completions.create(**params)
         except openai.OpenAIError as exc:
             raise _model_error(exc) from exc
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         params = self._params(request)
-        result = await self._with_retries(lambda: self._client.chat.completions.create(**params))
+        result = await self._create(params)
         if not result.choices:
             raise ModelError("bad_response", "no choices in completion")
         choice = result.choices[0]
@@ -123,7 +124,7 @@ class OpenAIChatModel:
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         params = self._params(request) | {"stream": True}
         # Only opening the stream is retried: once text has reached the user, a retry would repeat it.
-        stream = await self._with_retries(lambda: self._client.chat.completions.create(**params))
+        stream = await self._create(params)
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         finish_reason = None

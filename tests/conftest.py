@@ -1,0 +1,87 @@
+"""Shared fixtures. Real network calls are blocked: only loopback connections are allowed."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "knowledge" / "docs"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a real service or binary is missing, but fail under CI, where it must exist."""
+    if not condition:
+        (pytest.fail if IN_CI else pytest.skip)(reason)
+
+
+def _is_loopback(address: object) -> bool:
+    if not isinstance(address, tuple):
+        return True  # unix sockets
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def block_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: object) -> None:
+        if not _is_loopback(address):
+            raise ConnectionRefusedError(f"tests may not reach the network: {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from knowledge.embedder import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def shipped_kb(embedder, tmp_path_factory):
+    """The sample knowledge base, ingested once into a private store."""
+    from agent.factory import build_knowledge
+    from agent.settings import KnowledgeSettings, Settings
+
+    settings = Settings(knowledge=KnowledgeSettings(store_dir=tmp_path_factory.mktemp("kb"), docs_dir=DOCS))
+    kb = build_knowledge(settings, embedder)
+    kb.sync(DOCS)
+    return kb
+
+
+SETTING_PREFIXES = ("APP_", "LLM_", "KNOWLEDGE_", "OFFLINE_", "SESSION_", "CHAT_", "TOOLS_")
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests see documented defaults, never the developer's shell variables or .env file."""
+    for name in list(os.environ):
+        if name.startswith(SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env here
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from agent.settings import KnowledgeSettings, Settings
+
+    return Settings(knowledge=KnowledgeSettings(store_dir=tmp_path / "chroma", docs_dir=DOCS))

@@ -1,0 +1,209 @@
+"""The OpenAI-compatible adapter against a local HTTP server replaying recorded wire responses."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from agent.errors import ModelError
+from agent.llm.messages import (
+    Message,
+    ModelRequest,
+    ResponseComplete,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+)
+from agent.llm.openai_compat import OpenAIChatModel
+from agent.settings import LLMSettings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "openai"
+SEARCH = ToolSpec("search_knowledge", "Search the help centre.", {
+    "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"],
+})
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+class FakeOpenAI:
+    """Serves scripted replies in order and records what the client sent."""
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("content-length", 0))
+                fake.requests.append(json.loads(self.rfile.read(length)))
+                fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+                reply = fake.replies.pop(0)
+                time.sleep(reply.delay_s)
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", reply.content_type)
+                    self.send_header("content-length", str(len(reply.body)))
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def server():
+    fake = FakeOpenAI()
+    yield fake
+    fake.close()
+
+
+def model_for(server: FakeOpenAI, **overrides) -> OpenAIChatModel:
+    settings = LLMSettings(model="gpt-4o-mini", base_url=server.url, api_key="sk-test", retry_backoff_s=0.01,
+                           **overrides)
+    return OpenAIChatModel(settings)
+
+
+REQUEST = ModelRequest(
+    messages=[
+        Message.system("You are a support assistant."),
+        Message.user("How long do I have to return something, and when do I get my money?"),
+    ],
+    tools=[SEARCH],
+)
+
+
+async def collect(model: OpenAIChatModel, request: ModelRequest = REQUEST) -> list:
+    return [event async for event in model.stream(request)]
+
+
+async def test_streamed_tool_call_deltas_are_assembled(server):
+    server.replies.append(Reply(body=fixture("stream_tool_call.sse"), content_type="text/event-stream"))
+    events = await collect(model_for(server))
+
+    chunks = [e for e in events if isinstance(e, ToolCallChunk)]
+    assert len(chunks) == 6 and {c.index for c in chunks} == {0, 1}
+    final = events[-1]
+    assert isinstance(final, ResponseComplete)
+    assert final.response.finish_reason == "tool_calls"
+    assert final.response.tool_calls == (
+        ToolCall("call_Vx3kq1", "search_knowledge", '{"query": "return window"}'),
+        ToolCall("call_Zr8m02", "search_knowledge", '{"query": "refund time"}'),
+    )
+    sent = server.requests[0]
+    assert sent["stream"] is True and sent["model"] == "gpt-4o-mini"
+    assert sent["tools"][0]["function"]["name"] == "search_knowledge"
+    assert sent["messages"][1]["role"] == "user"
+    assert server.headers[0]["authorization"] == "Bearer sk-test"
+
+
+async def test_streamed_text_and_usage(server):
+    server.replies.append(Reply(body=fixture("stream_text.sse"), content_type="text/event-stream"))
+    events = await collect(model_for(server))
+
+    texts = [e.text for e in events if isinstance(e, TextChunk)]
+    assert texts == ["You can return", " most items within", " 30 days of delivery [1]."]
+    response = events[-1].response
+    assert response.text == "You can return most items within 30 days of delivery [1]."
+    assert response.tool_calls == () and response.finish_reason == "stop"
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (412, 14)
+
+
+async def test_tool_round_trip_is_sent_in_openai_wire_format(server):
+    server.replies.append(Reply(body=fixture("completion_tool_call.json")))
+    call = ToolCall("call_1", "search_knowledge", '{"query": "returns"}')
+    request = ModelRequest(
+        messages=[
+            Message.user("returns?"),
+            Message.assistant("", (call,)),
+            Message.tool(call, '{"ok": true, "passages": []}'),
+        ],
+        tools=[SEARCH],
+    )
+    response = await model_for(server).complete(request)
+
+    assert response.tool_calls == (ToolCall("call_8YqLm3", "search_knowledge", '{"query": "warranty length"}'),)
+    assert response.usage.input_tokens == 388
+    wire = server.requests[0]["messages"]
+    assert wire[1] == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "search_knowledge", "arguments": '{"query": "returns"}'}}
+    ]}
+    assert wire[2] == {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true, "passages": []}'}
+
+
+async def test_429_is_retried_then_succeeds(server):
+    server.replies += [
+        Reply(status=429, body=fixture("error_429.json"), headers={"retry-after": "0"}),
+        Reply(status=503, body=b'{"error": {"message": "overloaded", "type": "server_error"}}'),
+        Reply(body=fixture("stream_text.sse"), content_type="text/event-stream"),
+    ]
+    events = await collect(model_for(server, max_retries=3))
+    assert events[-1].response.text.startswith("You can return")
+    assert len(server.requests) == 3
+
+
+async def test_429_beyond_the_retry_budget_is_a_rate_limit_error(server):
+    server.replies += [Reply(status=429, body=fixture("error_429.json")) for _ in range(3)]
+    with pytest.raises(ModelError) as info:
+        await collect(model_for(server, max_retries=2))
+    assert info.value.kind == "rate_limited"
+    assert "busy" in info.value.user_message
+    assert len(server.requests) == 3
+
+
+async def test_timeout_is_retried_then_reported(server):
+    server.replies += [Reply(body=fixture("stream_text.sse"), content_type="text/event-stream", delay_s=1.0)
+                       for _ in range(2)]
+    started = time.monotonic()
+    with pytest.raises(ModelError) as info:
+        await collect(model_for(server, timeout_s=0.2, max_retries=1))
+    assert info.value.kind == "timeout"
+    assert len(server.requests) == 2
+    assert time.monotonic() - started < 1.5, "the client must give up at its own timeout, not the server's pace"
+
+
+async def test_bad_api_key_is_not_retried(server):
+    server.replies.append(Reply(status=401, body=fixture("error_401.json")))
+    with pytest.raises(ModelError) as info:
+        await model_for(server, max_retries=3).complete(REQUEST)
+    assert info.value.kind == "auth"
+    assert "sk-wrong" not in info.value.user_message
+    assert len(server.requests) == 1
+
+
+async def test_unreachable_server_is_unavailable():
+    settings = LLMSettings(model="llama3.1", base_url="http://127.0.0.1:9/v1", max_retries=1, retry_backoff_s=0.01)
+    with pytest.raises(ModelError) as info:
+        await OpenAIChatModel(settings).complete(REQUEST)
+    assert info.value.kind == "unavailable"
