@@ -68,7 +68,7 @@ class KnowledgeSettings(BaseSettings):
     )
     top_k: int = Field(4, gt=0, description="Passages retrieved per question")
     min_score: float = Field(
-        0.42, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
+        0.40, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
     )
 
 
@@ -79,11 +79,12 @@ class OfflineSettings(BaseSettings):
 
     max_sentences: int = Field(3, gt=0, description="Sentences quoted in an answer")
     min_sentence_score: float = Field(
-        0.30, ge=-1, le=1, description="Similarity a sentence needs to be quoted"
+        0.42, ge=-1, le=1, description="Similarity the best sentence needs, or the engine says it doesn't know"
     )
     sentence_margin: float = Field(
         0.15, ge=0, le=2, description="Quote only sentences this close to the best one's similarity"
     )
+    sentence_cache_size: int = Field(20000, gt=0, description="Sentence embeddings kept in memory (~1.5 KB each)")
 
 
 class SessionSettings(BaseSettings):

@@ -43,7 +43,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self._load().get_sentence_embedding_dimension())
+        model = self._load()
+        return int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                   else model.get_sentence_embedding_dimension())
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -68,7 +68,9 @@ class ToolRegistry:
         if not breaker.allow():
             return ToolResult.fail("unavailable", _UNAVAILABLE)
         try:
-            result = await self._call_with_retries(tool, ctx, args.model_dump())
+            # Field by field, not model_dump(): nested pydantic arguments stay models.
+            kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+            result = await self._call_with_retries(tool, ctx, kwargs)
         except ToolFailure as exc:
             breaker.record_success()  # the backend answered; the request was wrong
             return ToolResult.fail(exc.kind, exc.message)
@@ -83,7 +85,7 @@ class ToolRegistry:
         attempts = self.settings.retry_attempts if tool.read_only else 1
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(initial=self.settings.retry_backoff_s),
+            wait=wait_exponential_jitter(initial=self.settings.retry_backoff_s, jitter=self.settings.retry_backoff_s),
             retry=retry_if_exception_type(_RETRYABLE),
             reraise=True,
         )

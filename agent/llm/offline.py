@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -34,6 +35,7 @@ class OfflineAnswerEngine:
         self.embedder = embedder
         self.settings = settings
         self.app = app
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         return await asyncio.to_thread(self._answer, request)
@@ -57,6 +59,18 @@ class OfflineAnswerEngine:
             "I'm sorry, I don't know the answer to that, and I'd rather not guess. "
             f"A member of our support team can help you: {self.human_contact()}."
         )
+
+    def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
+        """Embeddings of knowledge-base sentences, cached: the same passages come back turn after turn."""
+        missing = list(dict.fromkeys(s for s in sentences if s not in self._cache))
+        if missing:
+            for sentence, vector in zip(missing, self.embedder.embed(missing), strict=True):
+                self._cache[sentence] = vector
+        for sentence in sentences:
+            self._cache.move_to_end(sentence)
+        while len(self._cache) > self.settings.sentence_cache_size:
+            self._cache.popitem(last=False)
+        return np.stack([self._cache[s] for s in sentences])
 
     def _small_talk(self, text: str) -> str | None:
         if _HUMAN.search(text):
@@ -82,17 +96,18 @@ class OfflineAnswerEngine:
             (ref, position, sentence)
             for ref, passage in enumerate(request.context, 1)
             for position, sentence in enumerate(split_sentences(passage.text))
-            if not _CROSS_REFERENCE.match(sentence)
+            if not _CROSS_REFERENCE.match(sentence) and not sentence.endswith(":")
         ]
         if not candidates:
             return self.dont_know()
-        vectors = self.embedder.embed([question] + [c[2] for c in candidates])
-        scores = vectors[1:] @ vectors[0]
+        query = self.embedder.embed([question])[0]
+        scores = self._sentence_vectors([c[2] for c in candidates]) @ query
         best = float(np.max(scores))
-        floor = max(self.settings.min_sentence_score, best - self.settings.sentence_margin)
+        if best < self.settings.min_sentence_score:
+            return self.dont_know()  # a related article, but no sentence that answers the question
+        floor = best - self.settings.sentence_margin
         ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
-        # The best sentence of a relevant passage is quoted even below the floor.
-        chosen = [i for i in ranked[: self.settings.max_sentences] if scores[i] >= floor] or ranked[:1]
+        chosen = [i for i in ranked[: self.settings.max_sentences] if scores[i] >= floor]
         chosen.sort(key=lambda i: candidates[i][:2])  # reading order: by passage, then position
         parts: list[str] = []
         for n, i in enumerate(chosen):

@@ -94,7 +94,7 @@ class OpenAIChatModel:
     async def _create(self, params: dict[str, Any]) -> Any:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_retries + 1),
-            wait=wait_exponential_jitter(initial=self._settings.retry_backoff_s),
+            wait=wait_exponential_jitter(initial=self._settings.retry_backoff_s, jitter=self._settings.retry_backoff_s),
             retry=retry_if_exception(_is_transient),
             before_sleep=lambda state: log.warning(
                 "LLM call failed (%s), retry %d", state.outcome.exception(), state.attempt_number
