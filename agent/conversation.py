@@ -9,6 +9,7 @@ from agent.llm.messages import Message
 from knowledge.types import Passage
 
 _MARKER = re.compile(r"\[(\d+)\]")
+_PARTIAL_MARKER = re.compile(r"\[\d{0,3}$")
 
 
 @dataclass
@@ -26,20 +27,44 @@ class Conversation:
 
 
 class SourceBook:
-    """Numbers the passages a turn has seen, so replies can cite them as [n]."""
+    """Numbers the passages a turn has seen, so the model can cite them as [n].
+
+    The customer sees citations numbered 1, 2, 3 in the order the reply first uses them,
+    whatever numbers the model used: `display` rewrites streamed text chunk by chunk.
+    """
 
     def __init__(self) -> None:
         self._by_id: dict[str, tuple[int, Passage]] = {}
+        self._by_ref: dict[int, Passage] = {}
+        self._shown: dict[int, int] = {}  # model's ref -> number shown to the customer
+        self._held = ""  # a marker split across chunks, e.g. "[1" then "2]"
 
     def add(self, passages: list[Passage] | tuple[Passage, ...]) -> list[int]:
         refs = []
         for passage in passages:
             if passage.id not in self._by_id:
-                self._by_id[passage.id] = (len(self._by_id) + 1, passage)
+                ref = len(self._by_id) + 1
+                self._by_id[passage.id] = (ref, passage)
+                self._by_ref[ref] = passage
             refs.append(self._by_id[passage.id][0])
         return refs
 
-    def cited(self, text: str) -> list[tuple[int, Passage]]:
-        by_ref = dict(self._by_id.values())
-        wanted = sorted({int(n) for n in _MARKER.findall(text)})
-        return [(n, by_ref[n]) for n in wanted if n in by_ref]
+    def display(self, chunk: str) -> str:
+        text = self._held + chunk
+        partial = _PARTIAL_MARKER.search(text)
+        self._held = text[partial.start():] if partial else ""
+        return _MARKER.sub(self._renumber, text[: partial.start()] if partial else text)
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return _MARKER.sub(self._renumber, text)
+
+    def _renumber(self, match: re.Match[str]) -> str:
+        ref = int(match.group(1))
+        if ref not in self._by_ref:
+            return match.group(0)  # not one of ours: leave the text alone
+        return f"[{self._shown.setdefault(ref, len(self._shown) + 1)}]"
+
+    def cited(self) -> list[tuple[int, Passage]]:
+        """(number shown, passage) for every passage the reply cited, in order."""
+        return [(shown, self._by_ref[ref]) for ref, shown in self._shown.items()]

@@ -89,13 +89,16 @@ class SupportAgent:
                 request = ModelRequest(messages, self.registry.specs(), context)
                 async with aclosing(self.model.stream(request)) as stream:
                     while (chunk := await _next(stream, deadline)) is not None:
-                        if isinstance(chunk, TextChunk):
-                            reply.append(chunk.text)
-                            yield TextDelta(chunk.text)
+                        if isinstance(chunk, TextChunk) and (shown := book.display(chunk.text)):
+                            reply.append(shown)
+                            yield TextDelta(shown)
                         elif isinstance(chunk, ResponseComplete):
                             response = chunk.response
                 if response is None:
                     raise ModelError("bad_response", "stream ended without a response")
+                if held := book.flush():
+                    reply.append(held)
+                    yield TextDelta(held)
                 if not response.tool_calls:
                     status = "completed"
                     break
@@ -122,7 +125,7 @@ class SupportAgent:
             if final:
                 conversation.add(Message.assistant(final))
 
-        cited = book.cited("".join(reply))
+        cited = book.cited()
         if cited:
             yield Sources(tuple(Citation(n, p) for n, p in cited))
         yield TurnDone("".join(reply).strip(), status)

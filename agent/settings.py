@@ -82,7 +82,10 @@ class OfflineSettings(BaseSettings):
         0.42, ge=-1, le=1, description="Similarity the best sentence needs, or the engine says it doesn't know"
     )
     sentence_margin: float = Field(
-        0.15, ge=0, le=2, description="Quote only sentences this close to the best one's similarity"
+        0.10, ge=0, le=2, description="Quote only sentences this close to the best one's similarity"
+    )
+    duplicate_similarity: float = Field(
+        0.8, ge=-1, le=1, description="Sentences this similar to one already quoted are skipped as repeats"
     )
     sentence_cache_size: int = Field(20000, gt=0, description="Sentence embeddings kept in memory (~1.5 KB each)")
 

@@ -16,7 +16,7 @@ from knowledge.vectorstore import VectorStore
 log = logging.getLogger(__name__)
 DOC_SUFFIXES = (".md", ".markdown", ".txt")
 # Bump when chunking changes, so stored documents are re-split even though their files did not change.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "4"
 
 
 @dataclass

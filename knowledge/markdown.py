@@ -8,11 +8,11 @@ import re
 from knowledge.types import Chunk
 
 _HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)]))\s+(?=[A-Z0-9\"'“(])")
 
 
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-_SHORT_ITEM_WORDS = 8  # longer items read as sentences of their own
+_SHORT_ITEM_WORDS = 15  # longer items read as sentences of their own
 _TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 
 

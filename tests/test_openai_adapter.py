@@ -207,3 +207,40 @@ async def test_unreachable_server_is_unavailable():
     with pytest.raises(ModelError) as info:
         await OpenAIChatModel(settings).complete(REQUEST)
     assert info.value.kind == "unavailable"
+
+
+async def test_configured_llm_drives_the_agent_with_tool_calling(server, shipped_kb, monkeypatch):
+    """With LLM_* set, the app's wiring picks this adapter, and a streamed tool call runs the real tool."""
+    from agent.conversation import Conversation
+    from agent.events import Sources, ToolFinished, TurnDone
+    from agent.factory import build_model
+    from agent.orchestrator import SupportAgent
+    from agent.settings import Settings
+    from tools.knowledge import knowledge_tools
+    from tools.registry import ToolRegistry
+
+    monkeypatch.setenv("LLM_MODEL", "llama3.1")
+    monkeypatch.setenv("LLM_BASE_URL", server.url)
+    monkeypatch.setenv("LLM_RETRY_BACKOFF_S", "0.01")
+    settings = Settings()
+    model = build_model(settings, shipped_kb.embedder)
+    assert isinstance(model, OpenAIChatModel)
+
+    server.replies += [
+        Reply(body=fixture("stream_tool_call.sse"), content_type="text/event-stream"),
+        Reply(body=fixture("stream_text.sse"), content_type="text/event-stream"),
+    ]
+    agent = SupportAgent(model, ToolRegistry(knowledge_tools(shipped_kb), settings.tools), shipped_kb, settings)
+    events = [e async for e in agent.run_turn(Conversation("c-llm"), "How long do I have to return an item?")]
+
+    assert [e.name for e in events if isinstance(e, ToolFinished) and e.result.ok] == ["search_knowledge"] * 2
+    first, second = server.requests
+    assert first["model"] == "llama3.1"
+    assert "[1] Returns" in first["messages"][0]["content"], "retrieved passages are in the system prompt"
+    tool_messages = [m for m in second["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_messages] == ["call_Vx3kq1", "call_Zr8m02"]
+    assert "30 days" in tool_messages[0]["content"]
+    done = events[-1]
+    assert isinstance(done, TurnDone) and done.status == "completed" and "30 days" in done.reply
+    sources = next(e for e in events if isinstance(e, Sources))
+    assert sources.citations[0].passage.source == "returns.md"

@@ -24,7 +24,8 @@ _SMALL_TALK_MAX_WORDS = 6  # longer messages carry a question even if they open 
 _GREETING = re.compile(r"^(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening))\b", re.I)
 _THANKS = re.compile(r"\b(thanks|thank you|thx|ty|cheers|appreciate it)\b", re.I)
 _GOODBYE = re.compile(r"\b(bye|goodbye|see you|that'?s all|that is all)\b", re.I)
-_CROSS_REFERENCE = re.compile(r"^(please )?(see|read)\b", re.I)  # "See Refunds." answers nothing
+# Sentences about the article rather than the question: "See Refunds.", "This page explains..."
+_NOT_AN_ANSWER = re.compile(r"^((please )?(see|read)\b|this (page|article|guide|section)\b)", re.I)
 _HUMAN = re.compile(r"\b(human|real person|agent|representative|someone real|operator|live chat)\b", re.I)
 
 
@@ -96,18 +97,25 @@ class OfflineAnswerEngine:
             (ref, position, sentence)
             for ref, passage in enumerate(request.context, 1)
             for position, sentence in enumerate(split_sentences(passage.text))
-            if not _CROSS_REFERENCE.match(sentence) and not sentence.endswith(":")
+            if not _NOT_AN_ANSWER.match(sentence) and not sentence.endswith(":")
         ]
         if not candidates:
             return self.dont_know()
         query = self.embedder.embed([question])[0]
-        scores = self._sentence_vectors([c[2] for c in candidates]) @ query
+        vectors = self._sentence_vectors([c[2] for c in candidates])
+        scores = vectors @ query
         best = float(np.max(scores))
         if best < self.settings.min_sentence_score:
             return self.dont_know()  # a related article, but no sentence that answers the question
         floor = best - self.settings.sentence_margin
         ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
-        chosen = [i for i in ranked[: self.settings.max_sentences] if scores[i] >= floor]
+        chosen: list[int] = []
+        for i in ranked:
+            if len(chosen) == self.settings.max_sentences or scores[i] < floor:
+                break
+            # Several articles often state the same fact; quote it once.
+            if all(vectors[i] @ vectors[j] < self.settings.duplicate_similarity for j in chosen):
+                chosen.append(i)
         chosen.sort(key=lambda i: candidates[i][:2])  # reading order: by passage, then position
         parts: list[str] = []
         for n, i in enumerate(chosen):
