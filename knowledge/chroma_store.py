@@ -1,14 +1,16 @@
-"""Chroma adapter for `VectorStore`.
+"""Chroma adapter for `VectorStore`: `PersistentClient` by default, `HttpClient` to scale out.
 
-Embeddings are always computed by our `Embedder` and passed in explicitly. The
-registered embedding function exists so Chroma never falls back to its default
-one, which downloads a model, and so a reopened collection finds its function.
+Embeddings are always computed by our `Embedder` and passed in explicitly. The registered
+embedding function exists so Chroma never falls back to its default one, which downloads a
+model, and so a reopened collection finds its function.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
 import numpy as np
@@ -19,6 +21,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from knowledge.embedder import Embedder
 from knowledge.errors import KnowledgeUnavailable
 from knowledge.types import Chunk, Passage
+from knowledge.vectorstore import Hit, Where
 
 _loaded: dict[str, Embedder] = {}
 
@@ -48,62 +51,101 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         return MiniLMEmbeddingFunction(_loaded.get(path) or Embedder(path))
 
 
+def _passage(chunk_id: str, text: str, meta: dict[str, Any], score: float) -> Passage:
+    page = meta.get("page")
+    return Passage(
+        id=chunk_id,
+        text=text,
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        section=str(meta.get("section", "")),
+        score=score,
+        page=int(page) if page is not None else None,
+    )
+
+
 class ChromaStore:
-    """A cosine-distance collection; `client` is a PersistentClient or an HttpClient."""
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
 
-    def __init__(self, client: Any, collection: str, embedder: Embedder) -> None:
-        try:
-            self._collection = client.get_or_create_collection(
-                collection,
-                embedding_function=MiniLMEmbeddingFunction(embedder),
-                configuration={"hnsw": {"space": "cosine"}},
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray, extra: dict[str, str | int]) -> None:
+        if chunks:
+            self._collection.upsert(
+                ids=[c.id for c in chunks],
+                documents=[c.text for c in chunks],
+                embeddings=list(embeddings),
+                metadatas=[c.metadata() | extra for c in chunks],
             )
-        except Exception as exc:
-            raise KnowledgeUnavailable(f"cannot open Chroma collection {collection!r}: {exc}") from exc
 
-    @classmethod
-    def persistent(cls, path: str, collection: str, embedder: Embedder) -> ChromaStore:
-        client = chromadb.PersistentClient(path=path, settings=ChromaSettings(anonymized_telemetry=False))
-        return cls(client, collection, embedder)
-
-    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray, extra: dict[str, str]) -> None:
-        if not chunks:
-            return
-        self._collection.upsert(
-            ids=[c.id for c in chunks],
-            documents=[c.text for c in chunks],
-            embeddings=list(embeddings),
-            metadatas=[c.metadata() | extra for c in chunks],
-        )
-
-    def query(self, embedding: np.ndarray, k: int) -> list[Passage]:
-        if self.count() == 0:
+    def query(self, embedding: np.ndarray, k: int, where: Where | None = None) -> list[Hit]:
+        if self._collection.count() == 0:
             return []
         found = self._collection.query(
-            query_embeddings=[embedding], n_results=k, include=["documents", "metadatas", "distances"]
+            query_embeddings=[embedding], n_results=k, where=where or None,
+            include=["documents", "metadatas", "distances", "embeddings"],
         )
-        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0], strict=True)
-        return [
-            Passage(
-                id=chunk_id,
-                text=text,
-                source=str(meta.get("source", "")),
-                title=str(meta.get("title", "")),
-                section=str(meta.get("section", "")),
-                score=1.0 - float(distance),
-            )
-            for chunk_id, text, meta, distance in rows
-        ]
+        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0],
+                   found["embeddings"][0], strict=True)
+        return [Hit(_passage(i, t, m, 1.0 - float(d)), np.asarray(v, dtype=np.float32)) for i, t, m, d, v in rows]
 
-    def delete_source(self, source: str, keep_hash: str | None = None) -> None:
-        where: dict[str, Any] = {"source": source}
-        if keep_hash is not None:
-            where = {"$and": [where, {"doc_hash": {"$ne": keep_hash}}]}
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        if not ids:
+            return []
+        found = self._collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        rows = zip(found["ids"], found["documents"], found["metadatas"], found["embeddings"], strict=True)
+        return [Hit(_passage(i, t, m, 0.0), np.asarray(v, dtype=np.float32)) for i, t, m, v in rows]
+
+    def texts(self) -> list[tuple[str, str, dict[str, Any]]]:
+        found = self._collection.get(include=["documents", "metadatas"])
+        return list(zip(found["ids"], found["documents"], found["metadatas"], strict=True))
+
+    def delete(self, where: Where) -> None:
         self._collection.delete(where=where)
-
-    def source_hashes(self) -> dict[str, str]:
-        metas = self._collection.get(include=["metadatas"])["metadatas"] or []
-        return {str(m["source"]): str(m.get("doc_hash", "")) for m in metas}
 
     def count(self) -> int:
         return self._collection.count()
+
+
+class ChromaBackend:
+    """Opens collections on one Chroma client. `url` selects a server; otherwise `path` on disk."""
+
+    def __init__(self, embedder: Embedder, path: str = "", url: str = "") -> None:
+        self._embedder = embedder
+        settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if url:
+                parts = urlsplit(url)
+                self._client = chromadb.HttpClient(
+                    host=parts.hostname or "localhost", port=parts.port or 8000,
+                    ssl=parts.scheme == "https", settings=settings,
+                )
+            else:
+                self._client = chromadb.PersistentClient(path=path, settings=settings)
+        except Exception as exc:
+            raise KnowledgeUnavailable(f"cannot reach Chroma at {url or path}: {exc}") from exc
+
+    def open(self, name: str) -> ChromaStore:
+        try:
+            collection = self._client.get_or_create_collection(
+                name,
+                embedding_function=MiniLMEmbeddingFunction(self._embedder),
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"created_at": time.time()},
+            )
+        except Exception as exc:
+            raise KnowledgeUnavailable(f"cannot open Chroma collection {name!r}: {exc}") from exc
+        return ChromaStore(collection)
+
+    def drop(self, name: str) -> None:
+        try:
+            self._client.delete_collection(name)
+        except Exception as exc:
+            if "does not exist" not in str(exc).lower():
+                raise KnowledgeUnavailable(f"cannot delete Chroma collection {name!r}: {exc}") from exc
+
+    def names(self, prefix: str) -> dict[str, float]:
+        found = {}
+        for collection in self._client.list_collections():
+            if collection.name.startswith(prefix):
+                found[collection.name] = float((collection.metadata or {}).get("created_at", 0.0))
+        return found

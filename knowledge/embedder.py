@@ -35,6 +35,9 @@ class Embedder:
         with self._lock:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()  # a weights bar on every start is noise
 
                 if not os.path.isdir(self.model_path):
                     raise KnowledgeConfigError(f"embedding model folder not found: {self.model_path}")

@@ -11,3 +11,10 @@ class KnowledgeConfigError(KnowledgeError):
 
 class KnowledgeUnavailable(KnowledgeError):
     """The vector store or the embedder failed at run time."""
+
+
+class ConversionError(KnowledgeError):
+    """A file that cannot be ingested: empty, damaged, encrypted, unsupported or too large.
+
+    Its message says why, in words fit for the person who supplied the file.
+    """

@@ -1,20 +1,44 @@
-"""The one record that flows through ingestion and retrieval."""
+"""The records that flow through ingestion (Document → Chunk) and retrieval (Passage)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+ElementKind = Literal["title", "text", "list_item", "table"]
+
+
+@dataclass(frozen=True)
+class Element:
+    kind: ElementKind
+    text: str
+    depth: int = 0  # heading level for titles, 0 when unknown
+    page: int | None = None
+
+
+@dataclass
+class Document:
+    source: str  # a stable name: the path relative to the ingested folder, or an upload's file name
+    content_hash: str
+    title: str = ""
+    elements: list[Element] = field(default_factory=list)
+    kind: str = ""  # detected file type, e.g. "pdf"
 
 
 @dataclass(frozen=True)
 class Chunk:
     id: str
     text: str
-    source: str  # file name relative to the docs folder
+    source: str
     title: str
     section: str = ""
+    page: int | None = None
 
-    def metadata(self) -> dict[str, str]:
-        return {"source": self.source, "title": self.title, "section": self.section}
+    def metadata(self) -> dict[str, str | int]:
+        meta: dict[str, str | int] = {"source": self.source, "title": self.title, "section": self.section}
+        if self.page is not None:
+            meta["page"] = self.page
+        return meta
 
 
 @dataclass(frozen=True)
@@ -27,10 +51,12 @@ class Passage:
     title: str
     section: str = ""
     score: float = 0.0
+    page: int | None = None
 
     @property
     def citation(self) -> str:
-        return f"{self.title} › {self.section}" if self.section and self.section != self.title else self.title
+        label = f"{self.title} › {self.section}" if self.section and self.section != self.title else self.title
+        return f"{label}, p. {self.page}" if self.page else label
 
     def with_score(self, score: float) -> Passage:
         return replace(self, score=score)

@@ -64,7 +64,7 @@ def shipped_kb(embedder, tmp_path_factory):
 
     settings = Settings(knowledge=KnowledgeSettings(store_dir=tmp_path_factory.mktemp("kb"), docs_dir=DOCS))
     kb = build_knowledge(settings, embedder)
-    kb.sync(DOCS)
+    kb.ingest([DOCS])
     return kb
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -236,11 +237,12 @@ async def test_configured_llm_drives_the_agent_with_tool_calling(server, shipped
     assert [e.name for e in events if isinstance(e, ToolFinished) and e.result.ok] == ["search_knowledge"] * 2
     first, second = server.requests
     assert first["model"] == "llama3.1"
-    assert "[1] Returns" in first["messages"][0]["content"], "retrieved passages are in the system prompt"
+    assert re.search(r"\[\d\] Returns › Return Window", first["messages"][0]["content"]), "passages are in the prompt"
     tool_messages = [m for m in second["messages"] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_messages] == ["call_Vx3kq1", "call_Zr8m02"]
     assert "30 days" in tool_messages[0]["content"]
     done = events[-1]
     assert isinstance(done, TurnDone) and done.status == "completed" and "30 days" in done.reply
     sources = next(e for e in events if isinstance(e, Sources))
-    assert sources.citations[0].passage.source == "returns.md"
+    first_in_prompt = re.search(r"^\[1\] (.+)$", first["messages"][0]["content"], re.M).group(1)
+    assert [(c.ref, c.passage.citation) for c in sources.citations] == [(1, first_in_prompt)], "the reply cites [1]"

@@ -18,7 +18,7 @@ from agent.llm.base import stream_text
 from agent.llm.messages import ModelRequest, ModelResponse, ModelStreamEvent
 from agent.settings import AppSettings, OfflineSettings
 from knowledge.embedder import Embedder
-from knowledge.markdown import split_sentences
+from knowledge.text import split_sentences
 
 _SMALL_TALK_MAX_WORDS = 6  # longer messages carry a question even if they open with "hi"
 _GREETING = re.compile(r"^(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening))\b", re.I)

@@ -1,0 +1,163 @@
+"""Ingestion: convert → clean → split → embed → write, one document at a time.
+
+Incremental: a document whose content (and pipeline version) is unchanged is skipped
+without embedding anything. All-or-nothing per document: chunk ids include the content
+hash, so a new version is written beside the old one, which is deleted only once the
+new one is whole. A source counts as ingested only if all its chunks are present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from knowledge.clean import clean
+from knowledge.convert import convert
+from knowledge.embedder import Embedder
+from knowledge.errors import ConversionError
+from knowledge.split import split
+from knowledge.types import Chunk, Document
+from knowledge.vectorstore import VectorStore
+
+log = logging.getLogger(__name__)
+
+# Bump when conversion or chunking changes, so unchanged files are re-split anyway.
+PIPELINE_VERSION = "5"
+
+
+@dataclass
+class FileResult:
+    source: str
+    status: str  # added, updated, unchanged, removed, skipped
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass
+class IngestReport:
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def of(self, status: str) -> list[FileResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def chunks_written(self) -> int:
+        return sum(r.chunks for r in self.results if r.status in ("added", "updated"))
+
+    @property
+    def ok(self) -> bool:
+        """False only when files were offered and none could be ingested."""
+        offered = [r for r in self.results if r.status != "removed"]
+        return not offered or any(r.status != "skipped" for r in offered)
+
+
+@dataclass(frozen=True)
+class ChunkingOptions:
+    max_words: int
+    overlap_words: int
+    max_file_bytes: int
+
+
+class Ingestor:
+    def __init__(self, store: VectorStore, embedder: Embedder, options: ChunkingOptions) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.options = options
+
+    def version_hash(self, content_hash: str) -> str:
+        o = self.options
+        return hashlib.sha256(f"{PIPELINE_VERSION}:{o.max_words}:{o.overlap_words}:{content_hash}".encode()).hexdigest()
+
+    def complete_sources(self) -> dict[str, tuple[str, str]]:
+        """source → (version hash, root) for every source whose chunks are all present."""
+        seen: dict[tuple[str, str], int] = {}
+        expected: dict[tuple[str, str], int] = {}
+        roots: dict[str, str] = {}
+        for _id, _text, meta in self.store.texts():
+            key = (str(meta["source"]), str(meta.get("doc_hash", "")))
+            seen[key] = seen.get(key, 0) + 1
+            expected[key] = int(meta.get("chunk_count", 0))
+            roots[key[0]] = str(meta.get("root", ""))
+        return {source: (doc_hash, roots[source]) for (source, doc_hash), n in seen.items() if n == expected[(source, doc_hash)]}
+
+    def ingest_bytes(self, data: bytes, filename: str, source: str, root: str = "",
+                     known: dict[str, tuple[str, str]] | None = None) -> FileResult:
+        known = self.complete_sources() if known is None else known
+        try:
+            document = convert(data, filename, source=source, max_bytes=self.options.max_file_bytes)
+        except ConversionError as exc:
+            return FileResult(source, "skipped", reason=str(exc))
+        version = self.version_hash(document.content_hash)
+        if known.get(source, ("", ""))[0] == version:
+            return FileResult(source, "unchanged")
+        chunks = split(clean(document), self.options.max_words, self.options.overlap_words)
+        if not chunks:
+            return FileResult(source, "skipped", reason="no text left after cleaning")
+        self._write(document, chunks, version, root)
+        return FileResult(source, "updated" if source in known else "added", len(chunks))
+
+    def _write(self, document: Document, chunks: list[Chunk], version: str, root: str) -> None:
+        # Ids carry the version, so the new chunks never overwrite the old ones mid-write.
+        chunks = [replace(c, id=hashlib.sha1(f"{c.id}:{version}".encode()).hexdigest()[:24]) for c in chunks]
+        vectors = self.embedder.embed([embedding_text(c) for c in chunks])
+        extra: dict[str, str | int] = {"doc_hash": version, "chunk_count": len(chunks), "root": root, "kind": document.kind}
+        try:
+            self.store.upsert(chunks, vectors, extra)
+        except Exception:
+            self.store.delete({"$and": [{"source": document.source}, {"doc_hash": version}]})
+            raise
+        self.store.delete({"$and": [{"source": document.source}, {"doc_hash": {"$ne": version}}]})
+
+    def ingest_paths(self, paths: Iterable[Path], rebuild: bool = False,
+                     progress: Callable[[str], None] | None = None) -> IngestReport:
+        """Ingest files and folders. Files that disappeared from an ingested folder are removed."""
+        started = time.perf_counter()
+        report = IngestReport()
+        if rebuild:
+            for source in {str(m["source"]) for _i, _t, m in self.store.texts()}:
+                self.store.delete({"source": source})
+        known = self.complete_sources()
+        for root, files in _expand(paths):
+            present = set()
+            for path in files:
+                source = path.relative_to(root).as_posix() if root else path.name
+                present.add(source)
+                if progress:
+                    progress(source)
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    report.results.append(FileResult(source, "skipped", reason=f"cannot read the file: {exc.strerror}"))
+                    continue
+                report.results.append(self.ingest_bytes(data, path.name, source, str(root or ""), known))
+            if root:
+                for source, (_hash, source_root) in known.items():
+                    if source_root == str(root) and source not in present:
+                        self.store.delete({"source": source})
+                        report.results.append(FileResult(source, "removed"))
+        report.seconds = time.perf_counter() - started
+        log.info("ingested %d files: %d chunks written, %d skipped in %.1f s", len(report.results),
+                 report.chunks_written, len(report.of("skipped")), report.seconds)
+        return report
+
+
+def _expand(paths: Iterable[Path]) -> list[tuple[Path | None, list[Path]]]:
+    groups: list[tuple[Path | None, list[Path]]] = []
+    for path in paths:
+        path = path.resolve()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            groups.append((path, files))
+        else:
+            groups.append((None, [path]))
+    return groups
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """Headings carry meaning the body text often omits ("Return window: 30 days")."""
+    return ". ".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
