@@ -88,7 +88,9 @@ def convert(data: bytes, filename: str, source: str | None = None, max_bytes: in
         raise ConversionError(f"the {kind.upper()} file could not be read ({type(exc).__name__})") from exc
     if not any(e.text.strip() for e in elements):
         raise ConversionError("no text could be extracted (a scanned PDF or an image needs OCR, which is not supported)")
-    title = next((e.text for e in elements if e.kind == "title"), "") or _title_from_name(filename)
+    # A title in the middle of a PDF is a heading, not the document's name.
+    first = next(e for e in elements if e.text.strip())
+    title = first.text if first.kind == "title" else _title_from_name(filename)
     return Document(
         source=source or filename,
         content_hash=hashlib.sha256(data).hexdigest(),
