@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import chainlit as cl
 
-from agent.chainlit_ui import render_turn
+from agent.chainlit_ui import receive_files, render_turn
 from agent.conversation import Conversation
 from agent.factory import build_services
 from agent.logs import configure_logging
@@ -19,7 +20,8 @@ services = build_services(settings)
 
 WELCOME = (
     f"**Hi, I'm the {settings.app.store_name} assistant.** I can answer questions about shipping, "
-    "returns, refunds, payments, warranty and your account, and I tell you where each answer comes from."
+    "returns, refunds, payments, warranty and your account, and I tell you where each answer comes from. "
+    "You can also attach an invoice, a receipt or a manual (PDF, Word, text) and ask me about it."
 )
 STARTERS = [
     ("Where is my order?", "How can I track my order?"),
@@ -50,10 +52,26 @@ async def on_chat_start() -> None:
     cl.user_session.set("conversation", conversation)
 
 
+@cl.on_app_startup
+async def on_app_startup() -> None:
+    asyncio.get_running_loop().create_task(expire_uploads())
+
+
+async def expire_uploads() -> None:
+    while True:
+        try:
+            await asyncio.to_thread(services.uploads.expire)
+        except Exception:
+            log.exception("could not expire old uploads")
+        await asyncio.sleep(settings.uploads.expiry_check_s)
+
+
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     conversation: Conversation = cl.user_session.get("conversation")
-    await render_turn(services.agent.run_turn(conversation, message.content))
+    await receive_files(message, conversation, services.uploads)
+    if message.content.strip():
+        await render_turn(services.agent.run_turn(conversation, message.content))
 
 
 @cl.on_stop

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from pathlib import Path
 
 import chainlit as cl
 from chainlit.utils import utc_now
 
+from agent.conversation import Conversation
 from agent.events import (
     AgentEvent,
     ErrorEvent,
@@ -20,6 +23,9 @@ from agent.events import (
     ToolFinished,
     TurnDone,
 )
+
+from knowledge.pipeline import FileResult
+from knowledge.uploads import UploadLibrary
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +80,35 @@ async def render_turn(events: AsyncIterator[AgentEvent]) -> TurnDone | None:
     if reply.content:
         await reply.send()
     return done
+
+
+async def receive_files(message: cl.Message, conversation: Conversation, library: UploadLibrary) -> None:
+    """Index the files attached to a message into this conversation's own collection, and say what happened."""
+    files = [e for e in message.elements or [] if getattr(e, "path", None)]
+    if not files:
+        return
+    notes = []
+    if warning := library.too_many(len(files)):
+        notes.append(warning)
+        files = files[: library.limits.max_files]
+    for file in files:
+        result = await _add_file(library, conversation, Path(file.path), file.name)
+        if result.status == "skipped":
+            notes.append(f"I couldn't use **{file.name}**: {result.reason}.")
+            continue
+        if file.name not in conversation.uploads:
+            conversation.uploads.append(file.name)
+        notes.append(f"I've read **{file.name}**. You can ask me about it in this conversation.")
+    await cl.Message(content="\n\n".join(notes)).send()
+
+
+async def _add_file(library: UploadLibrary, conversation: Conversation, path: Path, name: str) -> FileResult:
+    try:
+        if path.stat().st_size > library.limits.max_bytes:  # refuse before reading it into memory
+            mb = library.limits.max_bytes / (1024 * 1024)
+            return FileResult(name, "skipped", reason=f"it is larger than the {mb:g} MB limit")
+        data = await asyncio.to_thread(path.read_bytes)
+        return await asyncio.to_thread(library.add, conversation.id, data, name)
+    except Exception:
+        log.exception("upload %s failed in conversation %s", name, conversation.id)
+        return FileResult(name, "skipped", reason="something went wrong while reading it; please try again")

@@ -18,6 +18,7 @@ class Conversation:
     user_id: str | None = None
     # Only user messages and final assistant replies: tool traffic lives within its turn.
     messages: list[Message] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)  # file names searchable in this conversation
 
     def add(self, message: Message) -> None:
         self.messages.append(message)

@@ -12,6 +12,7 @@ from agent.settings import Settings
 from knowledge.base import KnowledgeBase, RetrievalOptions
 from knowledge.embedder import Embedder
 from knowledge.pipeline import ChunkingOptions
+from knowledge.uploads import UploadLibrary, UploadLimits
 from knowledge.vectorstore import StoreBackend, VectorStore
 from tools.knowledge import knowledge_tools
 from tools.registry import ToolRegistry
@@ -24,6 +25,7 @@ class Services:
     agent: SupportAgent
     knowledge: KnowledgeBase
     registry: ToolRegistry
+    uploads: UploadLibrary
 
 
 def build_backend(settings: Settings, embedder: Embedder | None = None) -> StoreBackend:
@@ -61,10 +63,20 @@ def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
     return OfflineAnswerEngine(embedder, settings.offline, settings.app)
 
 
+def build_uploads(settings: Settings, backend: StoreBackend, embedder: Embedder) -> UploadLibrary:
+    cfg = settings.uploads
+    limits = UploadLimits(cfg.max_files, int(cfg.max_size_mb * 1024 * 1024), tuple(cfg.allowed_types), cfg.ttl_s, cfg.top_k)
+    return UploadLibrary(backend, lambda store: knowledge_base(settings, store, embedder), limits)
+
+
 def build_services(settings: Settings, *, sync_docs: bool = True) -> Services:
-    knowledge = build_knowledge(settings)
+    cfg = settings.knowledge
+    embedder = Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
+    backend = build_backend(settings, embedder)
+    knowledge = knowledge_base(settings, backend.open(cfg.collection), embedder)
     if sync_docs:
-        knowledge.ingest([settings.knowledge.docs_dir])
+        knowledge.ingest([cfg.docs_dir])
+    uploads = build_uploads(settings, backend, embedder)
     registry = ToolRegistry.from_settings(knowledge_tools(knowledge), settings.tools)
-    agent = SupportAgent(build_model(settings, knowledge.embedder), registry, knowledge, settings)
-    return Services(agent, knowledge, registry)
+    agent = SupportAgent(build_model(settings, embedder), registry, knowledge, settings, uploads=uploads)
+    return Services(agent, knowledge, registry, uploads)

@@ -29,7 +29,8 @@ from agent.llm.base import ChatModel
 from agent.llm.messages import Message, ModelRequest, ModelResponse, ModelStreamEvent, ResponseComplete, TextChunk
 from agent.prompt import system_prompt
 from agent.settings import Settings
-from knowledge.base import KnowledgeBase
+from knowledge.base import KnowledgeBase, merge
+from knowledge.uploads import UploadLibrary
 from knowledge.types import Passage
 from tools.base import ToolContext
 from tools.registry import ToolRegistry
@@ -51,10 +52,12 @@ class SupportAgent:
         knowledge: KnowledgeBase | None,
         settings: Settings,
         escalation_tools: frozenset[str] = frozenset(),
+        uploads: UploadLibrary | None = None,
     ) -> None:
         self.model = model
         self.registry = registry
         self.knowledge = knowledge
+        self.uploads = uploads
         self.settings = settings
         self.escalation_tools = escalation_tools
 
@@ -73,7 +76,7 @@ class SupportAgent:
 
         conversation.add(Message.user(text))
         book = SourceBook()
-        context = await self._retrieve(text, conversation.id)
+        context = await self._retrieve(text, conversation)
         book.add(context)
         messages = [Message.system(system_prompt(self.settings.app, context))]
         messages += conversation.window(self.settings.sessions.memory_max_messages)
@@ -130,15 +133,24 @@ class SupportAgent:
             yield Sources(tuple(Citation(n, p) for n, p in cited))
         yield TurnDone("".join(reply).strip(), status)
 
-    async def _retrieve(self, text: str, conversation_id: str) -> list[Passage]:
-        if self.knowledge is None:
-            return []
-        try:
-            return self.knowledge.relevant(await self.knowledge.asearch(text))
-        except Exception:
-            # A knowledge outage must not stop the chat: the model can still use tools or hand over.
-            log.exception("knowledge search failed in conversation %s", conversation_id)
-            return []
+    async def _retrieve(self, text: str, conversation: Conversation) -> list[Passage]:
+        searches = []
+        if self.knowledge:
+            searches.append(self._relevant_knowledge(text))
+        if self.uploads and conversation.uploads:
+            searches.append(asyncio.to_thread(self.uploads.search, conversation.id, text))
+        found: list[list[Passage]] = []
+        for search in searches:
+            try:
+                found.append(await search)
+            except Exception:
+                # A store outage must not stop the chat: the model can still use tools or hand over.
+                log.exception("retrieval failed in conversation %s", conversation.id)
+        return merge(*found, k=sum(map(len, found)))
+
+    async def _relevant_knowledge(self, text: str) -> list[Passage]:
+        assert self.knowledge is not None
+        return self.knowledge.relevant(await self.knowledge.asearch(text))
 
     async def _run_tools(
         self, response: ModelResponse, messages: list[Message], book: SourceBook, ctx: ToolContext, deadline: float

@@ -99,7 +99,8 @@ class UploadSettings(BaseSettings):
         default_factory=lambda: ["pdf", "docx", "html", "md", "txt", "csv", "eml"],
         description="Types accepted, detected from content: pdf, docx, html, md, txt, csv, eml",
     )
-    ttl_s: float = Field(86400.0, gt=0, description="Uploads are deleted this long after the conversation began")
+    ttl_s: float = Field(86400.0, gt=0, description="Uploads are deleted this long after their first file arrived")
+    expiry_check_s: float = Field(600.0, gt=0, description="How often expired uploads are looked for")
     top_k: int = Field(3, gt=0, description="Passages retrieved from the conversation's uploads per question")
 
     _split = field_validator("allowed_types", mode="before")(_split_csv)

@@ -124,11 +124,16 @@ class ChromaBackend:
         except Exception as exc:
             raise KnowledgeUnavailable(f"cannot reach Chroma at {url or path}: {exc}") from exc
 
-    def open(self, name: str) -> ChromaStore:
+    def open(self, name: str, create: bool = True) -> ChromaStore | None:
+        function = MiniLMEmbeddingFunction(self._embedder)
         try:
+            if not create:
+                if name not in {c.name for c in self._client.list_collections()}:
+                    return None
+                return ChromaStore(self._client.get_collection(name, embedding_function=function))
             collection = self._client.get_or_create_collection(
                 name,
-                embedding_function=MiniLMEmbeddingFunction(self._embedder),
+                embedding_function=function,
                 configuration={"hnsw": {"space": "cosine"}},
                 metadata={"created_at": time.time()},
             )

@@ -52,10 +52,12 @@ class Passage:
     section: str = ""
     score: float = 0.0
     page: int | None = None
+    origin: Literal["knowledge", "upload"] = "knowledge"  # uploads are the customer's, never our policy
 
     @property
     def citation(self) -> str:
-        label = f"{self.title} › {self.section}" if self.section and self.section != self.title else self.title
+        name = self.source if self.origin == "upload" else self.title  # a customer knows their file by its name
+        label = f"{name} › {self.section}" if self.section and self.section != name else name
         return f"{label}, p. {self.page}" if self.page else label
 
     def with_score(self, score: float) -> Passage:

@@ -44,7 +44,9 @@ class VectorStore(Protocol):
 class StoreBackend(Protocol):
     """Where collections live: one for the knowledge base, one per conversation's uploads."""
 
-    def open(self, name: str) -> VectorStore: ...
+    def open(self, name: str, create: bool = True) -> VectorStore | None:
+        """The named collection, created if missing unless `create` is False (then None)."""
+        ...
 
     def drop(self, name: str) -> None: ...
 

@@ -51,8 +51,19 @@ def test_chainlit_config_is_safe():
     assert origins and "*" not in origins
     assert config["features"]["unsafe_allow_html"] is False
     upload = config["features"]["spontaneous_file_upload"]
-    assert upload["max_files"] <= 5 and upload["max_size_mb"] <= 20
-    assert "*/*" not in upload["accept"]
+    assert "*/*" not in upload["accept"] and "*" not in str(upload["accept"])
+
+
+def test_chainlit_upload_limits_match_ours():
+    from agent.settings import UploadSettings
+
+    upload = tomllib.loads((ROOT / ".chainlit" / "config.toml").read_text())["features"]["spontaneous_file_upload"]
+    ours = UploadSettings()
+    assert upload["enabled"] is True
+    assert (upload["max_files"], upload["max_size_mb"]) == (ours.max_files, ours.max_size_mb)
+    extensions = {ext.lstrip(".") for exts in upload["accept"].values() for ext in exts}
+    assert {"pdf", "docx", "html", "md", "txt", "csv", "eml"} <= extensions
+    assert extensions - {"htm", "markdown"} <= set(ours.allowed_types)
 
 
 def test_readme_starts_with_the_two_commands():
