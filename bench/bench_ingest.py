@@ -1,14 +1,15 @@
 """Ingestion throughput against raw embedding throughput, measured in the same run.
 
 Corpus: the shipped docs in `knowledge/docs/` copied `--copies` times into a temporary
-folder, each copy under its own file names and with one extra line naming the copy, so
-every file has its own content hash and is really ingested.
+folder, one sub-folder per copy, each copy under its own file names and with one extra
+line naming the copy, so every file has its own content hash and is really ingested.
 
 Baseline: one raw `SentenceTransformer.encode` over exactly the texts the pipeline
 embedded (each chunk's `embedding_text`), with the same batch size: the least work
 ingestion needs. The pipeline adds conversion, cleaning, splitting, per-document
-embedding and the Chroma writes on top. Printed in chunks per second and as a ratio to
-the baseline; a second ingest of the unchanged folder is timed too.
+embedding and the Chroma writes on top. The two sides alternate copy by copy, so a busy
+machine slows both alike. Printed in chunks per second and as a ratio to the baseline;
+a second ingest of the unchanged folders is timed too.
 
     .venv/bin/python bench/bench_ingest.py [--copies N]
 """
@@ -39,21 +40,25 @@ DOCS = Path(__file__).resolve().parent.parent / "knowledge" / "docs"
 TARGET = 0.8  # pipeline chunks/s as a share of raw encode chunks/s
 
 
-def make_corpus(folder: Path, copies: int) -> int:
+def make_corpus(folder: Path, copies: int) -> list[Path]:
+    """One sub-folder per copy; returns them."""
     files = sorted(p for p in DOCS.iterdir() if p.is_file() and not p.name.startswith("."))
+    folders = []
     for copy in range(copies):
+        sub = folder / f"copy-{copy:03d}"
+        sub.mkdir()
         for path in files:
             text = path.read_text(encoding="utf-8").rstrip("\n")
             text += f"\n\nThis is copy {copy + 1} of the {path.stem.replace('-', ' ')} page.\n"
-            (folder / f"{path.stem}-{copy:03d}{path.suffix}").write_text(text, encoding="utf-8")
-    return len(files) * copies
+            (sub / f"{path.stem}-{copy:03d}{path.suffix}").write_text(text, encoding="utf-8")
+        folders.append(sub)
+    return folders
 
 
 def main(copies: int) -> None:
     with tempfile.TemporaryDirectory() as corpus_dir, tempfile.TemporaryDirectory() as store_dir:
-        corpus = Path(corpus_dir)
-        n_files = make_corpus(corpus, copies)
-        cfg = KnowledgeSettings(store_dir=Path(store_dir), docs_dir=corpus)
+        folders = make_corpus(Path(corpus_dir), copies)
+        cfg = KnowledgeSettings(store_dir=Path(store_dir), docs_dir=Path(corpus_dir))
         settings = Settings(knowledge=cfg)
         embedder = Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
         backend = build_backend(settings, embedder)
@@ -67,25 +72,30 @@ def main(copies: int) -> None:
         warm.ingest([DOCS / "returns.md"])
         backend.drop("bench-warmup")
 
-        report = kb.ingest([corpus])
-        pipeline_s = report.seconds
-        chunks = report.chunks_written
-        if report.of("skipped") or len(report.of("added")) != n_files:
-            print(f"warning: {len(report.of('added'))} of {n_files} files added, "
-                  f"{len(report.of('skipped'))} skipped", file=sys.stderr)
+        # Alternate the two sides copy by copy, so load from other processes hits both alike.
+        n_files = chunks = 0
+        pipeline_s = raw_s = 0.0
+        for folder in folders:
+            report = kb.ingest([folder])
+            pipeline_s += report.seconds
+            n_files += len(report.results)
+            chunks += report.chunks_written
+            if report.of("skipped") or len(report.of("added")) != len(report.results):
+                print(f"warning: {folder.name}: {len(report.of('added'))} of {len(report.results)} files added",
+                      file=sys.stderr)
+            # Exactly the texts the pipeline embedded for this copy, rebuilt from what it stored.
+            root = str(folder.resolve())
+            texts = [
+                embedding_text(Chunk(id=i, text=t, source=str(m["source"]), title=str(m.get("title", "")),
+                                     section=str(m.get("section", ""))))
+                for i, t, m in kb.store.texts() if m.get("root") == root
+            ]
+            assert len(texts) == report.chunks_written, (len(texts), report.chunks_written)
+            start = time.perf_counter()
+            model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            raw_s += time.perf_counter() - start
 
-        # Exactly the texts the pipeline embedded, rebuilt from what it stored.
-        texts = [
-            embedding_text(Chunk(id=i, text=t, source=str(m["source"]), title=str(m.get("title", "")),
-                                 section=str(m.get("section", ""))))
-            for i, t, m in kb.store.texts()
-        ]
-        assert len(texts) == chunks, (len(texts), chunks)
-        start = time.perf_counter()
-        model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True, convert_to_numpy=True)
-        raw_s = time.perf_counter() - start
-
-        again = kb.ingest([corpus])
+        again = kb.ingest(folders)
         unchanged = len(again.of("unchanged"))
 
     pipeline_rate, raw_rate = chunks / pipeline_s, chunks / raw_s

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -128,3 +129,49 @@ def _ask_and_open_source(page, chainlit_server: ChainlitServer) -> None:
     expect(side_panel).to_be_visible()
     expect(side_panel).to_contain_text("business days", timeout=REPLY_TIMEOUT_MS)
     expect(page.locator("#side-view-title")).to_contain_text(re.compile("Shipping Options", re.IGNORECASE))
+
+
+def test_upload_a_pdf_and_ask_about_it(page, tmp_path: Path, chainlit_server: ChainlitServer) -> None:
+    with diagnostics(page, tmp_path, chainlit_server):
+        _upload_and_ask(page, chainlit_server)
+
+
+def _upload_and_ask(page, chainlit_server: ChainlitServer) -> None:
+    from playwright.sync_api import expect
+
+    from tests.files import make_pdf
+
+    invoice = make_pdf([
+        ["Larkspur Goods - Invoice 88213", "Vortex blender, serial number VX-5521-B."],
+        ["Extended protection plan: the blender is covered until 14 March 2031."],
+    ])
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    page.goto(chainlit_server.base_url + "/", wait_until="domcontentloaded")
+    chat_input = page.locator("#chat-input")
+    expect(chat_input).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+
+    # Uploads go over HTTP to the socket's session, which exists once on_chat_start has run
+    # (its task_end frame); the page lets you attach a file before that.
+    deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
+    while not any('"task_end"' in frame for frame in frames):
+        assert time.monotonic() < deadline, f"the chat session never started; frames: {frames[-5:]}"
+        page.wait_for_timeout(100)
+    with page.expect_response(lambda r: "/project/file" in r.url and r.request.method == "POST",
+                              timeout=REPLY_TIMEOUT_MS) as upload:
+        page.locator('input[type="file"]').first.set_input_files(
+            files=[{"name": "invoice-88213.pdf", "mimeType": "application/pdf", "buffer": invoice}]
+        )
+    assert upload.value.ok, f"upload answered {upload.value.status}: {upload.value.text()[:300]}"
+    expect(page.get_by_text("invoice-88213.pdf").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    chat_input.click()
+    chat_input.type("Until when is my blender covered by the protection plan?")
+    chat_input.press("Enter")
+
+    expect(page.get_by_text(re.compile(r"I've read invoice-88213\.pdf")).first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    reply = page.locator('[data-step-type="assistant_message"]').filter(has_text="14 March 2031").last
+    expect(reply).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    source = reply.locator("a.element-link").filter(has_text="invoice-88213.pdf").first
+    expect(source).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    source.click()
+    expect(page.locator("#side-view-content")).to_contain_text("14 March 2031", timeout=REPLY_TIMEOUT_MS)
