@@ -69,12 +69,14 @@ class ChromaStore:
         self._collection = collection
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray, extra: dict[str, str | int]) -> None:
-        if chunks:
+        size = self._collection._client.get_max_batch_size()  # Chroma refuses larger batches
+        for start in range(0, len(chunks), size):
+            part = chunks[start : start + size]
             self._collection.upsert(
-                ids=[c.id for c in chunks],
-                documents=[c.text for c in chunks],
-                embeddings=list(embeddings),
-                metadatas=[c.metadata() | extra for c in chunks],
+                ids=[c.id for c in part],
+                documents=[c.text for c in part],
+                embeddings=list(embeddings[start : start + size]),
+                metadatas=[c.metadata() | extra for c in part],
             )
 
     def query(self, embedding: np.ndarray, k: int, where: Where | None = None) -> list[Hit]:
@@ -116,7 +118,7 @@ class ChromaBackend:
             if url:
                 parts = urlsplit(url)
                 self._client = chromadb.HttpClient(
-                    host=parts.hostname or "localhost", port=parts.port or 8000,
+                    host=parts.hostname or "localhost", port=parts.port or (443 if parts.scheme == "https" else 8000),
                     ssl=parts.scheme == "https", settings=settings,
                 )
             else:

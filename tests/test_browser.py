@@ -94,6 +94,26 @@ def _screenshot(page, path: Path) -> str:
     return str(path)
 
 
+def open_chat(page, server: ChainlitServer):
+    """Load the page and wait until its chat session exists on the server.
+
+    The page shows its input before the socket session is up; a message sent or a file
+    attached before that is lost. on_chat_start's task_end frame says the session is ready.
+    """
+    from playwright.sync_api import expect
+
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    page.goto(server.base_url + "/", wait_until="domcontentloaded")
+    chat_input = page.locator("#chat-input")
+    expect(chat_input).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
+    while not any('"task_end"' in frame for frame in frames):
+        assert time.monotonic() < deadline, f"the chat session never started; last frames: {frames[-5:]}"
+        page.wait_for_timeout(100)
+    return chat_input
+
+
 def test_ask_in_the_browser_and_open_the_source(page, tmp_path: Path, chainlit_server: ChainlitServer) -> None:
     with diagnostics(page, tmp_path, chainlit_server):
         _ask_and_open_source(page, chainlit_server)
@@ -102,9 +122,7 @@ def test_ask_in_the_browser_and_open_the_source(page, tmp_path: Path, chainlit_s
 def _ask_and_open_source(page, chainlit_server: ChainlitServer) -> None:
     from playwright.sync_api import expect
 
-    page.goto(chainlit_server.base_url + "/", wait_until="domcontentloaded")
-    chat_input = page.locator("#chat-input")
-    expect(chat_input).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    chat_input = open_chat(page, chainlit_server)
 
     # The welcome screen: the Support profile's description above the starters.
     expect(page.get_by_text("Larkspur Goods assistant").first).to_be_visible(timeout=LOAD_TIMEOUT_MS)
@@ -145,18 +163,7 @@ def _upload_and_ask(page, chainlit_server: ChainlitServer) -> None:
         ["Larkspur Goods - Invoice 88213", "Vortex blender, serial number VX-5521-B."],
         ["Extended protection plan: the blender is covered until 14 March 2031."],
     ])
-    frames: list[str] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
-    page.goto(chainlit_server.base_url + "/", wait_until="domcontentloaded")
-    chat_input = page.locator("#chat-input")
-    expect(chat_input).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-
-    # Uploads go over HTTP to the socket's session, which exists once on_chat_start has run
-    # (its task_end frame); the page lets you attach a file before that.
-    deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
-    while not any('"task_end"' in frame for frame in frames):
-        assert time.monotonic() < deadline, f"the chat session never started; frames: {frames[-5:]}"
-        page.wait_for_timeout(100)
+    chat_input = open_chat(page, chainlit_server)
     with page.expect_response(lambda r: "/project/file" in r.url and r.request.method == "POST",
                               timeout=REPLY_TIMEOUT_MS) as upload:
         page.locator('input[type="file"]').first.set_input_files(

@@ -195,8 +195,6 @@ def test_upsert_of_nothing_is_a_no_op(store, vectors) -> None:
     assert store.count() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="ChromaStore.upsert sends all chunks in one call; Chroma refuses batches "
-                   "above client.get_max_batch_size() (5461), so a large document (~5 MB of text) cannot be ingested")
 def test_upsert_of_more_chunks_than_one_chroma_batch(store) -> None:
     n = 5500
     rng = np.random.default_rng(0)
