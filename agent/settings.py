@@ -125,11 +125,46 @@ class OfflineSettings(BaseSettings):
 
 
 class SessionSettings(BaseSettings):
-    """Per-conversation memory."""
+    """Per-conversation state shared by every instance: memory, flow state, locks and rate limits."""
 
     model_config = _group("SESSION_")
 
+    redis_url: str = Field("", description="Redis URL, e.g. redis://localhost:6379/0; empty = in-process memory")
+    key_prefix: str = Field("support:", description="Prefix of every Redis key this app writes")
+    ttl_s: float = Field(7 * 24 * 3600.0, gt=0, description="Session state expires this long after its last use")
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Fernet keys, newest first; empty = a per-process key (state lost on restart)",
+    )
+    l1_cache_size: int = Field(1024, gt=0, description="Sessions cached in process (validated against Redis)")
+    l1_cache_ttl_s: float = Field(30.0, gt=0, description="Longest a cached session is kept without use")
+    cas_retries: int = Field(20, gt=0, description="Attempts of an update that keeps losing a write race")
+    lock_ttl_s: float = Field(30.0, gt=0, description="A turn's lock expires unless extended (holder crashed)")
+    lock_wait_s: float = Field(60.0, gt=0, description="How long a message waits for the previous turn")
     memory_max_messages: int = Field(20, gt=0, description="Past messages sent to the model each turn")
+    memory_max_tokens: int = Field(2000, gt=0, description="Token budget of the recent-message window")
+    summary_max_sentences: int = Field(6, gt=0, description="Sentences kept in the rolling summary of older turns")
+    rate_limit_per_minute: float = Field(20.0, gt=0, description="Messages a user may send per minute (burst allowed)")
+    rate_limit_burst: int = Field(8, gt=0, description="Messages a user may send at once before being slowed")
+
+    _split_keys = field_validator("encryption_keys", mode="before")(_split_csv)
+
+
+class DatabaseSettings(BaseSettings):
+    """Threads, steps, feedback and files (Chainlit history), and users."""
+
+    model_config = _group("DATABASE_")
+
+    url: str = Field(
+        "sqlite+aiosqlite:///.data/app.db",
+        description="SQLAlchemy async URL; PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+    schema_name: str = Field("", description="PostgreSQL schema for the tables; empty = the default")
+    echo: bool = Field(False, description="Log every SQL statement")
+    write_retries: int = Field(3, gt=0, description="Attempts of a write that fails transiently")
+    storage_dir: Path = Field(PROJECT_ROOT / ".data" / "files", description="Where uploaded files and elements live")
+    s3_bucket: str = Field("", description="S3-compatible bucket for files instead of the local folder")
+    s3_endpoint_url: str = Field("", description="S3 endpoint (MinIO, R2...); empty = AWS")
 
 
 class ChatSettings(BaseSettings):
@@ -181,6 +216,7 @@ class Settings(BaseSettings):
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     offline: OfflineSettings = Field(default_factory=OfflineSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
 
