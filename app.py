@@ -7,8 +7,8 @@ import logging
 
 import chainlit as cl
 
-from agent.chainlit_ui import receive_files, render_turn
-from agent.conversation import Conversation
+from agent.chainlit_ui import handle_message
+from agent.errors import AgentRuntimeError
 from agent.factory import build_services
 from agent.logs import configure_logging
 from agent.settings import get_settings
@@ -45,13 +45,6 @@ async def chat_profiles(user: cl.User | None = None, language: str | None = None
     ]
 
 
-@cl.on_chat_start
-async def on_chat_start() -> None:
-    user = cl.user_session.get("user")
-    conversation = Conversation(id=cl.context.session.thread_id, user_id=user.identifier if user else None)
-    cl.user_session.set("conversation", conversation)
-
-
 @cl.on_app_startup
 async def on_app_startup() -> None:
     asyncio.get_running_loop().create_task(expire_uploads())
@@ -66,12 +59,24 @@ async def expire_uploads() -> None:
         await asyncio.sleep(settings.uploads.expiry_check_s)
 
 
+def current_user_id() -> str | None:
+    user = cl.user_session.get("user")
+    return user.identifier if user else None
+
+
+@cl.on_chat_start
+async def on_chat_start() -> None:
+    # Create the conversation's shared state now, so any instance can pick it up from here.
+    try:
+        async with services.conversations.open(cl.context.session.thread_id, current_user_id()):
+            pass
+    except AgentRuntimeError as exc:
+        log.warning("could not start conversation %s: %s", cl.context.session.thread_id, exc)
+
+
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
-    conversation: Conversation = cl.user_session.get("conversation")
-    await receive_files(message, conversation, services.uploads)
-    if message.content.strip():
-        await render_turn(services.agent.run_turn(conversation, message.content))
+    await handle_message(message, services, cl.context.session.thread_id, current_user_id())
 
 
 @cl.on_stop
@@ -82,6 +87,5 @@ async def on_stop() -> None:
 
 @cl.on_chat_end
 async def on_chat_end() -> None:
-    conversation: Conversation | None = cl.user_session.get("conversation")
-    if conversation:
-        log.info("conversation %s disconnected after %d messages", conversation.id, len(conversation.messages))
+    # Fires on every disconnect, not only at the end: state stays for a reconnect or resume.
+    log.info("conversation %s disconnected", cl.context.session.thread_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
@@ -13,6 +14,8 @@ import chainlit as cl
 from chainlit.utils import utc_now
 
 from agent.conversation import Conversation
+from agent.errors import AgentRuntimeError
+from agent.factory import Services
 from agent.events import (
     AgentEvent,
     ErrorEvent,
@@ -80,6 +83,24 @@ async def render_turn(events: AsyncIterator[AgentEvent]) -> TurnDone | None:
     if reply.content:
         await reply.send()
     return done
+
+
+async def handle_message(message: cl.Message, services: Services, conversation_id: str, user_id: str | None) -> None:
+    """One customer message: rate limit, then the conversation under its lock, files, then the turn."""
+    decision = await services.limiter.hit(user_id or conversation_id)
+    if not decision.allowed:
+        wait = max(1, math.ceil(decision.retry_after_s))
+        await cl.Message(content=f"You're sending messages faster than I can answer. Please wait {wait} "
+                                 "seconds, then send your message again.").send()
+        return
+    try:
+        async with services.conversations.open(conversation_id, user_id) as conversation:
+            await receive_files(message, conversation, services.uploads)
+            if message.content.strip():
+                await render_turn(services.agent.run_turn(conversation, message.content))
+    except AgentRuntimeError as exc:  # lock timeout, write conflicts: say so, never a stack trace
+        log.warning("message in conversation %s not processed: %s", conversation_id, exc)
+        await cl.ErrorMessage(content=exc.user_message).send()
 
 
 async def receive_files(message: cl.Message, conversation: Conversation, library: UploadLibrary) -> None:

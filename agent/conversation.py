@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.llm.messages import Message
 from knowledge.types import Passage
@@ -12,19 +13,58 @@ _MARKER = re.compile(r"\[(\d+)\]")
 _PARTIAL_MARKER = re.compile(r"\[\d{0,3}$")
 
 
+def estimate_tokens(text: str) -> int:
+    """About 4 tokens per 3 English words; close enough to budget a prompt without a tokenizer."""
+    return (len(text.split()) * 4 + 2) // 3
+
+
 @dataclass
 class Conversation:
     id: str
     user_id: str | None = None
     # Only user messages and final assistant replies: tool traffic lives within its turn.
     messages: list[Message] = field(default_factory=list)
+    summary: str = ""  # what older messages, no longer in `messages`, said
     uploads: list[str] = field(default_factory=list)  # file names searchable in this conversation
 
     def add(self, message: Message) -> None:
         self.messages.append(message)
 
-    def window(self, max_messages: int) -> list[Message]:
-        return self.messages[-max_messages:]
+    def window(self, max_messages: int, max_tokens: int | None = None) -> list[Message]:
+        """The latest messages that fit both budgets (at least the newest one)."""
+        kept: list[Message] = []
+        tokens = 0
+        for message in reversed(self.messages[-max_messages:]):
+            tokens += estimate_tokens(message.content)
+            if kept and max_tokens is not None and tokens > max_tokens:
+                break
+            kept.insert(0, message)
+        return kept
+
+    def split_off(self, max_messages: int, max_tokens: int) -> list[Message]:
+        """Remove and return the messages that fell out of the window (for the rolling summary)."""
+        cut = len(self.messages) - len(self.window(max_messages, max_tokens))
+        dropped, self.messages = self.messages[:cut], self.messages[cut:]
+        return dropped
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "summary": self.summary,
+            "uploads": list(self.uploads),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Conversation:
+        return cls(
+            id=state["id"],
+            user_id=state.get("user_id"),
+            messages=[Message(m["role"], m["content"]) for m in state.get("messages", [])],
+            summary=state.get("summary", ""),
+            uploads=list(state.get("uploads", [])),
+        )
 
 
 class SourceBook:

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from agent.llm.base import ChatModel
 from agent.llm.offline import OfflineAnswerEngine
+from agent.memory import ExtractiveSummarizer, LLMSummarizer
 from agent.orchestrator import SupportAgent
+from agent.sessions.base import RateLimiter, SessionStore
+from agent.sessions.conversations import ConversationRepository, History
+from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
 from agent.settings import Settings
 from knowledge.base import KnowledgeBase, RetrievalOptions
 from knowledge.embedder import Embedder
@@ -26,6 +30,8 @@ class Services:
     knowledge: KnowledgeBase
     registry: ToolRegistry
     uploads: UploadLibrary
+    conversations: ConversationRepository
+    limiter: RateLimiter
 
 
 def build_backend(settings: Settings, embedder: Embedder | None = None) -> StoreBackend:
@@ -69,7 +75,35 @@ def build_uploads(settings: Settings, backend: StoreBackend, embedder: Embedder)
     return UploadLibrary(backend, lambda store: knowledge_base(settings, store, embedder), limits)
 
 
-def build_services(settings: Settings, *, sync_docs: bool = True) -> Services:
+def build_sessions(settings: Settings) -> tuple[SessionStore, RateLimiter]:
+    cfg = settings.sessions
+    if not cfg.redis_url:
+        return (MemorySessionStore(cfg.ttl_s, cfg.lock_wait_s),
+                MemoryRateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst))
+    from agent.sessions.redis_store import RedisRateLimiter, RedisSessionStore, connect, fernet
+
+    client = connect(cfg.redis_url)
+    store = RedisSessionStore(
+        client, prefix=cfg.key_prefix, ttl_s=cfg.ttl_s,
+        crypto=fernet([k.get_secret_value() for k in cfg.encryption_keys]),
+        l1_size=cfg.l1_cache_size, l1_ttl_s=cfg.l1_cache_ttl_s, cas_retries=cfg.cas_retries,
+        lock_ttl_s=cfg.lock_ttl_s, lock_wait_s=cfg.lock_wait_s,
+    )
+    limiter = RedisRateLimiter(client, prefix=cfg.key_prefix, per_minute=cfg.rate_limit_per_minute,
+                               burst=cfg.rate_limit_burst)
+    return store, limiter
+
+
+def build_conversations(settings: Settings, store: SessionStore, model: ChatModel,
+                        history: History | None = None) -> ConversationRepository:
+    cfg = settings.sessions
+    extractive = ExtractiveSummarizer(cfg.summary_max_sentences)
+    summarizer = LLMSummarizer(model, extractive) if settings.llm.configured else extractive
+    return ConversationRepository(store, summarizer, max_messages=cfg.memory_max_messages,
+                                  max_tokens=cfg.memory_max_tokens, history=history)
+
+
+def build_services(settings: Settings, *, sync_docs: bool = True, history: History | None = None) -> Services:
     cfg = settings.knowledge
     embedder = Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
     backend = build_backend(settings, embedder)
@@ -78,5 +112,7 @@ def build_services(settings: Settings, *, sync_docs: bool = True) -> Services:
         knowledge.ingest([cfg.docs_dir])
     uploads = build_uploads(settings, backend, embedder)
     registry = ToolRegistry.from_settings(knowledge_tools(knowledge), settings.tools)
-    agent = SupportAgent(build_model(settings, embedder), registry, knowledge, settings, uploads=uploads)
-    return Services(agent, knowledge, registry, uploads)
+    model = build_model(settings, embedder)
+    agent = SupportAgent(model, registry, knowledge, settings, uploads=uploads)
+    store, limiter = build_sessions(settings)
+    return Services(agent, knowledge, registry, uploads, build_conversations(settings, store, model, history), limiter)

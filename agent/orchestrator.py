@@ -78,8 +78,9 @@ class SupportAgent:
         book = SourceBook()
         context = await self._retrieve(text, conversation)
         book.add(context)
-        messages = [Message.system(system_prompt(self.settings.app, context))]
-        messages += conversation.window(self.settings.sessions.memory_max_messages)
+        memory = self.settings.sessions
+        messages = [Message.system(system_prompt(self.settings.app, context, conversation.summary))]
+        messages += conversation.window(memory.memory_max_messages, memory.memory_max_tokens)
         ctx = ToolContext(conversation_id=conversation.id, user_id=conversation.user_id)
 
         # A deadline, not asyncio.timeout() around the loop: a cancel scope must not span a yield.

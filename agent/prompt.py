@@ -20,10 +20,12 @@ How you work:
 - Only discuss {store_name} and its products, orders and policies."""
 
 
-def system_prompt(app: AppSettings, context: list[Passage]) -> str:
+def system_prompt(app: AppSettings, context: list[Passage], summary: str = "") -> str:
     policy = POLICY.format(
         store_name=app.store_name, support_email=app.support_email, support_hours=app.support_hours
     )
+    if summary:
+        policy += f"\n\nEarlier in this conversation (summary):\n{summary}"
     if not context:
         return policy + "\n\nNo help-centre passage matched this message."
     passages = "\n\n".join(_passage(n, p) for n, p in enumerate(context, 1))

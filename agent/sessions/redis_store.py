@@ -70,6 +70,10 @@ return {allowed, wait}
 _LOCK_POLL_S = 0.05  # how often a waiting turn retries the lock
 
 
+def connect(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url)
+
+
 def fernet(keys: list[str]) -> MultiFernet:
     """Encrypt with the first key, decrypt with any: add a new key first, drop the old one later."""
     if not keys:

@@ -1,0 +1,131 @@
+"""Tables for Chainlit 2.12 history (threads, steps, elements, feedbacks) and our users.
+
+Columns exist for what we filter, sort or join on; everything else Chainlit sends
+lives in portable JSON columns (JSONB on PostgreSQL), plus a catch-all `extra`
+column on steps so a field added by a newer Chainlit is stored, not dropped.
+
+Tables carry no schema: the PostgreSQL schema is applied per engine with
+`schema_translate_map` (see db.py), so the same models serve every schema.
+Changing anything here needs a new migration in migrations/versions/.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# JSONB on PostgreSQL compares and indexes properly; plain JSON (text) on SQLite.
+PortableJSON = JSON().with_variant(JSONB(), "postgresql")
+ROLES = ("customer", "lead", "admin")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('customer', 'lead', 'admin')", name="ck_users_role"),
+        UniqueConstraint("identifier", name="uq_users_identifier"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="customer")
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", PortableJSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+    __table_args__ = (Index("ix_threads_user_created", "user_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str] | None] = mapped_column(PortableJSON)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", PortableJSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Step(Base):
+    __tablename__ = "steps"
+    __table_args__ = (Index("ix_steps_thread_created", "thread_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    parent_id: Mapped[str | None] = mapped_column(String(255))  # no FK: parents may be persisted later
+    name: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(String(64))
+    input: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    is_error: Mapped[bool | None] = mapped_column(Boolean)
+    streaming: Mapped[bool | None] = mapped_column(Boolean)
+    wait_for_answer: Mapped[bool | None] = mapped_column(Boolean)
+    default_open: Mapped[bool | None] = mapped_column(Boolean)
+    auto_collapse: Mapped[bool | None] = mapped_column(Boolean)
+    show_input: Mapped[Any] = mapped_column(PortableJSON, nullable=True)  # bool or a language name: JSON keeps the type
+    language: Mapped[str | None] = mapped_column(String(64))
+    icon: Mapped[str | None] = mapped_column(Text)
+    command: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    start_at: Mapped[datetime | None] = mapped_column(DateTime)
+    end_at: Mapped[datetime | None] = mapped_column(DateTime)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", PortableJSON)
+    tags: Mapped[list[str] | None] = mapped_column(PortableJSON)
+    modes: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    generation: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)  # StepDict keys we do not know yet
+
+
+class Element(Base):
+    __tablename__ = "elements"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    for_id: Mapped[str | None] = mapped_column(String(255), index=True)  # the step; may arrive first
+    type: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(Text)
+    mime: Mapped[str | None] = mapped_column(String(255))
+    display: Mapped[str | None] = mapped_column(String(16))
+    size: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(64))
+    page: Mapped[int | None] = mapped_column(Integer)
+    auto_play: Mapped[bool | None] = mapped_column(Boolean)
+    player_config: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    props: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    url: Mapped[str | None] = mapped_column(Text)
+    object_key: Mapped[str | None] = mapped_column(Text)
+    chainlit_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Feedback(Base):
+    __tablename__ = "feedbacks"
+    __table_args__ = (UniqueConstraint("for_id", name="uq_feedbacks_for_id"),)  # one rating per step, like the UI
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    for_id: Mapped[str] = mapped_column(String(255))
+    thread_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    value: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

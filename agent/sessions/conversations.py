@@ -1,0 +1,82 @@
+"""Load a conversation under its lock, and save it back when the turn is over.
+
+The state in the SessionStore is the working memory: the recent window and a rolling summary.
+The full history lives in the data layer; when the state has expired, `history` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Protocol
+
+from agent.conversation import Conversation
+from agent.llm.messages import Message
+from agent.sessions.base import SessionStore
+from agent.sessions.errors import SessionUnavailable
+
+log = logging.getLogger(__name__)
+History = Callable[[str], Awaitable[list[tuple[str, str]]]]  # conversation id -> [(role, text)]
+
+
+class Summarizer(Protocol):
+    async def summarize(self, previous: str, dropped: list[Message]) -> str: ...
+
+
+class ConversationRepository:
+    def __init__(self, store: SessionStore, summarizer: Summarizer, *, max_messages: int, max_tokens: int,
+                 history: History | None = None) -> None:
+        self.store = store
+        self.summarizer = summarizer
+        self.max_messages = max_messages
+        self.max_tokens = max_tokens
+        self.history = history
+
+    @asynccontextmanager
+    async def open(self, conversation_id: str, user_id: str | None = None) -> AsyncIterator[Conversation]:
+        """The conversation, exclusively: a second message waits until this one's turn is saved.
+
+        If the session store is down, the turn still runs, on memory rebuilt from the stored
+        history, unlocked and unsaved: an answer without perfect memory beats no answer.
+        """
+        async with AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(self.store.lock(conversation_id))
+                conversation = await self.load(conversation_id, user_id)
+            except SessionUnavailable as exc:
+                log.error("session store unavailable for conversation %s (%s); answering without it",
+                          conversation_id, exc)
+                yield await self._rebuild(conversation_id, user_id)
+                return
+            try:
+                yield conversation
+            finally:
+                # Saved even when the turn failed or was stopped: memory matches what the customer saw.
+                await self.save(conversation)
+
+    async def load(self, conversation_id: str, user_id: str | None = None) -> Conversation:
+        state = await self.store.get(conversation_id)
+        if state is not None:
+            return Conversation.from_state(state)
+        return await self._rebuild(conversation_id, user_id)
+
+    async def _rebuild(self, conversation_id: str, user_id: str | None) -> Conversation:
+        conversation = Conversation(conversation_id, user_id)
+        if self.history:
+            for role, text in await self.history(conversation_id):
+                conversation.add(Message(role, text))  # type: ignore[arg-type]
+            if conversation.messages:
+                log.info("rebuilt conversation %s from %d stored messages", conversation_id, len(conversation.messages))
+        await self._compact(conversation)
+        return conversation
+
+    async def save(self, conversation: Conversation) -> None:
+        await self._compact(conversation)
+        state = conversation.to_state()
+        await self.store.update(conversation.id, lambda _current: state)
+
+    async def _compact(self, conversation: Conversation) -> None:
+        dropped = conversation.split_off(self.max_messages, self.max_tokens)
+        if dropped:
+            conversation.summary = await self.summarizer.summarize(conversation.summary, dropped)
