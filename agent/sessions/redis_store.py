@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import orjson
 import redis.asyncio as aioredis
 from cachetools import TTLCache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -37,6 +37,7 @@ local current = redis.call('HGET', KEYS[1], 'v')
 if (current or '') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 """
 _LOCK = """
@@ -92,7 +93,7 @@ class RedisSessionStore:
         self.cas_retries = cas_retries
         self.lock_ttl_ms = int(lock_ttl_s * 1000)
         self.lock_wait_s = lock_wait_s
-        self._l1: TTLCache[str, tuple[str, str]] = TTLCache(maxsize=l1_size, ttl=l1_ttl_s)  # id -> (version, json)
+        self._l1: TTLCache[str, tuple[str, bytes]] = TTLCache(maxsize=l1_size, ttl=l1_ttl_s)  # id -> (version, json)
         self._cas = client.register_script(_CAS)
         self._lock = client.register_script(_LOCK)
         self._release = client.register_script(_RELEASE)
@@ -110,7 +111,7 @@ class RedisSessionStore:
                 await pubsub.subscribe(self.channel)
                 async for message in pubsub.listen():
                     if message["type"] == "message":
-                        self._l1.pop(message["data"].decode(), None)
+                        self._invalidate(message["data"].decode())
             except asyncio.CancelledError:
                 raise
             except RedisError as exc:
@@ -121,6 +122,13 @@ class RedisSessionStore:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
+    def _invalidate(self, notice: str) -> None:
+        # "<id> <version>": our own writes come back too, and must not evict what they just cached.
+        session_id, _, version = notice.rpartition(" ")
+        cached = self._l1.get(session_id)
+        if cached is not None and cached[0] != version:
+            self._l1.pop(session_id, None)
+
     def _ensure_listener(self) -> None:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen())
@@ -130,18 +138,18 @@ class RedisSessionStore:
         if version is None or blob is None:
             return "", None
         try:
-            plain = self.crypto.decrypt(blob).decode()
+            plain = self.crypto.decrypt(blob)
         except InvalidToken:
             log.error("session %s cannot be decrypted with the configured keys; treating it as missing", session_id)
             return version.decode(), None
         self._l1[session_id] = (version.decode(), plain)
-        return version.decode(), json.loads(plain)
+        return version.decode(), orjson.loads(plain)
 
     async def get(self, session_id: str) -> State | None:
         self._ensure_listener()
         cached = self._l1.get(session_id)
         if cached is not None:
-            return json.loads(cached[1])
+            return orjson.loads(cached[1])
         try:
             return (await self._fetch(session_id))[1]
         except RedisError as exc:
@@ -152,14 +160,14 @@ class RedisSessionStore:
         try:
             for _ in range(self.cas_retries):
                 cached = self._l1.get(session_id)
-                version, current = (cached[0], json.loads(cached[1])) if cached else await self._fetch(session_id)
+                version, current = (cached[0], orjson.loads(cached[1])) if cached else await self._fetch(session_id)
                 new = fn(current)
-                plain = json.dumps(new, separators=(",", ":"))
+                plain = orjson.dumps(new)
                 new_version = secrets.token_hex(8)
-                blob = self.crypto.encrypt(plain.encode())
-                if await self._cas(keys=[self._key(session_id)], args=[version, new_version, blob, self.ttl_ms]):
+                blob = self.crypto.encrypt(plain)
+                args = [version, new_version, blob, self.ttl_ms, self.channel, f"{session_id} {new_version}"]
+                if await self._cas(keys=[self._key(session_id)], args=args):
                     self._l1[session_id] = (new_version, plain)
-                    await self.client.publish(self.channel, session_id)
                     return new
                 self._l1.pop(session_id, None)  # someone else wrote: read again
         except RedisError as exc:
@@ -170,7 +178,7 @@ class RedisSessionStore:
         try:
             await self.client.delete(self._key(session_id))
             self._l1.pop(session_id, None)
-            await self.client.publish(self.channel, session_id)
+            await self.client.publish(self.channel, f"{session_id} deleted")
         except RedisError as exc:
             raise SessionUnavailable(str(exc)) from exc
 
