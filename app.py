@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import chainlit as cl
+from chainlit.server import app as server
+from chainlit.types import ThreadDict
 
+from agent.auth import LoginThrottle, auth_secret, ensure_demo_users
 from agent.chainlit_ui import handle_message
+from agent.datalayer import migrate
+from agent.datalayer.layer import SQLDataLayer
 from agent.errors import AgentRuntimeError
 from agent.factory import build_services
 from agent.logs import configure_logging
 from agent.settings import get_settings
+from agent.users import verify
 
 settings = get_settings()
 configure_logging(settings.app.log_level)
 log = logging.getLogger("app")
-services = build_services(settings)
+history = SQLDataLayer.from_settings(
+    settings.database, on_thread_deleted=lambda thread_id: asyncio.to_thread(services.uploads.delete, thread_id)
+)
+services = build_services(settings, history=history.conversation_messages)
 
 WELCOME = (
     f"**Hi, I'm the {settings.app.store_name} assistant.** I can answer questions about shipping, "
@@ -29,6 +39,20 @@ STARTERS = [
     ("Shipping times", "How long does standard shipping take?"),
     ("Cancel an order", "Can I cancel my order?"),
 ]
+
+
+@cl.data_layer
+def data_layer() -> SQLDataLayer:
+    return history
+
+
+if settings.auth.enabled:
+    os.environ.setdefault("CHAINLIT_AUTH_SECRET", auth_secret(settings))
+    server.add_middleware(LoginThrottle, limiter=services.login_limiter)
+
+    @cl.password_auth_callback
+    async def password_auth(username: str, password: str) -> cl.User | None:
+        return await verify(history, username, password)
 
 
 @cl.set_chat_profiles
@@ -47,6 +71,9 @@ async def chat_profiles(user: cl.User | None = None, language: str | None = None
 
 @cl.on_app_startup
 async def on_app_startup() -> None:
+    await migrate(settings.database.url, settings.database.schema_name)
+    if settings.auth.enabled and settings.auth.demo_users:
+        await ensure_demo_users(settings)
     asyncio.get_running_loop().create_task(expire_uploads())
 
 
@@ -64,14 +91,23 @@ def current_user_id() -> str | None:
     return user.identifier if user else None
 
 
-@cl.on_chat_start
-async def on_chat_start() -> None:
-    # Create the conversation's shared state now, so any instance can pick it up from here.
+async def open_conversation(thread_id: str) -> None:
+    # Creates the shared state, or rebuilds it from the history when it has expired.
     try:
-        async with services.conversations.open(cl.context.session.thread_id, current_user_id()):
+        async with services.conversations.open(thread_id, current_user_id()):
             pass
     except AgentRuntimeError as exc:
-        log.warning("could not start conversation %s: %s", cl.context.session.thread_id, exc)
+        log.warning("could not open conversation %s: %s", thread_id, exc)
+
+
+@cl.on_chat_start
+async def on_chat_start() -> None:
+    await open_conversation(cl.context.session.thread_id)
+
+
+@cl.on_chat_resume
+async def on_chat_resume(thread: ThreadDict) -> None:
+    await open_conversation(thread["id"])
 
 
 @cl.on_message

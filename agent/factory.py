@@ -32,6 +32,7 @@ class Services:
     uploads: UploadLibrary
     conversations: ConversationRepository
     limiter: RateLimiter
+    login_limiter: RateLimiter
 
 
 def build_backend(settings: Settings, embedder: Embedder | None = None) -> StoreBackend:
@@ -75,11 +76,13 @@ def build_uploads(settings: Settings, backend: StoreBackend, embedder: Embedder)
     return UploadLibrary(backend, lambda store: knowledge_base(settings, store, embedder), limits)
 
 
-def build_sessions(settings: Settings) -> tuple[SessionStore, RateLimiter]:
-    cfg = settings.sessions
+def build_sessions(settings: Settings) -> tuple[SessionStore, RateLimiter, RateLimiter]:
+    """The session store, the per-user message limiter and the per-IP sign-in limiter."""
+    cfg, auth = settings.sessions, settings.auth
     if not cfg.redis_url:
         return (MemorySessionStore(cfg.ttl_s, cfg.lock_wait_s),
-                MemoryRateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst))
+                MemoryRateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst),
+                MemoryRateLimiter(auth.login_attempts_per_minute, auth.login_burst))
     from agent.sessions.redis_store import RedisRateLimiter, RedisSessionStore, connect, fernet
 
     client = connect(cfg.redis_url)
@@ -89,9 +92,11 @@ def build_sessions(settings: Settings) -> tuple[SessionStore, RateLimiter]:
         l1_size=cfg.l1_cache_size, l1_ttl_s=cfg.l1_cache_ttl_s, cas_retries=cfg.cas_retries,
         lock_ttl_s=cfg.lock_ttl_s, lock_wait_s=cfg.lock_wait_s,
     )
-    limiter = RedisRateLimiter(client, prefix=cfg.key_prefix, per_minute=cfg.rate_limit_per_minute,
-                               burst=cfg.rate_limit_burst)
-    return store, limiter
+    messages = RedisRateLimiter(client, prefix=cfg.key_prefix, per_minute=cfg.rate_limit_per_minute,
+                                burst=cfg.rate_limit_burst)
+    logins = RedisRateLimiter(client, prefix=cfg.key_prefix, per_minute=auth.login_attempts_per_minute,
+                              burst=auth.login_burst)
+    return store, messages, logins
 
 
 def build_conversations(settings: Settings, store: SessionStore, model: ChatModel,
@@ -114,5 +119,6 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
     registry = ToolRegistry.from_settings(knowledge_tools(knowledge), settings.tools)
     model = build_model(settings, embedder)
     agent = SupportAgent(model, registry, knowledge, settings, uploads=uploads)
-    store, limiter = build_sessions(settings)
-    return Services(agent, knowledge, registry, uploads, build_conversations(settings, store, model, history), limiter)
+    store, limiter, login_limiter = build_sessions(settings)
+    conversations = build_conversations(settings, store, model, history)
+    return Services(agent, knowledge, registry, uploads, conversations, limiter, login_limiter)

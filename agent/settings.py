@@ -194,6 +194,22 @@ class ToolSettings(BaseSettings):
     _split = field_validator("enabled", mode="before")(_split_csv)
 
 
+class AuthSettings(BaseSettings):
+    """Sign-in. With it on, customers see and resume their past conversations."""
+
+    model_config = _group("AUTH_")
+
+    enabled: bool = Field(True, description="Require sign-in (password login; see README for header/JWT and OAuth)")
+    secret: SecretStr = Field(
+        SecretStr(""),
+        description="Signs session tokens (CHAINLIT_AUTH_SECRET); empty = generated once into .data/auth-secret",
+    )
+    demo_users: bool = Field(True, description="Create the demo customer and lead at start if missing")
+    demo_password: SecretStr = Field(SecretStr("larkspur-demo"), description="Password of both demo accounts")
+    login_attempts_per_minute: float = Field(10.0, gt=0, description="Sign-in attempts allowed per client IP per minute")
+    login_burst: int = Field(5, gt=0, description="Sign-in attempts an IP may make at once")
+
+
 class AppSettings(BaseSettings):
     """What the customer sees about the shop, and logging."""
 
@@ -211,6 +227,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     app: AppSettings = Field(default_factory=AppSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)

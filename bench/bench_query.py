@@ -106,7 +106,7 @@ def variants(base: list[Chunk], count: int, seed: int = 7) -> list[Chunk]:
             text = chunk.text
         else:
             own = list(sentences[index])
-            other = rng.choice(sentences[rng.randrange(len(base))])
+            other = sentences[rng.randrange(len(base))]
             own[rng.randrange(len(own))] = rng.choice(other)
             product = rng.choice(PRODUCTS)
             own.insert(rng.randrange(len(own) + 1),

@@ -90,12 +90,14 @@ async def run_with_retries(
 ) -> T:
     """Run `fn`, retrying transient database errors; anything left is logged and raised as DataLayerError."""
 
+    where = f" for thread {thread_id}" if thread_id else ""
+
     def before_sleep(state: Any) -> None:
         log.warning(
-            "%s for thread %s failed (attempt %d of %d), retrying: %s",
-            operation, thread_id, state.attempt_number, attempts, state.outcome.exception(),
+            "%s%s failed (attempt %d of %d), retrying: %s",
+            operation, where, state.attempt_number, attempts, state.outcome.exception(),
             extra={"thread_id": thread_id},
-        )
+        )  # fmt: skip
 
     try:
         async for attempt in AsyncRetrying(
@@ -110,11 +112,8 @@ async def run_with_retries(
     except DataLayerError:
         raise  # already explained (ownership, bad key...), and never transient
     except Exception as exc:
-        log.error(
-            "%s for thread %s failed: %s: %s", operation, thread_id, type(exc).__name__, exc,
-            extra={"thread_id": thread_id},
-        )
-        raise DataLayerError(f"{operation} failed for thread {thread_id}: {exc}", thread_id=thread_id) from exc
+        log.error("%s%s failed: %s: %s", operation, where, type(exc).__name__, exc, extra={"thread_id": thread_id})
+        raise DataLayerError(f"{operation}{where} failed: {exc}", thread_id=thread_id) from exc
     raise AssertionError("unreachable: tenacity either returns or raises")
 
 

@@ -275,7 +275,7 @@ class ChatStore:
                 if inspect.isawaitable(result):
                     await result
             except Exception as exc:
-                log.error("on_thread_deleted hook failed for thread %s: %s", thread_id, exc, extra={"thread_id": thread_id})
+                log.error("on_thread_deleted failed for thread %s: %s", thread_id, exc, extra={"thread_id": thread_id})
                 failures.append(exc)
         if failures:
             # The rows are gone; say loudly that some files or indexes were left behind.
@@ -319,7 +319,9 @@ class ChatStore:
             thread_id = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar()
             keys = (
                 await conn.execute(
-                    select(elements.c.object_key).where(elements.c.for_id == step_id, elements.c.object_key.is_not(None))
+                    select(elements.c.object_key).where(
+                        elements.c.for_id == step_id, elements.c.object_key.is_not(None)
+                    )
                 )
             ).scalars().all()
             await conn.execute(delete(feedbacks).where(feedbacks.c.for_id == step_id))

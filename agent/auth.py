@@ -1,0 +1,71 @@
+"""Sign-in plumbing that is not Chainlit's: the token secret, demo accounts, per-IP login limits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from agent.sessions.base import RateLimiter
+from agent.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+SECRET_FILE = PROJECT_ROOT / ".data" / "auth-secret"
+DEMO_ACCOUNTS = (("dana@example.com", "customer", "Dana (demo customer)"),
+                 ("lead@larkspurgoods.example", "lead", "Lee (demo support lead)"))
+
+
+def auth_secret(settings: Settings, path: Path = SECRET_FILE) -> str:
+    """AUTH_SECRET, or one generated once and kept on disk, so sign-ins survive a restart.
+
+    Several instances must share one: set AUTH_SECRET on all of them.
+    """
+    configured = settings.auth.secret.get_secret_value()
+    if configured:
+        return configured
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    log.warning("AUTH_SECRET is empty: generated one in %s (set AUTH_SECRET when running several instances)", path)
+    return secret
+
+
+async def ensure_demo_users(settings: Settings) -> None:
+    from agent.datalayer.errors import UserExistsError
+    from agent.users import create_user
+
+    password = settings.auth.demo_password.get_secret_value()
+    for identifier, role, name in DEMO_ACCOUNTS:
+        try:
+            await create_user(settings.database.url, identifier, password, role, name,
+                              schema=settings.database.schema_name)
+            log.info("created demo %s %s", role, identifier)
+        except UserExistsError:
+            pass
+
+
+class LoginThrottle:
+    """ASGI middleware: too many POST /login from one client IP get a 429 with a clear message."""
+
+    def __init__(self, app: Any, limiter: RateLimiter, path: str = "/login") -> None:
+        self.app = app
+        self.limiter = limiter
+        self.path = path
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+            client = (scope.get("client") or ("unknown", 0))[0]
+            decision = await self.limiter.hit(f"login:{client}")
+            if not decision.allowed:
+                wait = max(1, round(decision.retry_after_s))
+                body = json.dumps({"detail": f"Too many sign-in attempts. Please try again in {wait} seconds."})
+                await send({"type": "http.response.start", "status": 429, "headers": [
+                    (b"content-type", b"application/json"), (b"retry-after", str(wait).encode())]})
+                await send({"type": "http.response.body", "body": body.encode()})
+                return
+        await self.app(scope, receive, send)
