@@ -10,7 +10,7 @@ import chainlit as cl
 from chainlit.server import app as server
 from chainlit.types import ThreadDict
 
-from agent.auth import LoginThrottle, auth_secret, ensure_demo_users
+from agent.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
 from agent.chainlit_ui import handle_message
 from agent.datalayer import migrate
 from agent.datalayer.layer import SQLDataLayer
@@ -53,6 +53,18 @@ if settings.auth.enabled:
     @cl.password_auth_callback
     async def password_auth(username: str, password: str) -> cl.User | None:
         return await verify(history, username, password)
+
+
+if settings.auth.enabled and settings.auth.widget_secret.get_secret_value():
+
+    @cl.header_auth_callback
+    async def widget_auth(headers) -> cl.User | None:
+        customer = verify_shop_token(headers.get(settings.auth.widget_header, ""), settings)
+        if customer is None:
+            return None
+        # Widget customers are always customers, whatever the token says about roles.
+        return cl.User(identifier=customer.identifier, display_name=customer.display_name,
+                       metadata={"role": "customer", "customer_id": customer.customer_id, "via": "widget"})
 
 
 @cl.set_chat_profiles

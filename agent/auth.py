@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,37 @@ async def ensure_demo_users(settings: Settings) -> None:
             log.info("created demo %s %s", role, identifier)
         except UserExistsError:
             pass
+
+
+@dataclass(frozen=True)
+class ShopCustomer:
+    identifier: str  # what the customer signs in as: their email at the shop
+    customer_id: str  # the shop's id for them, kept for the store tools
+    display_name: str | None
+
+
+def verify_shop_token(token: str, settings: Settings) -> ShopCustomer | None:
+    """A customer named by a token the shop signed, or None if it is invalid, expired or not for us.
+
+    The shop's backend signs {"sub": customer id, "email": ..., "name": ..., "aud": ..., "exp": ...}
+    with AUTH_WIDGET_SECRET and puts it in the AUTH_WIDGET_HEADER header of the widget's requests.
+    """
+    import jwt
+
+    cfg = settings.auth
+    secret = cfg.widget_secret.get_secret_value()
+    if not secret or not token:
+        return None
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], audience=cfg.widget_audience, issuer=cfg.widget_issuer or None,
+            options={"require": ["exp", "sub", "aud"]},
+        )
+    except jwt.PyJWTError as exc:
+        log.info("widget token refused: %s", exc)
+        return None
+    identifier = str(claims.get("email") or claims["sub"]).strip().lower()
+    return ShopCustomer(identifier, str(claims["sub"]), claims.get("name"))
 
 
 class LoginThrottle:

@@ -206,6 +206,12 @@ class AuthSettings(BaseSettings):
     )
     demo_users: bool = Field(True, description="Create the demo customer and lead at start if missing")
     demo_password: SecretStr = Field(SecretStr("larkspur-demo"), description="Password of both demo accounts")
+    widget_secret: SecretStr = Field(
+        SecretStr(""), description="Shared secret (HS256) the shop signs widget tokens with; empty = widget login off"
+    )
+    widget_header: str = Field("X-Shop-Token", description="Header carrying the shop-signed token")
+    widget_issuer: str = Field("", description="Expected `iss` claim of widget tokens; empty = not checked")
+    widget_audience: str = Field("larkspur-support", description="Expected `aud` claim of widget tokens")
     login_attempts_per_minute: float = Field(10.0, gt=0, description="Sign-in attempts allowed per client IP per minute")
     login_burst: int = Field(5, gt=0, description="Sign-in attempts an IP may make at once")
 
