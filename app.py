@@ -124,7 +124,8 @@ async def on_chat_resume(thread: ThreadDict) -> None:
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
-    await handle_message(message, services, cl.context.session.thread_id, current_user_id())
+    await handle_message(message, services, cl.context.session.thread_id, current_user_id(),
+                         persist=history.update_step)
 
 
 @cl.on_stop

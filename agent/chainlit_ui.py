@@ -6,9 +6,10 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
+from typing import Any
 
 import chainlit as cl
 from chainlit.utils import utc_now
@@ -24,7 +25,6 @@ from agent.events import (
     TextDelta,
     ToolCallStarted,
     ToolFinished,
-    TurnDone,
 )
 
 from knowledge.pipeline import FileResult
@@ -51,11 +51,10 @@ def _tool_output(event: ToolFinished) -> str:
     return json.dumps(result.data, indent=2, default=str, ensure_ascii=False) if result.data is not None else result.message
 
 
-async def render_turn(events: AsyncIterator[AgentEvent]) -> TurnDone | None:
+async def render_turn(events: AsyncIterator[AgentEvent]) -> cl.Message:
     """Stream a turn into one assistant message, with a collapsible step per tool call."""
     reply = cl.Message(content="")
     steps: dict[str, cl.Step] = {}
-    done = None
     async with aclosing(events) as stream:  # closing on cancel lets the agent record the partial reply
         async for event in stream:
             if isinstance(event, TextDelta):
@@ -78,15 +77,21 @@ async def render_turn(events: AsyncIterator[AgentEvent]) -> TurnDone | None:
                 await cl.Message(content=event.summary, author="Support team").send()
             elif isinstance(event, ErrorEvent):
                 await cl.ErrorMessage(content=event.message).send()
-            elif isinstance(event, TurnDone):
-                done = event
     if reply.content:
         await reply.send()
-    return done
+    return reply
 
 
-async def handle_message(message: cl.Message, services: Services, conversation_id: str, user_id: str | None) -> None:
-    """One customer message: rate limit, then the conversation under its lock, files, then the turn."""
+Persist = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def handle_message(message: cl.Message, services: Services, conversation_id: str, user_id: str | None,
+                         persist: Persist | None = None) -> None:
+    """One customer message: rate limit, then the conversation under its lock, files, then the turn.
+
+    With `persist`, the message and the reply are written (and awaited) before the turn ends:
+    Chainlit's own writes run in the background, where a failure would go unnoticed.
+    """
     decision = await services.limiter.hit(user_id or conversation_id)
     if not decision.allowed:
         wait = max(1, math.ceil(decision.retry_after_s))
@@ -97,7 +102,11 @@ async def handle_message(message: cl.Message, services: Services, conversation_i
         async with services.conversations.open(conversation_id, user_id) as conversation:
             await receive_files(message, conversation, services.uploads)
             if message.content.strip():
-                await render_turn(services.agent.run_turn(conversation, message.content))
+                reply = await render_turn(services.agent.run_turn(conversation, message.content))
+                if persist:
+                    for step in (message, reply):
+                        if step.content:
+                            await persist(step.to_dict())
     except AgentRuntimeError as exc:  # lock timeout, write conflicts: say so, never a stack trace
         log.warning("message in conversation %s not processed: %s", conversation_id, exc)
         await cl.ErrorMessage(content=exc.user_message).send()

@@ -1,0 +1,95 @@
+"""The Chainlit adapter without a browser: a mocked emitter records what the page would receive."""
+
+from __future__ import annotations
+
+from unittest.mock import AsyncMock, MagicMock
+
+import pytest
+
+from agent.conversation import Conversation
+from agent.datalayer.errors import DataLayerError
+from agent.llm.scripted import ScriptedModel
+from agent.orchestrator import SupportAgent
+from agent.sessions.base import Decision
+from agent.sessions.conversations import ConversationRepository
+from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
+from agent.memory import ExtractiveSummarizer
+from agent.settings import Settings
+from tools.registry import ToolRegistry
+
+
+@pytest.fixture
+async def page():
+    """A Chainlit context whose emitter records every step sent to the page."""
+    from chainlit.context import ChainlitContext, context_var
+    from chainlit.session import HTTPSession
+
+    session = HTTPSession(id="s1", thread_id="t1", client_type="webapp")
+    emitter = MagicMock()
+    for name in ("send_step", "update_step", "stream_start", "send_token", "send_element", "emit"):
+        setattr(emitter, name, AsyncMock())
+    token = context_var.set(ChainlitContext(session, emitter=emitter))
+    yield emitter
+    context_var.reset(token)
+
+
+def sent_texts(emitter) -> list[str]:
+    steps = [call.args[0] for call in emitter.send_step.call_args_list]
+    return [s.get("output", "") for s in steps]
+
+
+def services(replies, limiter=None):
+    settings = Settings()
+    store = MemorySessionStore(60, 1)
+    repo = ConversationRepository(store, ExtractiveSummarizer(4), max_messages=10, max_tokens=1000)
+    agent = SupportAgent(ScriptedModel(replies), ToolRegistry([], settings.tools), None, settings)
+    svc = MagicMock()
+    svc.agent, svc.conversations, svc.uploads = agent, repo, MagicMock()
+    svc.limiter = limiter or MemoryRateLimiter(60, 5)
+    return svc, store
+
+
+async def test_message_and_reply_are_persisted_before_the_turn_ends(page):
+    import chainlit as cl
+
+    from agent.chainlit_ui import handle_message
+
+    svc, store = services(["You can return items within 30 days [1]."])
+    written = []
+
+    async def persist(step):
+        written.append((step["type"], step["output"]))
+
+    await handle_message(cl.Message(content="return window?", type="user_message"), svc, "t1", "dana", persist)
+    assert written == [("user_message", "return window?"),
+                       ("assistant_message", "You can return items within 30 days [1].")]
+    state = await store.get("t1")
+    assert [m["role"] for m in state["messages"]] == ["user", "assistant"]
+
+
+async def test_a_failed_write_is_shown_not_swallowed(page):
+    import chainlit as cl
+
+    from agent.chainlit_ui import handle_message
+
+    svc, store = services(["An answer."])
+
+    async def broken(step):
+        raise DataLayerError("database is down (thread t1)")
+
+    await handle_message(cl.Message(content="hello there", type="user_message"), svc, "t1", "dana", broken)
+    assert DataLayerError.user_message in sent_texts(page)
+    assert (await store.get("t1"))["messages"][-1]["content"] == "An answer.", "memory kept the turn"
+
+
+async def test_rate_limited_messages_get_a_polite_wait(page):
+    import chainlit as cl
+
+    from agent.chainlit_ui import handle_message
+
+    limiter = MagicMock()
+    limiter.hit = AsyncMock(return_value=Decision(False, 12.2))
+    svc, store = services([], limiter)
+    await handle_message(cl.Message(content="again", type="user_message"), svc, "t1", "dana")
+    assert any("wait 13 seconds" in text for text in sent_texts(page))
+    assert await store.get("t1") is None, "a refused message never reaches the agent"
