@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export SCARF_NO_ANALYTICS := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install install-test ingest env-example clean
+.PHONY: run test install install-test ingest env-example bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ run: ingest
 
 test: install-test
 	$(BIN)/python -m pytest
+
+# Benchmarks print ratios against baselines measured in the same run; sessions need Redis.
+bench: install
+	$(BIN)/python bench/bench_turn.py
+	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_query.py
+	$(BIN)/python bench/bench_sessions.py
 
 env-example: install
 	$(BIN)/python -m agent.settings env > .env.example
