@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from knowledge.clean import clean
 from knowledge.convert import convert
 from knowledge.embedder import Embedder
@@ -26,7 +28,7 @@ from knowledge.vectorstore import VectorStore
 log = logging.getLogger(__name__)
 
 # Bump when conversion or chunking changes, so unchanged files are re-split anyway.
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"
 
 
 @dataclass
@@ -87,31 +89,48 @@ class Ingestor:
 
     def ingest_bytes(self, data: bytes, filename: str, source: str, root: str = "",
                      known: dict[str, tuple[str, str]] | None = None) -> FileResult:
-        known = self.complete_sources() if known is None else known
+        prepared = self._prepare(data, filename, source, root, self.complete_sources() if known is None else known)
+        if isinstance(prepared, FileResult):
+            return prepared
+        return self._write_all([prepared])[0]
+
+    def _prepare(self, data: bytes, filename: str, source: str, root: str,
+                 known: dict[str, tuple[str, str]]) -> _Prepared | FileResult:
+        """Convert, clean and split one file, unless its stored version is already current."""
+        version = self.version_hash(hashlib.sha256(data).hexdigest())
+        if known.get(source, ("", ""))[0] == version:
+            return FileResult(source, "unchanged")  # decided before parsing: unchanged files cost nothing
         try:
             document = convert(data, filename, source=source, max_bytes=self.options.max_file_bytes)
         except ConversionError as exc:
             return FileResult(source, "skipped", reason=str(exc))
-        version = self.version_hash(document.content_hash)
-        if known.get(source, ("", ""))[0] == version:
-            return FileResult(source, "unchanged")
         chunks = split(clean(document), self.options.max_words, self.options.overlap_words)
         if not chunks:
             return FileResult(source, "skipped", reason="no text left after cleaning")
-        self._write(document, chunks, version, root)
-        return FileResult(source, "updated" if source in known else "added", len(chunks))
-
-    def _write(self, document: Document, chunks: list[Chunk], version: str, root: str) -> None:
         # Ids carry the version, so the new chunks never overwrite the old ones mid-write.
         chunks = [replace(c, id=hashlib.sha1(f"{c.id}:{version}".encode()).hexdigest()[:24]) for c in chunks]
-        vectors = self.embedder.embed([embedding_text(c) for c in chunks])
-        extra: dict[str, str | int] = {"doc_hash": version, "chunk_count": len(chunks), "root": root, "kind": document.kind}
+        return _Prepared(document, chunks, version, root, "updated" if source in known else "added")
+
+    def _write_all(self, batch: list[_Prepared]) -> list[FileResult]:
+        """Embed several documents in one call (small calls waste the CPU), then write each whole."""
+        vectors = self.embedder.embed([embedding_text(c) for item in batch for c in item.chunks])
+        results, start = [], 0
+        for item in batch:
+            self._write(item, vectors[start : start + len(item.chunks)])
+            start += len(item.chunks)
+            results.append(FileResult(item.document.source, item.status, len(item.chunks)))
+        return results
+
+    def _write(self, item: _Prepared, vectors: np.ndarray) -> None:
+        source, version = item.document.source, item.version
+        extra: dict[str, str | int] = {"doc_hash": version, "chunk_count": len(item.chunks), "root": item.root,
+                                       "kind": item.document.kind}
         try:
-            self.store.upsert(chunks, vectors, extra)
+            self.store.upsert(item.chunks, vectors, extra)
         except Exception:
-            self.store.delete({"$and": [{"source": document.source}, {"doc_hash": version}]})
+            self.store.delete({"$and": [{"source": source}, {"doc_hash": version}]})
             raise
-        self.store.delete({"$and": [{"source": document.source}, {"doc_hash": {"$ne": version}}]})
+        self.store.delete({"$and": [{"source": source}, {"doc_hash": {"$ne": version}}]})
 
     def ingest_paths(self, paths: Iterable[Path], rebuild: bool = False,
                      progress: Callable[[str], None] | None = None) -> IngestReport:
@@ -122,6 +141,7 @@ class Ingestor:
             for source in {str(m["source"]) for _i, _t, m in self.store.texts()}:
                 self.store.delete({"source": source})
         known = self.complete_sources()
+        pending: list[_Prepared] = []
         for root, files in _expand(paths):
             present = set()
             for path in files:
@@ -134,7 +154,17 @@ class Ingestor:
                 except OSError as exc:
                     report.results.append(FileResult(source, "skipped", reason=f"cannot read the file: {exc.strerror}"))
                     continue
-                report.results.append(self.ingest_bytes(data, path.name, source, str(root or ""), known))
+                prepared = self._prepare(data, path.name, source, str(root or ""), known)
+                if isinstance(prepared, FileResult):
+                    report.results.append(prepared)
+                    continue
+                pending.append(prepared)
+                if sum(len(p.chunks) for p in pending) >= self.embedder.batch_size:
+                    report.results += self._write_all(pending)
+                    pending = []
+            if pending:
+                report.results += self._write_all(pending)
+                pending = []
             if root:
                 for source, (_hash, source_root) in known.items():
                     if source_root == str(root) and source not in present:
@@ -144,6 +174,15 @@ class Ingestor:
         log.info("ingested %d files: %d chunks written, %d skipped in %.1f s", len(report.results),
                  report.chunks_written, len(report.of("skipped")), report.seconds)
         return report
+
+
+@dataclass
+class _Prepared:
+    document: Document
+    chunks: list[Chunk]
+    version: str
+    root: str
+    status: str
 
 
 def _expand(paths: Iterable[Path]) -> list[tuple[Path | None, list[Path]]]:
