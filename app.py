@@ -14,7 +14,6 @@ from agent.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_sho
 from agent.chainlit_ui import handle_message
 from agent.datalayer import migrate
 from agent.datalayer.layer import SQLDataLayer
-from agent.errors import AgentRuntimeError
 from agent.factory import build_services
 from agent.logs import configure_logging
 from agent.settings import get_settings
@@ -103,23 +102,17 @@ def current_user_id() -> str | None:
     return user.identifier if user else None
 
 
-async def open_conversation(thread_id: str) -> None:
-    # Creates the shared state, or rebuilds it from the history when it has expired.
-    try:
-        async with services.conversations.open(thread_id, current_user_id()):
-            pass
-    except AgentRuntimeError as exc:
-        log.warning("could not open conversation %s: %s", thread_id, exc)
-
-
 @cl.on_chat_start
 async def on_chat_start() -> None:
-    await open_conversation(cl.context.session.thread_id)
+    # Nothing to load yet: state is created by the first message, under the conversation's lock.
+    log.info("conversation %s started", cl.context.session.thread_id)
 
 
 @cl.on_chat_resume
 async def on_chat_resume(thread: ThreadDict) -> None:
-    await open_conversation(thread["id"])
+    # Memory is loaded (or rebuilt from this history) by the next message, under the lock, so
+    # opening a thread never waits behind a turn running on another instance.
+    log.info("conversation %s resumed", thread["id"])
 
 
 @cl.on_message
