@@ -7,7 +7,9 @@ import logging
 import os
 
 import chainlit as cl
+from chainlit.auth import get_current_user
 from chainlit.server import app as server
+from fastapi import Depends, HTTPException, Response
 from chainlit.types import ThreadDict
 
 from agent.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
@@ -43,6 +45,23 @@ STARTERS = [
 @cl.data_layer
 def data_layer() -> SQLDataLayer:
     return history
+
+
+@server.get("/files/threads/{thread_id}/{element_id}")
+async def element_file(thread_id: str, element_id: str, user: cl.User | None = Depends(get_current_user)) -> Response:
+    """Stored element files (cited passages, attachments), only for the thread's owner."""
+    owner = user.identifier if user else None
+    if owner is None or not await history.is_owner(thread_id, owner):
+        raise HTTPException(status_code=404, detail="Not found")
+    found = await history.element_file(thread_id, element_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail="Not found")
+    data, mime, _name = found
+    return Response(data, media_type=mime, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
+
+
+# Chainlit's catch-all route answers every unknown path with the page: ours must come first.
+server.router.routes.insert(0, server.router.routes.pop())
 
 
 if settings.auth.enabled:

@@ -2,11 +2,15 @@
 
 The page pulls Google Fonts and KaTeX CSS from CDNs; every non-loopback request is aborted, and the
 test waits for the chat input instead of "networkidle".
+
+The app requires sign-in: every test signs in through the real login page (#email, #password, the
+submit button), which sets the httpOnly `access_token` cookie that the page's socket then sends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -14,7 +18,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from tests.chainlit_server import ChainlitServer, chainlit_server  # noqa: F401  (fixture)
+from tests.chainlit_server import (  # noqa: F401  (chainlit_server is a fixture)
+    AUTH_COOKIE,
+    CUSTOMER,
+    DEMO_PASSWORD,
+    ChainlitServer,
+    chainlit_server,
+    http_get,
+)
 from tests.conftest import require
 
 pytestmark = pytest.mark.browser
@@ -30,7 +41,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LOAD_TIMEOUT_MS = 60_000
-REPLY_TIMEOUT_MS = 60_000
+REPLY_TIMEOUT_MS = 90_000
+PERSIST_TIMEOUT_S = 30.0
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -94,24 +106,92 @@ def _screenshot(page, path: Path) -> str:
     return str(path)
 
 
-def open_chat(page, server: ChainlitServer):
-    """Load the page and wait until its chat session exists on the server.
+class SocketLog:
+    """Every socket.io packet the page receives, whether over the websocket or (before the upgrade) HTTP polling.
+
+    Packets are engine.io text: "40{...}" is a socket.io connect, '42["task_end",{}]' an event.
+    """
+
+    def __init__(self, page) -> None:
+        self.packets: list[str] = []
+        self._polls: list = []  # polling responses, read lazily from the test's own flow, never in a handler
+        self._read = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: self.packets.append(str(payload))))
+        page.on("response", self._on_response)
+
+    def _on_response(self, response) -> None:
+        if "/ws/socket.io/" in response.url and response.request.method == "GET":
+            self._polls.append(response)
+
+    def _collect(self) -> list[str]:
+        while self._read < len(self._polls):
+            response = self._polls[self._read]
+            self._read += 1
+            try:
+                body = response.text()
+            except Exception:  # noqa: BLE001 - a body gone with a navigation holds nothing we wait for
+                continue
+            self.packets.extend(body.split("\x1e"))  # a polling response batches packets
+        return self.packets
+
+    def mark(self) -> int:
+        return len(self._collect())
+
+    def wait_for(self, page, event: str, since: int = 0, new_connection: bool = False,
+                 timeout_ms: float = LOAD_TIMEOUT_MS) -> None:
+        """Wait for a packet of socket.io event `event` after position `since` (after a fresh socket.io
+        connect there, with `new_connection`: the old socket may still be sending when the page moves on)."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not self._seen(event, since, new_connection):
+            assert time.monotonic() < deadline, (
+                f"no {event} from the server within {timeout_ms / 1000:.0f} s; last packets: {self.packets[-8:]}"
+            )
+            page.wait_for_timeout(100)
+
+    def _seen(self, event: str, since: int, new_connection: bool) -> bool:
+        packets = self._collect()[since:]
+        if new_connection:
+            connects = [i for i, packet in enumerate(packets) if packet.startswith("40")]
+            if not connects:
+                return False
+            packets = packets[connects[0]:]
+        return any(packet.startswith(f'42["{event}"') for packet in packets)
+
+
+def sign_in(page, server: ChainlitServer, username: str = CUSTOMER, password: str = DEMO_PASSWORD) -> None:
+    """Fill in and submit the real login page, which the app shows before anything else."""
+    from playwright.sync_api import expect
+
+    email = page.locator("#email")
+    expect(email).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    assert urlsplit(page.url).path == "/login", f"the page did not ask for a sign-in first: {page.url}"
+    email.fill(username)
+    page.locator("#password").fill(password)
+    with page.expect_response(
+        lambda r: urlsplit(r.url).path == "/login" and r.request.method == "POST", timeout=LOAD_TIMEOUT_MS
+    ) as login:
+        page.locator('button[type="submit"]').click()
+    assert login.value.status == 200, f"POST /login answered {login.value.status}: {login.value.text()[:300]}"
+    cookie = [c for c in page.context.cookies(server.base_url) if c["name"] == AUTH_COOKIE]
+    assert cookie and cookie[0]["httpOnly"], f"no httpOnly {AUTH_COOKIE} cookie after signing in: {cookie}"
+
+
+def open_chat(page, server: ChainlitServer) -> tuple[object, SocketLog]:
+    """Load the page, sign in, and wait until the chat session exists on the server.
 
     The page shows its input before the socket session is up; a message sent or a file
-    attached before that is lost. on_chat_start's task_end frame says the session is ready.
+    attached before that is lost. The task_end packet that answers `connection_successful` says the session
+    is ready. Returns the chat input and the socket log (for later waits).
     """
     from playwright.sync_api import expect
 
-    frames: list[str] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    socket_log = SocketLog(page)
     page.goto(server.base_url + "/", wait_until="domcontentloaded")
+    sign_in(page, server)
     chat_input = page.locator("#chat-input")
     expect(chat_input).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
-    while not any('"task_end"' in frame for frame in frames):
-        assert time.monotonic() < deadline, f"the chat session never started; last frames: {frames[-5:]}"
-        page.wait_for_timeout(100)
-    return chat_input
+    socket_log.wait_for(page, "task_end", new_connection=True)
+    return chat_input, socket_log
 
 
 def test_ask_in_the_browser_and_open_the_source(page, tmp_path: Path, chainlit_server: ChainlitServer) -> None:
@@ -122,7 +202,7 @@ def test_ask_in_the_browser_and_open_the_source(page, tmp_path: Path, chainlit_s
 def _ask_and_open_source(page, chainlit_server: ChainlitServer) -> None:
     from playwright.sync_api import expect
 
-    chat_input = open_chat(page, chainlit_server)
+    chat_input, _ = open_chat(page, chainlit_server)
 
     # The welcome screen: the Support profile's description above the starters.
     expect(page.get_by_text("Larkspur Goods assistant").first).to_be_visible(timeout=LOAD_TIMEOUT_MS)
@@ -163,7 +243,7 @@ def _upload_and_ask(page, chainlit_server: ChainlitServer) -> None:
         ["Larkspur Goods - Invoice 88213", "Vortex blender, serial number VX-5521-B."],
         ["Extended protection plan: the blender is covered until 14 March 2031."],
     ])
-    chat_input = open_chat(page, chainlit_server)
+    chat_input, _ = open_chat(page, chainlit_server)
     with page.expect_response(lambda r: "/project/file" in r.url and r.request.method == "POST",
                               timeout=REPLY_TIMEOUT_MS) as upload:
         page.locator('input[type="file"]').first.set_input_files(
@@ -182,3 +262,110 @@ def _upload_and_ask(page, chainlit_server: ChainlitServer) -> None:
     expect(source).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     source.click()
     expect(page.locator("#side-view-content")).to_contain_text("14 March 2031", timeout=REPLY_TIMEOUT_MS)
+
+
+RETURNS_QUESTION = "How long do I have to return an item?"
+OTHER_QUESTION = "Can I cancel my order?"
+FOLLOW_UP = "And for exchanges?"
+
+
+def test_resume_a_past_conversation_from_the_history(page, tmp_path: Path, chainlit_server: ChainlitServer) -> None:
+    log_start = len(chainlit_server.log_text())
+    with diagnostics(page, tmp_path, chainlit_server):
+        _resume_from_history(page, chainlit_server)
+        tracebacks = chainlit_server.tracebacks(since=log_start)
+        assert not tracebacks, "the server logged errors while a conversation was resumed:\n" + "\n".join(tracebacks)
+
+
+def _thread_id(page) -> str:
+    match = re.search(r"/thread/([0-9a-f-]{36})$", urlsplit(page.url).path)
+    assert match, f"the page is not showing a saved conversation: {page.url}"
+    return match.group(1)
+
+
+def _ask(page, chat_input, question: str) -> None:
+    from playwright.sync_api import expect
+
+    chat_input.click()
+    chat_input.type(question)
+    chat_input.press("Enter")
+    expect(page.locator('[data-step-type="user_message"]').filter(has_text=question).last).to_be_visible()
+
+
+def _resume_from_history(page, server: ChainlitServer) -> None:
+    from playwright.sync_api import expect
+
+    assistant = page.locator('[data-step-type="assistant_message"]')
+    asked = page.locator('[data-step-type="user_message"]')  # messages only: the sidebar repeats thread names
+    chat_input, socket_log = open_chat(page, server)
+
+    # 1. A first conversation; the page moves to its /thread/<id> address once it is saved.
+    _ask(page, chat_input, RETURNS_QUESTION)
+    expect(assistant.filter(has_text="30 days").last).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    expect(page).to_have_url(re.compile(r"/thread/[0-9a-f-]{36}$"), timeout=LOAD_TIMEOUT_MS)
+    first_id = _thread_id(page)
+
+    # 2. A new chat (confirm_new_chat = true: a dialog asks first), with a different question.
+    mark = socket_log.mark()
+    page.locator("#header #new-chat-button").click()
+    dialog = page.locator("#new-chat-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("#confirm").click()
+    expect(dialog).to_be_hidden()
+    expect(asked).to_have_count(0)
+    socket_log.wait_for(page, "task_end", since=mark, new_connection=True)  # the new chat's session is up
+    _ask(page, chat_input, OTHER_QUESTION)
+    expect(assistant.filter(has_text=re.compile("cancel", re.IGNORECASE)).last).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    expect(page).to_have_url(re.compile(r"/thread/[0-9a-f-]{36}$"), timeout=LOAD_TIMEOUT_MS)
+    second_id = _thread_id(page)
+    assert second_id != first_id, "the new chat kept the first conversation's thread"
+    expect(asked.filter(has_text=RETURNS_QUESTION)).to_have_count(0)
+
+    # 3. The history sidebar (closed by default) lists the first conversation under its first message.
+    # Collapsed, it is only slid out of the viewport: Playwright still calls it visible, so read its state.
+    sidebar = page.locator("div.peer[data-side][data-state]")
+    if sidebar.get_attribute("data-state") != "expanded":
+        page.locator("#header #sidebar-trigger-button").click()
+    expect(sidebar).to_have_attribute("data-state", "expanded")
+    expect(page.locator("#thread-history")).to_be_in_viewport()
+    entry = page.locator(f"#thread-{first_id}")
+    expect(entry).to_be_in_viewport(timeout=LOAD_TIMEOUT_MS)
+    expect(entry).to_contain_text(RETURNS_QUESTION)
+    expect(page.locator(f"#thread-{second_id}")).to_contain_text(OTHER_QUESTION)
+
+    # 4. Resume it: the old messages come back, in the first thread, and the socket reattaches to it.
+    mark = socket_log.mark()
+    entry.get_by_text(RETURNS_QUESTION).click()
+    expect(page).to_have_url(re.compile(rf"/thread/{first_id}$"), timeout=LOAD_TIMEOUT_MS)
+    old_question = asked.filter(has_text=RETURNS_QUESTION)
+    expect(old_question).to_have_count(1, timeout=LOAD_TIMEOUT_MS)
+    expect(assistant.filter(has_text="30 days")).to_have_count(1, timeout=LOAD_TIMEOUT_MS)
+    expect(asked.filter(has_text=OTHER_QUESTION)).to_have_count(0)
+    socket_log.wait_for(page, "resume_thread", since=mark, new_connection=True)
+
+    # 5. Continue it: the follow-up is answered in the same, resumed thread.
+    answers_before = assistant.count()
+    chat_input = page.locator("#chat-input")
+    _ask(page, chat_input, FOLLOW_UP)
+    expect(assistant).to_have_count(answers_before + 1, timeout=REPLY_TIMEOUT_MS)
+    reply = assistant.last
+    expect(reply).to_contain_text(re.compile(r"exchang|30 days", re.IGNORECASE), timeout=REPLY_TIMEOUT_MS)
+    expect(reply).to_contain_text("Sources:", timeout=REPLY_TIMEOUT_MS)
+    assert _thread_id(page) == first_id, f"the follow-up moved the page to another thread: {page.url}"
+    expect(old_question).to_have_count(1)  # still the resumed conversation, above the new turn
+
+    # 6. The server saved the follow-up and its answer into the resumed thread, not into a new one.
+    token = next(c["value"] for c in page.context.cookies(server.base_url) if c["name"] == AUTH_COOKIE)
+    deadline = time.monotonic() + PERSIST_TIMEOUT_S
+    while True:
+        status, _, body = http_get(f"{server.base_url}/project/thread/{first_id}", token=token)
+        assert status == 200, f"GET /project/thread/{first_id} answered {status}: {body[:300]}"
+        steps = json.loads(body)["steps"]
+        said = [s["output"] for s in steps if s["type"] == "user_message"]
+        answers = [s["output"] or "" for s in steps if s["type"] == "assistant_message"]
+        if said == [RETURNS_QUESTION, FOLLOW_UP] and len(answers) == 2 and "Sources:" in answers[-1]:
+            break
+        assert time.monotonic() < deadline, f"the resumed thread holds {said!r} / {answers!r}"
+        time.sleep(0.5)
+    status, _, body = http_get(f"{server.base_url}/project/thread/{second_id}", token=token)
+    assert status == 200 and FOLLOW_UP not in body, f"the follow-up landed in the other thread: {body[:500]}"
