@@ -24,6 +24,8 @@ SUPPORTED = ("pdf", "docx", "html", "md", "txt", "csv", "eml")
 _TEXT_SUFFIXES = {".md": "md", ".markdown": "md", ".txt": "txt", ".text": "txt", ".csv": "csv",
                   ".html": "html", ".htm": "html", ".eml": "eml"}
 _SNIFF_BYTES = 4096
+# The help centre and customers' files are English; naming it skips per-file language detection.
+LANGUAGES = ["eng"]
 _DROPPED = {"Header", "Footer", "PageBreak", "PageNumber", "Image"}
 
 
@@ -145,38 +147,38 @@ def _pdf(data: bytes) -> list[Element]:
     elements: list[Element] = []
     for number, text in enumerate(pages, 1):
         if text.strip():
-            elements += _elements(partition_text(text=text), page=number)
+            elements += _elements(partition_text(text=text, languages=LANGUAGES), page=number)
     return elements
 
 
 def _docx(data: bytes) -> list[Element]:
     from unstructured.partition.docx import partition_docx
 
-    return _elements(partition_docx(file=io.BytesIO(data)))
+    return _elements(partition_docx(file=io.BytesIO(data), languages=LANGUAGES))
 
 
 def _html(data: bytes) -> list[Element]:
     from unstructured.partition.html import partition_html
 
-    return _elements(partition_html(text=_decode(data)))
+    return _elements(partition_html(text=_decode(data), languages=LANGUAGES))
 
 
 def _md(data: bytes) -> list[Element]:
     from unstructured.partition.md import partition_md
 
-    return _elements(partition_md(text=_decode(data)))
+    return _elements(partition_md(text=_decode(data), languages=LANGUAGES))
 
 
 def _txt(data: bytes) -> list[Element]:
     from unstructured.partition.text import partition_text
 
-    return _elements(partition_text(text=_decode(data)))
+    return _elements(partition_text(text=_decode(data), languages=LANGUAGES))
 
 
 def _csv(data: bytes) -> list[Element]:
     from unstructured.partition.csv import partition_csv
 
-    return _elements(partition_csv(file=io.BytesIO(data)))
+    return _elements(partition_csv(file=io.BytesIO(data), languages=LANGUAGES))
 
 
 def _eml(data: bytes) -> list[Element]:
@@ -184,7 +186,7 @@ def _eml(data: bytes) -> list[Element]:
 
     message = email.message_from_bytes(data)
     subject = (message.get("Subject") or "").strip()
-    body = _elements(partition_email(file=io.BytesIO(data)))
+    body = _elements(partition_email(file=io.BytesIO(data), languages=LANGUAGES))
     return ([Element("title", subject)] if subject else []) + body
 
 
