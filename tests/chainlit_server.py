@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import app_env, free_port, healthy, log_tail, stop
+
 # Chainlit's log format ("... - ERROR - name - msg") and agent.logs' ("... ERROR name: msg").
 ERROR_LINE = re.compile(r" - (ERROR|CRITICAL) - | (ERROR|CRITICAL) [\w.]+: ")
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,24 +36,10 @@ CHAINLIT = Path(sys.executable).parent / "chainlit"
 STARTUP_TIMEOUT_S = 180.0  # ingesting the help centre takes ~35 s on an idle 2-core machine
 
 # Settings groups read by agent.settings: the server must see documented defaults, not the developer's shell.
-# CHAINLIT_* and OAUTH_* too: an inherited CHAINLIT_AUTH_SECRET would beat AUTH_SECRET (app.py only uses
-# setdefault), and OAUTH_* variables would add OAuth providers to the login page.
-SETTING_PREFIXES = (
-    "APP_", "LLM_", "KNOWLEDGE_", "OFFLINE_", "SESSION_", "CHAT_", "TOOLS_", "UPLOADS_", "DATABASE_", "AUTH_",
-    "CHAINLIT_", "OAUTH_",
-)  # fmt: skip
 DEMO_PASSWORD = "larkspur-test-password"  # not the documented default, so the tests really set it
 CUSTOMER = "dana@example.com"
 LEAD = "lead@larkspurgoods.example"
 AUTH_COOKIE = "access_token"
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "DO_NOT_TRACK": "1",
-    "SCARF_NO_ANALYTICS": "1",
-    "ANONYMIZED_TELEMETRY": "False",
-    "PYTHONUNBUFFERED": "1",
-}
 
 
 @dataclass
@@ -80,31 +65,18 @@ class ChainlitServer:
 
     def log_tail(self, lines: int = 60) -> str:
         """The end of the server's combined stdout/stderr, for assertion messages."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            return f"<no server log: {exc}>"
-        tail = "\n".join(text.splitlines()[-lines:])
-        return f"--- last {lines} lines of {self.log_path} ---\n{tail}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return log_tail(self.log_path, lines)
 
 
 def server_env(workdir: Path, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The server's environment: the caller's, minus every app setting, plus private paths and known secrets."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(SETTING_PREFIXES)}
-    env.update(OFFLINE_ENV)
+    env = app_env()
     env["KNOWLEDGE_STORE_DIR"] = str(workdir / "chroma")
     env["DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'app.db'}"
     env["DATABASE_STORAGE_DIR"] = str(workdir / "files")
     env["AUTH_SECRET"] = "test-secret-" + "x" * 40  # fixed and never the project's .data/auth-secret
     env["AUTH_DEMO_PASSWORD"] = DEMO_PASSWORD
     # Explicit values beat anything a developer's ./.env might set (the server runs in the project folder).
-    env["LLM_MODEL"] = ""
     env["SESSION_REDIS_URL"] = ""  # in-process session state and rate limits
     env["AUTH_ENABLED"] = "true"
     env["AUTH_DEMO_USERS"] = "true"
@@ -190,35 +162,6 @@ def login(base_url: str, username: str, password: str) -> str:
     return "".join(chunks)
 
 
-def _healthy(base_url: str) -> bool:
-    try:
-        status, _, body = http_get(f"{base_url}/health", timeout=2.0)
-    except (OSError, urllib.error.URLError):
-        return False
-    if status != 200:
-        return False
-    try:
-        return json.loads(body) == {"status": "ok"}
-    except ValueError:
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)  # the group is the server's own (start_new_session=True)
-        try:
-            process.wait(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    # Reap anything left in the group (e.g. a worker that ignored the signals).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 @contextlib.contextmanager
 def run_chainlit(
     workdir: Path, timeout: float = STARTUP_TIMEOUT_S, env: Mapping[str, str] | None = None
@@ -249,7 +192,7 @@ def run_chainlit(
     server = ChainlitServer(base_url, port, log_path, store_dir, process, workdir / "app.db")
     try:
         deadline = time.monotonic() + timeout
-        while not _healthy(base_url):
+        while not healthy(base_url):
             if process.poll() is not None:
                 raise RuntimeError(
                     f"chainlit exited with code {process.returncode} before serving /health\n{server.log_tail()}"
@@ -259,7 +202,7 @@ def run_chainlit(
             time.sleep(0.5)
         yield server
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
+from tests.processes import OFFLINE_ENV, free_port, log_tail, stop
 
 CHROMA = Path(sys.executable).parent / "chroma"
 STARTUP_TIMEOUT_S = 60.0
 HEARTBEAT = "/api/v2/heartbeat"  # answers {"nanosecond heartbeat": <int>}; /api/v1/* answers 410 Gone in chromadb 1.x
 
-OFFLINE_ENV = {
-    "ANONYMIZED_TELEMETRY": "False",
-    "DO_NOT_TRACK": "1",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "NO_COLOR": "1",
-}
 
 
 @dataclass
@@ -48,7 +41,7 @@ class ChromaServer:
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the server's combined stdout/stderr, for assertion messages."""
-        return _log_tail(self.log_path, lines)
+        return log_tail(self.log_path, lines)
 
     def alive(self) -> bool:
         return self.process.poll() is None and _heartbeat(self.url)
@@ -56,21 +49,6 @@ class ChromaServer:
 
 class ChromaStartError(RuntimeError):
     pass
-
-
-def _log_tail(log_path: Path, lines: int = 40) -> str:
-    try:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        return f"<no server log: {exc}>"
-    tail = "\n".join(text.splitlines()[-lines:])
-    return f"--- last {lines} lines of {log_path} ---\n{tail}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _heartbeat(url: str) -> bool:
@@ -82,21 +60,6 @@ def _heartbeat(url: str) -> bool:
     except (OSError, urllib.error.URLError, ValueError):
         return False
     return isinstance(body, dict) and "nanosecond heartbeat" in body
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, sig)  # the group is the server's own (start_new_session=True)
-            try:
-                process.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    # Reap anything left in the group.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -139,7 +102,7 @@ def run_chroma(workdir: Path, timeout: float = STARTUP_TIMEOUT_S) -> Iterator[Ch
             time.sleep(0.2)
         yield server
     finally:
-        _stop(process)
+        stop(process, signal.SIGTERM)
 
 
 @pytest.fixture(scope="session")

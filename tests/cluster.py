@@ -14,15 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,47 +26,15 @@ from typing import Any
 import httpx
 import socketio
 
+from tests.processes import app_env, free_port, healthy, log_tail, stop
+
 ROOT = Path(__file__).resolve().parent.parent
 CHAINLIT = Path(sys.executable).parent / "chainlit"
 STARTUP_TIMEOUT_S = 180.0
 TURN_TIMEOUT_S = 90.0
 
-# Everything agent.settings reads, plus Chainlit's own knobs (CHAINLIT_AUTH_SECRET would beat AUTH_SECRET).
-STRIPPED_PREFIXES = ("APP_", "LLM_", "KNOWLEDGE_", "OFFLINE_", "SESSION_", "CHAT_", "TOOLS_", "UPLOADS_",
-                     "DATABASE_", "AUTH_", "CHAINLIT_")
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "DO_NOT_TRACK": "1",
-    "SCARF_NO_ANALYTICS": "1",
-    "ANONYMIZED_TELEMETRY": "False",
-    "PYTHONUNBUFFERED": "1",
-}
 COLLECTED_EVENTS = ("task_start", "task_end", "stream_start", "stream_token", "new_message", "update_message",
                     "element", "first_interaction", "resume_thread", "resume_thread_error")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def instance_env(settings: dict[str, str]) -> dict[str, str]:
-    """The inherited environment without any app or Chainlit setting, plus the offline flags and `settings`."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(STRIPPED_PREFIXES)}
-    env.update(OFFLINE_ENV)
-    env["LLM_MODEL"] = ""  # the offline answer engine, even if a ./.env sets a model
-    env.update(settings)
-    return env
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        return f"<no log: {exc}>"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 @dataclass
@@ -91,33 +53,11 @@ class AppInstance:
             return ""
 
     def log_tail(self, lines: int = 60) -> str:
-        return f"--- last {lines} lines of instance {self.name} ({self.log_path}) ---\n{_tail(self.log_path, lines)}"
+        return f"--- last {lines} lines of instance {self.name} ({self.log_path}) ---\n{log_tail(self.log_path, lines)}"
 
 
 class InstanceStartError(RuntimeError):
     pass
-
-
-def _healthy(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=2.0) as response:
-            return response.status == 200 and json.loads(response.read()) == {"status": "ok"}
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, sig)  # the instance's own group (start_new_session=True)
-            try:
-                process.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)  # anything left in the group
 
 
 def _app_root(workdir: Path) -> Path:
@@ -141,7 +81,7 @@ def run_instance(name: str, workdir: Path, settings: dict[str, str],
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = workdir / f"instance-{name}.log"
-    env = instance_env(settings) | {"CHAINLIT_APP_ROOT": str(root)}
+    env = app_env(settings) | {"CHAINLIT_APP_ROOT": str(root)}
     command = [str(CHAINLIT), "run", "app.py", "--headless", "--host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
@@ -149,7 +89,7 @@ def run_instance(name: str, workdir: Path, settings: dict[str, str],
     instance = AppInstance(name, base_url, port, log_path, root, process)
     try:
         deadline = time.monotonic() + timeout
-        while not _healthy(base_url):
+        while not healthy(base_url):
             if process.poll() is not None:
                 raise InstanceStartError(f"instance {name} exited with code {process.returncode} before "
                                          f"serving /health\n{instance.log_tail()}")
@@ -159,7 +99,7 @@ def run_instance(name: str, workdir: Path, settings: dict[str, str],
             time.sleep(0.5)
         yield instance
     finally:
-        _stop(process)
+        stop(process)
 
 
 async def login(instance: AppInstance, username: str, password: str) -> str:

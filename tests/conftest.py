@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import SETTING_PREFIXES
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -68,14 +70,11 @@ def shipped_kb(embedder, tmp_path_factory):
     return kb
 
 
-SETTING_PREFIXES = ("APP_", "LLM_", "KNOWLEDGE_", "OFFLINE_", "SESSION_", "CHAT_", "TOOLS_")
-
-
 @pytest.fixture(autouse=True)
 def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests see documented defaults, never the developer's shell variables or .env file."""
     for name in list(os.environ):
-        if name.startswith(SETTING_PREFIXES):
+        if name.startswith(SETTING_PREFIXES):  # every settings group, DATABASE_ and AUTH_ included
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no .env here
 

@@ -6,7 +6,6 @@ from unittest.mock import AsyncMock, MagicMock
 
 import pytest
 
-from agent.conversation import Conversation
 from agent.datalayer.errors import DataLayerError
 from agent.llm.scripted import ScriptedModel
 from agent.orchestrator import SupportAgent

@@ -115,3 +115,14 @@ async def test_a_store_outage_still_answers_from_the_stored_history():
     async with repo.open("c-down") as conversation:
         assert [m.content for m in conversation.messages][-1] == "It shipped yesterday."
         conversation.add(Message.user("thanks"))
+
+
+async def test_a_rebuild_leaves_out_the_message_being_handled():
+    async def history(conversation_id: str):
+        return [("user", "Where is order #W1234567?"), ("assistant", "It shipped yesterday."),
+                ("user", "And when will it arrive?")]  # already stored by Chainlit, not answered yet
+
+    repo = ConversationRepository(MemorySessionStore(60, 1), ExtractiveSummarizer(4), max_messages=10,
+                                  max_tokens=1000, history=history)
+    async with repo.open("c-new-message") as conversation:
+        assert [m.role for m in conversation.messages] == ["user", "assistant"]

@@ -64,7 +64,12 @@ class ConversationRepository:
     async def _rebuild(self, conversation_id: str, user_id: str | None) -> Conversation:
         conversation = Conversation(conversation_id, user_id)
         if self.history:
-            for role, text in await self.history(conversation_id):
+            stored = await self.history(conversation_id)
+            # The message being handled is usually stored already (Chainlit writes it before our
+            # hook runs) and the turn adds it again: memory keeps answered exchanges only.
+            while stored and stored[-1][0] == "user":
+                stored.pop()
+            for role, text in stored:
                 conversation.add(Message(role, text))  # type: ignore[arg-type]
             if conversation.messages:
                 log.info("rebuilt conversation %s from %d stored messages", conversation_id, len(conversation.messages))
