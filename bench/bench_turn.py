@@ -49,7 +49,7 @@ async def main(rounds: int) -> None:
 
         def raw_once(question: str) -> None:
             vector = raw_model.encode([question], normalize_embeddings=True)
-            raw_collection.query(query_embeddings=vector, n_results=kb.top_k)
+            raw_collection.query(query_embeddings=vector, n_results=kb.options.top_k)
 
         async def turn_once(question: str) -> None:
             async for _ in services.agent.run_turn(Conversation("bench"), question):
