@@ -183,7 +183,16 @@ class ToolSettings(BaseSettings):
     model_config = _group("TOOLS_")
 
     enabled: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["search_knowledge"], description="Comma-separated tool names"
+        default_factory=lambda: [
+            "search_knowledge",
+            "find_user_id_by_email", "find_user_id_by_name_zip", "get_user_details", "modify_user_address",
+            "get_order_details", "list_my_orders", "track_order", "get_refund_status", "get_invoice",
+            "cancel_pending_order", "modify_pending_order_address", "modify_pending_order_items",
+            "modify_pending_order_payment", "return_delivered_order_items", "exchange_delivered_order_items",
+            "get_product_details", "list_all_product_types", "search_products",
+            "transfer_to_human_agents",
+        ],
+        description="Comma-separated tool names",
     )
     timeout_s: float = Field(10.0, gt=0, description="Per-call timeout")
     retry_attempts: int = Field(3, gt=0, description="Attempts for a transient failure")
@@ -192,6 +201,20 @@ class ToolSettings(BaseSettings):
     breaker_reset_s: float = Field(30.0, gt=0, description="Seconds before an open circuit is retried")
 
     _split = field_validator("enabled", mode="before")(_split_csv)
+
+
+class StoreSettings(BaseSettings):
+    """The shop's records (customers, orders, products, tickets) that the business tools act on."""
+
+    model_config = _group("STORE_")
+
+    database_url: str = Field("", description="SQLAlchemy async URL of the store; empty = DATABASE_URL")
+    schema_name: str = Field("", description="PostgreSQL schema of the store tables; empty = DATABASE_SCHEMA_NAME")
+    seed_on_start: bool = Field(True, description="Fill an empty store with the demo shop at start")
+    seed_customers: int = Field(300, gt=0, description="Customers the demo generator creates")
+    seed_random_seed: int = Field(20261124, description="Seed of the demo generator; same seed, same shop")
+    confirmation_ttl_s: float = Field(900.0, gt=0, description="How long a Confirm button stays valid")
+    public_url: str = Field("http://localhost:8000", description="Base URL of this app, for transcript links in tickets")
 
 
 class AuthSettings(BaseSettings):
@@ -242,6 +265,12 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+
+    @property
+    def store_database(self) -> tuple[str, str]:
+        """(URL, schema) of the store: its own, or the chat history's database."""
+        return (self.store.database_url or self.database.url, self.store.schema_name or self.database.schema_name)
 
 
 @lru_cache
