@@ -26,7 +26,11 @@ class ToolContext:
     """Who the tool acts for. Injected when a tool's first parameter is annotated with it."""
 
     conversation_id: str
-    user_id: str | None = None
+    user_id: str | None = None  # the signed-in account, if any
+    customer_id: str | None = None  # the store customer this conversation acts for, once identified
+    # The token of the customer's Confirm click. Only the UI's action callback and the CLI's --confirm
+    # set it; nothing the model writes or reads can. Without it a write tool only previews.
+    confirmation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,12 @@ class ToolResult:
     error: ErrorKind | None = None
     message: str = ""  # safe to show a customer
     sources: tuple[Passage, ...] = ()
+    identified: str | None = None  # a customer id the conversation acts for from now on
+
+    @property
+    def summary(self) -> list[str]:
+        """The lines a confirmation card shows, for a `needs_confirmation` result."""
+        return list(self.data.get("summary", [])) if isinstance(self.data, dict) else []
 
     @classmethod
     def success(cls, data: Any = None, message: str = "", sources: tuple[Passage, ...] = ()) -> ToolResult:
@@ -45,11 +55,17 @@ class ToolResult:
     def fail(cls, error: ErrorKind, message: str) -> ToolResult:
         return cls(ok=False, error=error, message=message)
 
+    @classmethod
+    def needs_confirmation(cls, summary: list[str], preview: Any = None) -> ToolResult:
+        """A write previewed, not applied: the customer must click Confirm on exactly this."""
+        message = "Nothing has changed yet. The customer must confirm: " + " ".join(summary)
+        return cls(ok=False, error="needs_confirmation", message=message, data={"summary": summary, "preview": preview})
+
     def for_model(self) -> str:
         body: dict[str, Any] = {"ok": self.ok}
-        if self.ok:
+        if self.ok or self.error == "needs_confirmation":
             body["data"] = self.data
-        else:
+        if not self.ok:
             body["error"] = self.error
         if self.message:
             body["message"] = self.message
@@ -65,6 +81,7 @@ class Tool:
     takes_context: bool
     backend: str = "default"  # tools sharing a backend share a circuit breaker
     read_only: bool = True  # only read-only tools are retried
+    confirm: bool = False  # a write that runs only with the customer's confirmation (see ToolContext)
     schema: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,8 +111,9 @@ def tool(
     name: str | None = None,
     backend: str = "default",
     read_only: bool = True,
+    confirm: bool = False,
 ) -> Any:
-    """Turn a typed function (sync or async) into a `Tool`."""
+    """Turn a typed function (sync or async) into a `Tool`. `confirm=True` marks a write needing a Confirm click."""
 
     def build(func: Callable[..., Any]) -> Tool:
         hints = get_type_hints(func, include_extras=True)
@@ -112,6 +130,7 @@ def tool(
         doc = inspect.getdoc(func)
         if not doc:
             raise ToolDefinitionError(f"{tool_name}: the docstring is the model's description; write one")
-        return Tool(tool_name, doc.split("\n\n")[0].replace("\n", " "), func, model, takes_context, backend, read_only)
+        description = doc.split("\n\n")[0].replace("\n", " ")
+        return Tool(tool_name, description, func, model, takes_context, backend, read_only and not confirm, confirm)
 
     return build(fn) if fn is not None else build
