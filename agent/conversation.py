@@ -26,6 +26,17 @@ class Conversation:
     messages: list[Message] = field(default_factory=list)
     summary: str = ""  # what older messages, no longer in `messages`, said
     uploads: list[str] = field(default_factory=list)  # file names searchable in this conversation
+    customer_id: str | None = None  # the store customer this conversation acts for, once identified
+    # Writes waiting for the customer's click, by confirmation token (see PendingAction).
+    pending: dict[str, PendingAction] = field(default_factory=dict)
+    # Outcomes of the latest resolved tokens: a second click on a card gets the same answer.
+    resolved: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, token: str, outcome: str, keep: int) -> None:
+        self.pending.pop(token, None)
+        self.resolved[token] = outcome
+        for old in list(self.resolved)[:-keep]:
+            del self.resolved[old]
 
     def add(self, message: Message) -> None:
         self.messages.append(message)
@@ -54,6 +65,9 @@ class Conversation:
             "messages": [{"role": m.role, "content": m.content} for m in self.messages],
             "summary": self.summary,
             "uploads": list(self.uploads),
+            "customer_id": self.customer_id,
+            "pending": {token: action.to_state() for token, action in self.pending.items()},
+            "resolved": dict(self.resolved),
         }
 
     @classmethod
@@ -64,7 +78,30 @@ class Conversation:
             messages=[Message(m["role"], m["content"]) for m in state.get("messages", [])],
             summary=state.get("summary", ""),
             uploads=list(state.get("uploads", [])),
+            customer_id=state.get("customer_id"),
+            pending={token: PendingAction.from_state(a) for token, a in state.get("pending", {}).items()},
+            resolved=dict(state.get("resolved", {})),
         )
+
+
+@dataclass(frozen=True)
+class PendingAction:
+    """A previewed write, bound to its exact arguments and customer, valid until `expires_at` (epoch s)."""
+
+    tool: str
+    arguments: dict[str, Any]
+    customer_id: str | None
+    summary: tuple[str, ...]
+    expires_at: float
+
+    def to_state(self) -> dict[str, Any]:
+        return {"tool": self.tool, "arguments": self.arguments, "customer_id": self.customer_id,
+                "summary": list(self.summary), "expires_at": self.expires_at}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> PendingAction:
+        return cls(state["tool"], dict(state["arguments"]), state.get("customer_id"), tuple(state["summary"]),
+                   float(state["expires_at"]))
 
 
 class SourceBook:

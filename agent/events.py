@@ -46,6 +46,15 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class ConfirmationRequested:
+    """A write tool previewed an action: show its summary with Confirm / Cancel, bound to `token`."""
+
+    token: str
+    tool: str
+    summary: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     kind: str
     message: str  # safe to show the customer
@@ -60,4 +69,6 @@ class TurnDone:
     status: TurnStatus
 
 
-AgentEvent = TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ErrorEvent | TurnDone
+AgentEvent = (
+    TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ConfirmationRequested | ErrorEvent | TurnDone
+)

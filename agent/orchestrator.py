@@ -8,14 +8,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
-from agent.conversation import Conversation, SourceBook
+from agent.conversation import Conversation, PendingAction, SourceBook
 from agent.errors import AgentRuntimeError, ModelError
 from agent.events import (
     AgentEvent,
     Citation,
+    ConfirmationRequested,
     ErrorEvent,
     Escalation,
     Sources,
@@ -26,13 +30,21 @@ from agent.events import (
     TurnStatus,
 )
 from agent.llm.base import ChatModel
-from agent.llm.messages import Message, ModelRequest, ModelResponse, ModelStreamEvent, ResponseComplete, TextChunk
+from agent.llm.messages import (
+    Message,
+    ModelRequest,
+    ModelResponse,
+    ModelStreamEvent,
+    ResponseComplete,
+    TextChunk,
+    ToolCall,
+)
 from agent.prompt import system_prompt
 from agent.settings import Settings
 from knowledge.base import KnowledgeBase, merge
 from knowledge.uploads import UploadLibrary
 from knowledge.types import Passage
-from tools.base import ToolContext
+from tools.base import ToolContext, ToolResult
 from tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -42,6 +54,14 @@ MAX_STEPS_REPLY = (
     "or ask me to put you in touch with a human colleague?"
 )
 STOPPED_MARK = " [stopped]"
+CONFIRM_HINT = (
+    " The customer now sees this summary with Confirm and Cancel buttons. Ask them to check it and click "
+    "Confirm; do not call the tool again for this action."
+)
+DECLINED_REPLY = "All right, I've dropped that request. Nothing has been changed."
+EXPIRED_REPLY = "That confirmation has expired, so nothing was changed. Ask me again if you still want it done."
+RESOLVED_KEEP = 20  # outcomes remembered for repeated clicks on old cards
+AccountLookup = Callable[[str], Awaitable[str | None]]  # signed-in identifier -> store customer id
 
 
 class SupportAgent:
@@ -53,6 +73,7 @@ class SupportAgent:
         settings: Settings,
         escalation_tools: frozenset[str] = frozenset(),
         uploads: UploadLibrary | None = None,
+        accounts: AccountLookup | None = None,
     ) -> None:
         self.model = model
         self.registry = registry
@@ -60,6 +81,7 @@ class SupportAgent:
         self.uploads = uploads
         self.settings = settings
         self.escalation_tools = escalation_tools
+        self.accounts = accounts
 
     async def run_turn(self, conversation: Conversation, user_text: str) -> AsyncIterator[AgentEvent]:
         """Answer one user message. Always ends with `TurnDone`, unless the task is cancelled."""
@@ -75,13 +97,14 @@ class SupportAgent:
             return
 
         conversation.add(Message.user(text))
+        await self._identify(conversation)
+        _drop_expired(conversation)
         book = SourceBook()
         context = await self._retrieve(text, conversation)
         book.add(context)
         memory = self.settings.sessions
         messages = [Message.system(system_prompt(self.settings.app, context, conversation.summary))]
         messages += conversation.window(memory.memory_max_messages, memory.memory_max_tokens)
-        ctx = ToolContext(conversation_id=conversation.id, user_id=conversation.user_id)
 
         # A deadline, not asyncio.timeout() around the loop: a cancel scope must not span a yield.
         deadline = asyncio.get_running_loop().time() + limits.turn_timeout_s
@@ -107,7 +130,7 @@ class SupportAgent:
                     status = "completed"
                     break
                 messages.append(Message.assistant(response.text, response.tool_calls))
-                async for event in self._run_tools(response, messages, book, ctx, deadline):
+                async for event in self._run_tools(response, messages, book, conversation, deadline):
                     yield event
             else:
                 status = "max_steps"
@@ -153,23 +176,88 @@ class SupportAgent:
         assert self.knowledge is not None
         return self.knowledge.relevant(await self.knowledge.asearch(text))
 
+    async def _identify(self, conversation: Conversation) -> None:
+        """A signed-in customer is who the conversation acts for; nobody else can be identified in it."""
+        if conversation.customer_id is None and conversation.user_id and self.accounts:
+            try:
+                conversation.customer_id = await self.accounts(conversation.user_id)
+            except Exception:
+                log.exception("account lookup failed in conversation %s", conversation.id)
+
+    def _context(self, conversation: Conversation, confirmation: str | None = None) -> ToolContext:
+        return ToolContext(conversation.id, conversation.user_id, conversation.customer_id, confirmation)
+
     async def _run_tools(
-        self, response: ModelResponse, messages: list[Message], book: SourceBook, ctx: ToolContext, deadline: float
+        self, response: ModelResponse, messages: list[Message], book: SourceBook, conversation: Conversation,
+        deadline: float,
     ) -> AsyncIterator[AgentEvent]:
         for call in response.tool_calls:
             yield ToolCallStarted(call.id, call.name, call.arguments)
             async with asyncio.timeout_at(deadline):
-                result = await self.registry.run(call, ctx)
+                result = await self.registry.run(call, self._context(conversation))
             content = result.for_model()
             if result.sources:
                 refs = book.add(result.sources)
                 data = [{"ref": n, "title": p.citation, "text": p.text} for n, p in zip(refs, result.sources, strict=True)]
                 content = json.dumps({"ok": True, "passages": data}, ensure_ascii=False)
+            if result.identified and conversation.customer_id is None:
+                conversation.customer_id = result.identified
+                log.info("conversation %s now acts for customer %s", conversation.id, result.identified)
             yield ToolFinished(call.id, call.name, result)
+            if result.error == "needs_confirmation":
+                content = json.dumps({**json.loads(content), "message": result.message + CONFIRM_HINT}, default=str)
+                yield self._request_confirmation(conversation, call, result)
             messages.append(Message.tool(call, content))
             if result.ok and call.name in self.escalation_tools:
                 yield Escalation(reason=call.name, summary=result.message)
 
+    def _request_confirmation(self, conversation: Conversation, call: ToolCall, result: ToolResult) -> AgentEvent:
+        token = secrets.token_urlsafe(18)
+        arguments = json.loads(call.arguments or "{}") if isinstance(call.arguments, str) else dict(call.arguments)
+        summary = tuple(result.summary)
+        expires = time.time() + self.settings.store.confirmation_ttl_s
+        conversation.pending[token] = PendingAction(call.name, arguments, conversation.customer_id, summary, expires)
+        return ConfirmationRequested(token, call.name, summary)
+
+    async def resolve_action(self, conversation: Conversation, token: str, approve: bool) -> AsyncIterator[AgentEvent]:
+        """The customer clicked Confirm (`approve`) or Cancel on a card: apply the bound action once, or drop it.
+
+        Memory records the click and the outcome, so the model knows what happened next turn.
+        """
+        conversation.add(Message.user("[clicked Confirm]" if approve else "[clicked Cancel]"))
+        action = conversation.pending.get(token)
+        if action is None:
+            reply = conversation.resolved.get(token, EXPIRED_REPLY)
+        elif action.expires_at < time.time() or action.customer_id != conversation.customer_id:
+            reply = EXPIRED_REPLY
+            conversation.resolve(token, reply, RESOLVED_KEEP)
+        elif not approve:
+            reply = DECLINED_REPLY
+            conversation.resolve(token, reply, RESOLVED_KEEP)
+        else:
+            call = ToolCall(f"confirm-{uuid.uuid4().hex[:12]}", action.tool, json.dumps(action.arguments))
+            yield ToolCallStarted(call.id, call.name, call.arguments)
+            result = await self.registry.run(call, self._context(conversation, confirmation=token))
+            yield ToolFinished(call.id, call.name, result)
+            if result.ok:
+                reply = result.message or "Done."
+                conversation.resolve(token, reply, RESOLVED_KEEP)
+            elif result.error == "unavailable":
+                reply = result.message  # the card stays valid: the customer may click again later
+            else:
+                reply = f"I couldn't do that: {result.message} Nothing has been changed."
+                conversation.resolve(token, reply, RESOLVED_KEEP)
+            if result.ok and call.name in self.escalation_tools:
+                yield Escalation(reason=call.name, summary=result.message)
+        conversation.add(Message.assistant(reply))
+        yield TextDelta(reply)
+        yield TurnDone(reply, "completed")
+
+
+def _drop_expired(conversation: Conversation) -> None:
+    now = time.time()
+    for token in [t for t, action in conversation.pending.items() if action.expires_at < now]:
+        conversation.resolve(token, EXPIRED_REPLY, RESOLVED_KEEP)
 
 
 async def _next(stream: AsyncIterator[ModelStreamEvent], deadline: float) -> ModelStreamEvent | None:

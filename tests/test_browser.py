@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
 ]
 LOAD_TIMEOUT_MS = 60_000
 REPLY_TIMEOUT_MS = 90_000
+ATTACH_TIMEOUT_MS = 20_000
 PERSIST_TIMEOUT_S = 30.0
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -194,6 +195,26 @@ def open_chat(page, server: ChainlitServer) -> tuple[object, SocketLog]:
     return chat_input, socket_log
 
 
+def attach(page, file: dict, attempts: int = 3):
+    """Attach a file through the composer's file input; returns the upload's HTTP response.
+
+    React may re-mount the input just after the page settles (the route moves to /thread/<id>),
+    and files set on the detached input go nowhere: no upload request means "set them again".
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with page.expect_response(lambda r: "/project/file" in r.url and r.request.method == "POST",
+                                      timeout=ATTACH_TIMEOUT_MS) as upload:
+                page.locator("#upload-button-input").set_input_files(files=[file])
+            return upload.value
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_ask_in_the_browser_and_open_the_source(page, tmp_path: Path, chainlit_server: ChainlitServer) -> None:
     with diagnostics(page, tmp_path, chainlit_server):
         _ask_and_open_source(page, chainlit_server)
@@ -244,12 +265,8 @@ def _upload_and_ask(page, chainlit_server: ChainlitServer) -> None:
         ["Extended protection plan: the blender is covered until 14 March 2031."],
     ])
     chat_input, _ = open_chat(page, chainlit_server)
-    with page.expect_response(lambda r: "/project/file" in r.url and r.request.method == "POST",
-                              timeout=REPLY_TIMEOUT_MS) as upload:
-        page.locator('input[type="file"]').first.set_input_files(
-            files=[{"name": "invoice-88213.pdf", "mimeType": "application/pdf", "buffer": invoice}]
-        )
-    assert upload.value.ok, f"upload answered {upload.value.status}: {upload.value.text()[:300]}"
+    upload = attach(page, {"name": "invoice-88213.pdf", "mimeType": "application/pdf", "buffer": invoice})
+    assert upload.ok, f"upload answered {upload.status}: {upload.text()[:300]}"
     expect(page.get_by_text("invoice-88213.pdf").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     chat_input.click()
     chat_input.type("Until when is my blender covered by the protection plan?")
