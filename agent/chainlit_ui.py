@@ -19,6 +19,7 @@ from agent.errors import AgentRuntimeError
 from agent.factory import Services
 from agent.events import (
     AgentEvent,
+    ConfirmationRequested,
     ErrorEvent,
     Escalation,
     Sources,
@@ -31,6 +32,8 @@ from knowledge.pipeline import FileResult
 from knowledge.uploads import UploadLibrary
 
 log = logging.getLogger(__name__)
+CONFIRM_ACTION = "confirm_action"
+DECLINE_ACTION = "decline_action"
 
 
 def source_elements(event: Sources) -> tuple[list[cl.Text], str]:
@@ -73,6 +76,8 @@ async def render_turn(events: AsyncIterator[AgentEvent]) -> cl.Message:
             elif isinstance(event, Sources):
                 reply.elements, line = source_elements(event)
                 reply.content += line
+            elif isinstance(event, ConfirmationRequested):
+                await confirmation_card(event).send()
             elif isinstance(event, Escalation):
                 await cl.Message(content=event.summary, author="Support team").send()
             elif isinstance(event, ErrorEvent):
@@ -80,6 +85,17 @@ async def render_turn(events: AsyncIterator[AgentEvent]) -> cl.Message:
     if reply.content:
         await reply.send()
     return reply
+
+
+def confirmation_card(event: ConfirmationRequested) -> cl.Message:
+    """The exact action and its effect, with Confirm / Cancel bound to the token (ids let us remove both)."""
+    lines = "\n".join(f"- {line}" for line in event.summary)
+    payload = {"token": event.token}
+    actions = [
+        cl.Action(name=CONFIRM_ACTION, payload=payload, label="Confirm", icon="check", id=f"{event.token}-yes"),
+        cl.Action(name=DECLINE_ACTION, payload=payload, label="Cancel", icon="x", id=f"{event.token}-no"),
+    ]
+    return cl.Message(content=f"**Please confirm this change:**\n{lines}", actions=actions)
 
 
 Persist = Callable[[dict[str, Any]], Awaitable[None]]
@@ -109,6 +125,23 @@ async def handle_message(message: cl.Message, services: Services, conversation_i
                             await persist(step.to_dict())
     except AgentRuntimeError as exc:  # lock timeout, write conflicts: say so, never a stack trace
         log.warning("message in conversation %s not processed: %s", conversation_id, exc)
+        await cl.ErrorMessage(content=exc.user_message).send()
+
+
+async def handle_action(action: cl.Action, services: Services, conversation_id: str, user_id: str | None,
+                        persist: Persist | None = None) -> None:
+    """A Confirm or Cancel click: hide the card's buttons, then resolve its token under the conversation's lock."""
+    token = str(action.payload.get("token", ""))
+    for suffix, name in (("yes", CONFIRM_ACTION), ("no", DECLINE_ACTION)):
+        await cl.Action(name=name, payload={}, id=f"{token}-{suffix}", forId=action.forId).remove()
+    try:
+        async with services.conversations.open(conversation_id, user_id) as conversation:
+            events = services.agent.resolve_action(conversation, token, approve=action.name == CONFIRM_ACTION)
+            reply = await render_turn(events)
+            if persist and reply.content:
+                await persist(reply.to_dict())
+    except AgentRuntimeError as exc:
+        log.warning("action in conversation %s not processed: %s", conversation_id, exc)
         await cl.ErrorMessage(content=exc.user_message).send()
 
 

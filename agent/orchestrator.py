@@ -243,7 +243,12 @@ class SupportAgent:
                 reply = result.message or "Done."
                 conversation.resolve(token, reply, RESOLVED_KEEP)
             elif result.error == "unavailable":
-                reply = result.message  # the card stays valid: the customer may click again later
+                reply = result.message  # the action stays valid: a fresh card lets the customer try again
+                conversation.add(Message.assistant(reply))
+                yield TextDelta(reply)
+                yield ConfirmationRequested(token, action.tool, action.summary)
+                yield TurnDone(reply, "failed")
+                return
             else:
                 reply = f"I couldn't do that: {result.message} Nothing has been changed."
                 conversation.resolve(token, reply, RESOLVED_KEEP)

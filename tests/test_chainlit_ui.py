@@ -92,3 +92,36 @@ async def test_rate_limited_messages_get_a_polite_wait(page):
     await handle_message(cl.Message(content="again", type="user_message"), svc, "t1", "dana")
     assert any("wait 13 seconds" in text for text in sent_texts(page))
     assert await store.get("t1") is None, "a refused message never reaches the agent"
+
+
+async def test_confirmation_card_and_click(page):
+    """A write shows a card with Confirm / Cancel; the click hides both buttons and applies it once."""
+    import chainlit as cl
+
+    from agent.chainlit_ui import CONFIRM_ACTION, handle_action, handle_message
+    from tests.test_confirmations import Backend, cancel_script
+
+    backend = Backend()
+    svc, store = services([])
+    svc.agent = SupportAgent(cancel_script(), ToolRegistry(backend.tools(), Settings().tools), None, Settings())
+    await handle_message(cl.Message(content="cancel #W0000001", type="user_message"), svc, "t1", None)
+
+    actions = [call.args[1] for call in page.emit.call_args_list if call.args[0] == "action"]
+    assert [(a["name"], a["label"]) for a in actions] == [(CONFIRM_ACTION, "Confirm"), ("decline_action", "Cancel")]
+    assert any("Cancel order #W0000001." in text and "Refund $10.00" in text for text in sent_texts(page))
+    token = actions[0]["payload"]["token"]
+    assert token in (await store.get("t1"))["pending"]
+
+    written = []
+
+    async def persist(step):
+        written.append(step["output"])
+
+    click = cl.Action(name=CONFIRM_ACTION, payload={"token": token}, forId=actions[0]["forId"])
+    await handle_action(click, svc, "t1", None, persist)
+    await handle_action(click, svc, "t1", None, persist)  # a double click
+    removed = [call.args[1]["id"] for call in page.emit.call_args_list if call.args[0] == "remove_action"]
+    assert {f"{token}-yes", f"{token}-no"} <= set(removed)
+    assert backend.cancelled == ["#W0000001"]
+    assert written == ["Order #W0000001 is cancelled.", "Order #W0000001 is cancelled."]
+    assert (await store.get("t1"))["pending"] == {}

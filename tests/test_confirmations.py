@@ -186,3 +186,22 @@ async def test_a_card_for_another_customer_is_refused(approve):
 
     assert reply_of(await click(agent, conversation, token, approve)) == EXPIRED_REPLY
     assert backend.cancelled == []
+
+
+async def test_backend_outage_at_the_click_keeps_the_action_for_a_retry():
+    backend = Backend()
+    agent, conversation = make_agent(cancel_script(), backend), Conversation("c8")
+    events = await turn(agent, conversation, "cancel my order")
+    token = next(e.token for e in events if isinstance(e, ConfirmationRequested))
+    breaker = agent.registry.breaker("default")
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure()
+
+    events = await click(agent, conversation, token)
+    assert "temporarily unavailable" in reply_of(events)
+    assert [e.token for e in events if isinstance(e, ConfirmationRequested)] == [token], "a fresh card to retry"
+    assert backend.cancelled == []
+
+    breaker.record_success()
+    await click(agent, conversation, token)
+    assert backend.cancelled == ["#W0000001"]
