@@ -13,13 +13,15 @@ from fastapi import Depends, HTTPException, Response
 from chainlit.types import ThreadDict
 
 from agent.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
-from agent.chainlit_ui import handle_message
+from agent.chainlit_ui import CONFIRM_ACTION, DECLINE_ACTION, handle_action, handle_message
 from agent.datalayer import migrate
 from agent.datalayer.layer import SQLDataLayer
 from agent.factory import build_services
 from agent.logs import configure_logging
 from agent.settings import get_settings
 from agent.users import verify
+from tools.store.migrate import migrate_store
+from tools.store.seed import ensure_seeded
 
 settings = get_settings()
 configure_logging(settings.app.log_level)
@@ -60,8 +62,15 @@ async def element_file(thread_id: str, element_id: str, user: cl.User | None = D
     return Response(data, media_type=mime, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
 
 
-# Chainlit's catch-all route answers every unknown path with the page: ours must come first.
-server.router.routes.insert(0, server.router.routes.pop())
+@server.get("/health")
+async def health() -> dict[str, object]:
+    """Liveness plus each tool backend's circuit (closed, open, half_open), for load balancers and leads."""
+    return {"status": "ok", "circuits": services.registry.health()}
+
+
+# Chainlit's catch-all route (and its own /health) would answer first: ours go to the front.
+for _ in range(2):
+    server.router.routes.insert(0, server.router.routes.pop())
 
 
 if settings.auth.enabled:
@@ -102,6 +111,9 @@ async def chat_profiles(user: cl.User | None = None, language: str | None = None
 @cl.on_app_startup
 async def on_app_startup() -> None:
     await migrate(settings.database.url, settings.database.schema_name)
+    await migrate_store(*settings.store_database)
+    if settings.store.seed_on_start:
+        await ensure_seeded(services.store, settings)
     if settings.auth.enabled and settings.auth.demo_users:
         await ensure_demo_users(settings)
     asyncio.get_running_loop().create_task(expire_uploads())
@@ -138,6 +150,12 @@ async def on_chat_resume(thread: ThreadDict) -> None:
 async def on_message(message: cl.Message) -> None:
     await handle_message(message, services, cl.context.session.thread_id, current_user_id(),
                          persist=history.update_step)
+
+
+@cl.action_callback(CONFIRM_ACTION)
+@cl.action_callback(DECLINE_ACTION)
+async def on_action(action: cl.Action) -> None:
+    await handle_action(action, services, cl.context.session.thread_id, current_user_id(), persist=history.update_step)
 
 
 @cl.on_stop

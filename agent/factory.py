@@ -18,8 +18,11 @@ from knowledge.embedder import Embedder
 from knowledge.pipeline import ChunkingOptions
 from knowledge.uploads import UploadLibrary, UploadLimits
 from knowledge.vectorstore import StoreBackend, VectorStore
+from tools.catalog import store_tools
 from tools.knowledge import knowledge_tools
 from tools.registry import ToolRegistry
+from tools.store.accounts import AccountDirectory
+from tools.store.db import StoreDatabase
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class Services:
     conversations: ConversationRepository
     limiter: RateLimiter
     login_limiter: RateLimiter
+    store: StoreDatabase
 
 
 def build_backend(settings: Settings, embedder: Embedder | None = None) -> StoreBackend:
@@ -108,6 +112,13 @@ def build_conversations(settings: Settings, store: SessionStore, model: ChatMode
                                   max_tokens=cfg.memory_max_tokens, history=history)
 
 
+ESCALATION_TOOLS = frozenset({"transfer_to_human_agents"})
+
+
+def build_registry(settings: Settings, knowledge: KnowledgeBase, store: StoreDatabase) -> ToolRegistry:
+    return ToolRegistry.from_settings([*knowledge_tools(knowledge), *store_tools(store, settings)], settings.tools)
+
+
 def build_services(settings: Settings, *, sync_docs: bool = True, history: History | None = None) -> Services:
     cfg = settings.knowledge
     embedder = Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
@@ -116,9 +127,11 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
     if sync_docs:
         knowledge.ingest([cfg.docs_dir])
     uploads = build_uploads(settings, backend, embedder)
-    registry = ToolRegistry.from_settings(knowledge_tools(knowledge), settings.tools)
+    shop = StoreDatabase.from_settings(settings)
+    registry = build_registry(settings, knowledge, shop)
     model = build_model(settings, embedder)
-    agent = SupportAgent(model, registry, knowledge, settings, uploads=uploads)
+    agent = SupportAgent(model, registry, knowledge, settings, escalation_tools=ESCALATION_TOOLS, uploads=uploads,
+                         accounts=AccountDirectory(shop).customer_for)
     store, limiter, login_limiter = build_sessions(settings)
     conversations = build_conversations(settings, store, model, history)
-    return Services(agent, knowledge, registry, uploads, conversations, limiter, login_limiter)
+    return Services(agent, knowledge, registry, uploads, conversations, limiter, login_limiter, shop)

@@ -44,6 +44,9 @@ class ToolRegistry:
     def __contains__(self, name: str) -> bool:
         return name in self._tools
 
+    def needs_confirmation(self, name: str) -> bool:
+        return name in self._tools and self._tools[name].confirm
+
     def specs(self) -> list[ToolSpec]:
         return [ToolSpec(t.name, t.description, t.schema) for t in self._tools.values()]
 
