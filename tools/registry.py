@@ -58,7 +58,8 @@ class ToolRegistry:
         return self._breakers[backend]
 
     def health(self) -> dict[str, str]:
-        return {name: b.state for name, b in self._breakers.items()}
+        """Every backend's circuit state, including those no call has touched yet (closed)."""
+        return {backend: self.breaker(backend).state for backend in sorted({t.backend for t in self._tools.values()})}
 
     async def run(self, call: ToolCall, ctx: ToolContext) -> ToolResult:
         tool = self._tools.get(call.name)
