@@ -30,10 +30,11 @@ class UsageError(Exception):
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", help="store database (default: STORE_DATABASE_URL or DATABASE_URL)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database-url", help="store database (default: STORE_DATABASE_URL or DATABASE_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="the tools, their arguments and whether they need confirmation")
-    call = commands.add_parser("call", help="run one tool, or a JSON-lines batch")
+    commands.add_parser("list", parents=[common], help="the tools, their arguments and whether they need confirmation")
+    call = commands.add_parser("call", parents=[common], help="run one tool, or a JSON-lines batch")
     call.add_argument("tool", nargs="?", help="tool name")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments")
     call.add_argument("--as-customer", help="the customer (user_id) the call acts for")
