@@ -13,7 +13,7 @@ from fastapi import Depends, HTTPException, Response
 from chainlit.types import ThreadDict
 
 from agent.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
-from agent.chainlit_ui import CONFIRM_ACTION, DECLINE_ACTION, handle_action, handle_message
+from agent.chainlit_ui import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION, handle_action, handle_choice, handle_message
 from agent.datalayer import migrate
 from agent.datalayer.layer import SQLDataLayer
 from agent.factory import build_services
@@ -156,6 +156,12 @@ async def on_message(message: cl.Message) -> None:
 @cl.action_callback(DECLINE_ACTION)
 async def on_action(action: cl.Action) -> None:
     await handle_action(action, services, cl.context.session.thread_id, current_user_id(), persist=history.update_step)
+
+
+@cl.action_callback(CHOICE_ACTION)
+async def on_choice(action: cl.Action) -> None:
+    await handle_choice(action, services, cl.context.session.thread_id, cl.user_session.get("user"),
+                        persist=history.update_step)
 
 
 @cl.on_stop

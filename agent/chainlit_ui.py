@@ -19,6 +19,7 @@ from agent.errors import AgentRuntimeError
 from agent.factory import Services
 from agent.events import (
     AgentEvent,
+    Choices,
     ConfirmationRequested,
     ErrorEvent,
     Escalation,
@@ -34,6 +35,7 @@ from knowledge.uploads import UploadLibrary
 log = logging.getLogger(__name__)
 CONFIRM_ACTION = "confirm_action"
 DECLINE_ACTION = "decline_action"
+CHOICE_ACTION = "choice_action"
 
 
 def source_elements(event: Sources) -> tuple[list[cl.Text], str]:
@@ -76,6 +78,8 @@ async def render_turn(events: AsyncIterator[AgentEvent]) -> cl.Message:
             elif isinstance(event, Sources):
                 reply.elements, line = source_elements(event)
                 reply.content += line
+            elif isinstance(event, Choices):
+                reply.actions = choice_buttons(reply.id, event.options)
             elif isinstance(event, ConfirmationRequested):
                 await confirmation_card(event).send()
             elif isinstance(event, Escalation):
@@ -96,6 +100,15 @@ def confirmation_card(event: ConfirmationRequested) -> cl.Message:
         cl.Action(name=DECLINE_ACTION, payload=payload, label="Cancel", icon="x", id=f"{event.token}-no"),
     ]
     return cl.Message(content=f"**Please confirm this change:**\n{lines}", actions=actions)
+
+
+def choice_buttons(message_id: str, options: tuple[str, ...]) -> list[cl.Action]:
+    """One button per quick reply; ids derive from the message so a click can remove them all."""
+    return [
+        cl.Action(name=CHOICE_ACTION, payload={"value": option, "count": len(options)}, label=option,
+                  id=f"{message_id}-choice-{i}")
+        for i, option in enumerate(options)
+    ]
 
 
 Persist = Callable[[dict[str, Any]], Awaitable[None]]
@@ -143,6 +156,18 @@ async def handle_action(action: cl.Action, services: Services, conversation_id: 
     except AgentRuntimeError as exc:
         log.warning("action in conversation %s not processed: %s", conversation_id, exc)
         await cl.ErrorMessage(content=exc.user_message).send()
+
+
+async def handle_choice(action: cl.Action, services: Services, conversation_id: str, user: cl.User | None,
+                        persist: Persist | None = None) -> None:
+    """A quick-reply click: remove the buttons, show the choice as the customer's message, and answer it."""
+    count = int(action.payload.get("count", 0))
+    for i in range(count):
+        await cl.Action(name=CHOICE_ACTION, payload={}, id=f"{action.forId}-choice-{i}", forId=action.forId).remove()
+    text = str(action.payload.get("value", ""))
+    message = cl.Message(content=text, type="user_message", author=user.identifier if user else "User")
+    await message.send()
+    await handle_message(message, services, conversation_id, user.identifier if user else None, persist)
 
 
 async def receive_files(message: cl.Message, conversation: Conversation, library: UploadLibrary) -> None:

@@ -31,6 +31,7 @@ class Conversation:
     pending: dict[str, PendingAction] = field(default_factory=dict)
     # Outcomes of the latest resolved tokens: a second click on a card gets the same answer.
     resolved: dict[str, str] = field(default_factory=dict)
+    dialogue: dict[str, Any] = field(default_factory=dict)  # a stateful model's own state (see ModelRequest)
 
     def resolve(self, token: str, outcome: str, keep: int) -> None:
         self.pending.pop(token, None)
@@ -68,6 +69,7 @@ class Conversation:
             "customer_id": self.customer_id,
             "pending": {token: action.to_state() for token, action in self.pending.items()},
             "resolved": dict(self.resolved),
+            "dialogue": self.dialogue,
         }
 
     @classmethod
@@ -81,6 +83,7 @@ class Conversation:
             customer_id=state.get("customer_id"),
             pending={token: PendingAction.from_state(a) for token, a in state.get("pending", {}).items()},
             resolved=dict(state.get("resolved", {})),
+            dialogue=dict(state.get("dialogue", {})),
         )
 
 

@@ -55,6 +55,13 @@ class ConfirmationRequested:
 
 
 @dataclass(frozen=True)
+class Choices:
+    """Quick replies for the reply just streamed; choosing one sends it as the customer's next message."""
+
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     kind: str
     message: str  # safe to show the customer
@@ -70,5 +77,6 @@ class TurnDone:
 
 
 AgentEvent = (
-    TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ConfirmationRequested | ErrorEvent | TurnDone
+    TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ConfirmationRequested | Choices | ErrorEvent
+    | TurnDone
 )

@@ -18,6 +18,7 @@ from agent.conversation import Conversation, PendingAction, SourceBook
 from agent.errors import AgentRuntimeError, ModelError
 from agent.events import (
     AgentEvent,
+    Choices,
     Citation,
     ConfirmationRequested,
     ErrorEvent,
@@ -113,7 +114,7 @@ class SupportAgent:
         try:
             for _ in range(limits.max_tool_steps):
                 response = None
-                request = ModelRequest(messages, self.registry.specs(), context)
+                request = ModelRequest(messages, self.registry.specs(), context, conversation.dialogue)
                 async with aclosing(self.model.stream(request)) as stream:
                     while (chunk := await _next(stream, deadline)) is not None:
                         if isinstance(chunk, TextChunk) and (shown := book.display(chunk.text)):
@@ -128,6 +129,8 @@ class SupportAgent:
                     yield TextDelta(held)
                 if not response.tool_calls:
                     status = "completed"
+                    if response.choices:
+                        yield Choices(response.choices)
                     break
                 messages.append(Message.assistant(response.text, response.tool_calls))
                 async for event in self._run_tools(response, messages, book, conversation, deadline):
@@ -227,33 +230,33 @@ class SupportAgent:
         conversation.add(Message.user("[clicked Confirm]" if approve else "[clicked Cancel]"))
         action = conversation.pending.get(token)
         if action is None:
-            reply = conversation.resolved.get(token, EXPIRED_REPLY)
+            outcome, reply = "repeated", conversation.resolved.get(token, EXPIRED_REPLY)
         elif action.expires_at < time.time() or action.customer_id != conversation.customer_id:
-            reply = EXPIRED_REPLY
-            conversation.resolve(token, reply, RESOLVED_KEEP)
+            outcome, reply = "expired", EXPIRED_REPLY
         elif not approve:
-            reply = DECLINED_REPLY
-            conversation.resolve(token, reply, RESOLVED_KEEP)
+            outcome, reply = "declined", DECLINED_REPLY
         else:
             call = ToolCall(f"confirm-{uuid.uuid4().hex[:12]}", action.tool, json.dumps(action.arguments))
             yield ToolCallStarted(call.id, call.name, call.arguments)
             result = await self.registry.run(call, self._context(conversation, confirmation=token))
             yield ToolFinished(call.id, call.name, result)
-            if result.ok:
-                reply = result.message or "Done."
-                conversation.resolve(token, reply, RESOLVED_KEEP)
-            elif result.error == "unavailable":
+            if result.error == "unavailable":
                 reply = result.message  # the action stays valid: a fresh card lets the customer try again
                 conversation.add(Message.assistant(reply))
                 yield TextDelta(reply)
                 yield ConfirmationRequested(token, action.tool, action.summary)
                 yield TurnDone(reply, "failed")
                 return
+            if result.ok:
+                outcome, reply = "applied", result.message or "Done."
             else:
-                reply = f"I couldn't do that: {result.message} Nothing has been changed."
-                conversation.resolve(token, reply, RESOLVED_KEEP)
+                outcome, reply = "failed", f"I couldn't do that: {result.message} Nothing has been changed."
             if result.ok and call.name in self.escalation_tools:
                 yield Escalation(reason=call.name, summary=result.message)
+        if action is not None:
+            conversation.resolve(token, reply, RESOLVED_KEEP)
+            # What became of the card, for a model that keeps dialogue state (it may close its flow).
+            conversation.dialogue["last_action"] = {"tool": action.tool, "outcome": outcome}
         conversation.add(Message.assistant(reply))
         yield TextDelta(reply)
         yield TurnDone(reply, "completed")

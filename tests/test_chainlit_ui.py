@@ -125,3 +125,25 @@ async def test_confirmation_card_and_click(page):
     assert backend.cancelled == ["#W0000001"]
     assert written == ["Order #W0000001 is cancelled.", "Order #W0000001 is cancelled."]
     assert (await store.get("t1"))["pending"] == {}
+
+
+async def test_quick_replies_become_buttons_and_a_click_answers_it(page):
+    import chainlit as cl
+
+    from agent.chainlit_ui import CHOICE_ACTION, handle_choice, handle_message
+    from agent.llm.messages import ModelResponse
+
+    svc, store = services([
+        ModelResponse(text="Which order?", choices=("#W1001001", "#W1001003")),
+        "Order #W1001003 is pending.",
+    ])
+    await handle_message(cl.Message(content="where is my order", type="user_message"), svc, "t1", None)
+    buttons = [call.args[1] for call in page.emit.call_args_list if call.args[0] == "action"]
+    assert [(b["name"], b["label"]) for b in buttons] == [(CHOICE_ACTION, "#W1001001"), (CHOICE_ACTION, "#W1001003")]
+
+    click = cl.Action(name=CHOICE_ACTION, payload=buttons[1]["payload"], forId=buttons[1]["forId"])
+    await handle_choice(click, svc, "t1", None)
+    removed = {call.args[1]["id"] for call in page.emit.call_args_list if call.args[0] == "remove_action"}
+    assert removed == {b["id"] for b in buttons}
+    state = await store.get("t1")
+    assert [m["content"] for m in state["messages"]][-2:] == ["#W1001003", "Order #W1001003 is pending."]

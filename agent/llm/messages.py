@@ -56,6 +56,9 @@ class ModelRequest:
     # Relevant passages retrieved for this turn, numbered from 1 in this order.
     # LLMs see them in the system message; the offline engine reads them here.
     context: list[Passage] = field(default_factory=list)
+    # The conversation's dialogue state, saved in the session store between turns. A model that
+    # keeps its own state (the offline dialogue engine) reads and changes it; LLMs ignore it.
+    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def last_user_text(self) -> str:
@@ -74,6 +77,7 @@ class ModelResponse:
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     usage: Usage | None = None
+    choices: tuple[str, ...] = ()  # quick replies offered to the customer as buttons
 
 
 @dataclass(frozen=True)
