@@ -10,10 +10,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
+
+from agent.llm.scripted import tool_call
+from agent.settings import Settings, ToolSettings
+from tools.base import ToolContext, ToolResult
+from tools.catalog import store_tools
+from tools.registry import ToolRegistry
 
 from tools.store import shapes
 from tools.store.db import StoreDatabase
+from tools.store.migrate import migrate_store
 from tools.store.models import (
     Base, Customer, Fulfillment, Order, OrderItem, Payment, PaymentMethod, Product, Variant,
 )  # fmt: skip
@@ -21,6 +28,7 @@ from tools.store.models import (
 DANA, OMAR = "dana_whitfield_1001", "omar_reyes_2002"
 GIFT, CARD, PAYPAL, LOW_GIFT = "gift_card_1001001", "credit_card_1001002", "paypal_1001003", "gift_card_1001004"
 OMAR_GIFT = "gift_card_2002001"
+FAST = ToolSettings(retry_backoff_s=0)
 HEADPHONES, KEYBOARD, SHIRT = "1000000001", "1000000002", "1000000003"
 BLACK_WIRELESS, WHITE_WIRELESS, RED_WIRED, BLUE_WIRED = "2000000001", "2000000002", "2000000003", "2000000004"
 LINEAR, TACTILE, CLICKY = "2100000001", "2100000002", "2100000003"
@@ -119,15 +127,8 @@ def _order(order_id: str, position: int) -> Order:
     )  # fmt: skip
 
 
-async def create_tables(db: StoreDatabase) -> None:
-    async with db.engine.begin() as conn:
-        if db.schema:
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
-        await conn.run_sync(Base.metadata.create_all)
-
-
 async def build_store(db: StoreDatabase) -> None:
-    await create_tables(db)
+    await migrate_store(db.url, db.schema)  # the real migrations: the tools must work on what they create
     async with db.session() as session:
         for n, (product_id, (name, variants)) in enumerate(PRODUCTS.items()):
             session.add(Product(id=product_id, name=name, position=n, variants=[
@@ -163,3 +164,28 @@ async def balance(db: StoreDatabase, payment_method_id: str) -> Decimal | None:
 async def count(db: StoreDatabase, table: type[Base]) -> int:
     async with db.read() as session:
         return len((await session.scalars(select(table))).all())
+
+
+class Shop:
+    """The store tools of one database, called as a given customer."""
+
+    def __init__(self, db: StoreDatabase) -> None:
+        self.db = db
+        self.settings = Settings()
+        self.registry = ToolRegistry(store_tools(db, self.settings), FAST)
+
+    async def call(
+        self, name: str, arguments: dict[str, Any] | None = None, *, customer: str | None = DANA,
+        token: str | None = None, conversation: str = "c1",
+    ) -> ToolResult:  # fmt: skip
+        ctx = ToolContext(conversation, customer_id=customer, confirmation=token)
+        return await self.registry.run(tool_call(name, arguments or {}), ctx)
+
+    async def apply(self, name: str, arguments: dict[str, Any], token: str = "tok-1") -> ToolResult:
+        """Preview, then confirm: what the customer's Confirm click does."""
+        preview = await self.call(name, arguments)
+        assert preview.error == "needs_confirmation", preview.message
+        applied = await self.call(name, arguments, token=token)
+        assert applied.ok, applied.message
+        assert applied.data == preview.data["preview"], "the preview shows exactly what is applied"
+        return applied

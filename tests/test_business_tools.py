@@ -18,51 +18,23 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from agent.llm.scripted import tool_call
 from agent.settings import Settings, ToolSettings
 from tests.postgres import PG_URL, private_schema, require_postgres
 from tests.store_fixtures import (
     BLACK_WIRELESS, BLUE_L, BLUE_M, BLUE_WIRED, CARD, CLICKY, DANA, GIFT, HEADPHONES, KEYBOARD, LINEAR, LOW_GIFT,
-    OMAR, OMAR_GIFT, PAYPAL, RED_M, RED_WIRED, SHIRT, TACTILE, WHITE_WIRELESS, balance, build_store, count,
-    order_doc, snapshot,
+    FAST, OMAR, OMAR_GIFT, PAYPAL, RED_M, RED_WIRED, SHIRT, TACTILE, WHITE_WIRELESS, Shop, balance, build_store,
+    count, order_doc, snapshot,
 )  # fmt: skip
 from tools import inventory, orders
-from tools.base import ToolContext, ToolResult
+from tools.base import ToolResult
 from tools.catalog import store_tools
-from tools.registry import ToolRegistry
 from tools.store.access import IDENTIFY_FIRST, TOKEN_REUSED
 from tools.store.db import StoreDatabase
 from tools.store.models import AppliedAction, Ticket
 
-FAST = ToolSettings(retry_backoff_s=0)
 NOWHERE = "#W9999999"
 ADDRESS = {"address1": "1 Congress Ave", "address2": "Suite 5", "city": "Austin", "state": "TX", "country": "USA",
            "zip": "78701"}  # fmt: skip
-
-
-class Shop:
-    """The store tools of one database, called as a given customer."""
-
-    def __init__(self, db: StoreDatabase) -> None:
-        self.db = db
-        self.settings = Settings()
-        self.registry = ToolRegistry(store_tools(db, self.settings), FAST)
-
-    async def call(
-        self, name: str, arguments: dict[str, Any] | None = None, *, customer: str | None = DANA,
-        token: str | None = None, conversation: str = "c1",
-    ) -> ToolResult:  # fmt: skip
-        ctx = ToolContext(conversation, customer_id=customer, confirmation=token)
-        return await self.registry.run(tool_call(name, arguments or {}), ctx)
-
-    async def apply(self, name: str, arguments: dict[str, Any], token: str = "tok-1") -> ToolResult:
-        """Preview, then confirm: what the customer's Confirm click does."""
-        preview = await self.call(name, arguments)
-        assert preview.error == "needs_confirmation", preview.message
-        applied = await self.call(name, arguments, token=token)
-        assert applied.ok, applied.message
-        assert applied.data == preview.data["preview"], "the preview shows exactly what is applied"
-        return applied
 
 
 @pytest.fixture

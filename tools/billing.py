@@ -13,7 +13,7 @@ from tools.store import shapes, wording
 from tools.store.access import Scope, StoreAccess
 from tools.store.models import Customer, Order, Payment, PaymentMethod, Variant
 from tools.store.params import OrderId
-from tools.store.rules import ZERO, lines_for
+from tools.store.rules import ZERO, lines_for, price_of
 from tools.store.shapes import cents
 
 
@@ -46,7 +46,7 @@ async def _request(scope: Scope, order: Order, methods: dict[str, PaymentMethod]
     if order.status == "return requested" and order.return_items is not None:
         pm_id = order.return_payment_method_id or ""
         pm = methods.get(pm_id)
-        amount = cents(sum((cents(line.price) for line in lines_for(order, order.return_items)), ZERO))
+        amount = price_of(lines_for(order, order.return_items))
         to = wording.method(pm, pm_id)
         request = {
             "type": "return", "items": wording.labels(order, order.return_items),
@@ -113,7 +113,7 @@ def _refund_status(
 
 
 def _invoice(order: Order, customer: Customer, methods: dict[str, PaymentMethod]) -> ToolResult:
-    subtotal = cents(sum((cents(line.price) for line in order.items), ZERO))
+    subtotal = price_of(order.items)
     paid, refunded = _total(order.payments, "payment"), _total(order.payments, "refund")
     payments = [_money_line(p, methods) for p in order.payments if p.transaction_type == "payment"]
     refunds = [_money_line(p, methods) for p in order.payments if p.transaction_type == "refund"]

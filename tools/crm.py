@@ -9,8 +9,8 @@ from tools.errors import ToolFailure
 from tools.store import shapes
 from tools.store.access import Change, Scope, StoreAccess, fold, not_found
 from tools.store.models import Customer
-from tools.store.rules import readdress
 from tools.store.params import Address1, Address2, City, Country, Email, FirstName, LastName, State, UserId, Zip
+from tools.store.rules import readdress
 
 NO_MATCH = "No customer account matches these details."
 SEVERAL_MATCHES = (

@@ -14,7 +14,7 @@ from tools.store.models import Order
 from tools.store.params import (
     Address1, Address2, City, Country, ItemIds, NewItemIds, OrderId, PaymentMethodId, State, Zip,
 )  # fmt: skip
-from tools.store.rules import ZERO, check_balance, invalid, move, plan_swaps, readdress, record
+from tools.store.rules import check_balance, invalid, move, plan_swaps, price_of, readdress, record
 from tools.store.shapes import cents
 
 CANCEL_REASONS = ("no longer needed", "ordered by mistake")
@@ -55,7 +55,7 @@ def _reads(access: StoreAccess) -> list[Tool]:
                     "status": order.status,
                     "placed": order.placed_at.date().isoformat() if order.placed_at else None,
                     "items": [line.name for line in order.items],
-                    "total": shapes.money(sum((cents(line.price) for line in order.items), ZERO)),
+                    "total": shapes.money(price_of(order.items)),
                 }
                 for order in orders
             ]
@@ -173,7 +173,8 @@ def _changes(access: StoreAccess) -> list[Tool]:
             refund = move((await scope.payment_methods()).get(old_id), old_id, amount)
             paid_with = wording.method(new_method, payment_method_id)
             return Change(
-                summary=[f"Pay order {order.id} ({wording.usd(amount)}) with {paid_with}.", charge.line(), refund.line()],
+                summary=[f"Pay order {order.id} ({wording.usd(amount)}) with {paid_with}.", charge.line(),
+                         refund.line()],
                 document=shapes.order(order),
                 message=" ".join([f"Order {order.id} is now paid with {paid_with}.", charge.sentence(),
                                   refund.sentence()]),

@@ -6,8 +6,7 @@ from tools.base import Tool, ToolContext, ToolResult, tool
 from tools.store import shapes, wording
 from tools.store.access import Change, Scope, StoreAccess
 from tools.store.params import ItemIds, NewItemIds, OrderId, PaymentMethodId
-from tools.store.rules import ZERO, check_counts, invalid, is_gift_card, lines_for, plan_swaps
-from tools.store.shapes import cents
+from tools.store.rules import check_counts, invalid, is_gift_card, lines_for, plan_swaps, price_of
 
 DELIVERED = "delivered"
 ONCE = "No other return or exchange can be requested for this order afterwards."
@@ -33,7 +32,7 @@ def return_tools(access: StoreAccess) -> list[Tool]:
             if not is_gift_card(method) and payment_method_id != original:
                 raise invalid("Payment method should be the original payment method")
             check_counts(order, item_ids)
-            refund = cents(sum((cents(line.price) for line in lines_for(order, item_ids)), ZERO))
+            refund = price_of(lines_for(order, item_ids))
             labels = wording.items(order, item_ids)
             to = wording.method(method, payment_method_id)
             order.status = "return requested"

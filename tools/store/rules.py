@@ -5,6 +5,7 @@ Amounts are Decimal cents throughout; `shapes` turns them into τ-bench's floats
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -29,6 +30,11 @@ def check_counts(order: Order, item_ids: list[str]) -> None:
         if wanted > held.count(item_id):
             times = "" if wanted == 1 else f" {wanted} times"
             raise invalid(f"Item {item_id} not found{times} in order {order.id}.")
+
+
+def price_of(lines: Iterable[OrderItem]) -> Decimal:
+    """What the lines cost together, in cents."""
+    return cents(sum((cents(line.price) for line in lines), ZERO))
 
 
 def lines_for(order: Order, item_ids: list[str]) -> list[OrderItem]:
