@@ -427,14 +427,15 @@ def test_thread_steps_are_persisted(
 
     def full_reply():
         status, _, body = http_get(url, token=dana_token)
-        steps = json.loads(body)["steps"] if status == 200 else []
-        replies = [s["output"] for s in steps if s["type"] == "assistant_message"]
-        return (replies if any("30 days" in r and "Sources:" in r for r in replies) else None), replies
+        latest = json.loads(body) if status == 200 else {"steps": [], "elements": []}
+        replies = [s["output"] for s in latest["steps"] if s["type"] == "assistant_message"]
+        done = any("30 days" in r and "Sources:" in r for r in replies) and latest["elements"]
+        return (latest if done else None), latest
 
-    # The streamed message is saved first and updated with its final text (and sources) a moment later.
-    replies = _poll(full_reply, "the assistant's final reply was not persisted", chainlit_server)
+    # The streamed message is saved first, then updated with its final text and its sources' elements.
+    latest = _poll(full_reply, "the assistant's final reply and its sources were not persisted", chainlit_server)
+    replies = [s["output"] for s in latest["steps"] if s["type"] == "assistant_message"]
     assert dana_conversation.reply in replies, f"{dana_conversation.reply!r} not in {replies!r}"
-    assert thread["elements"], "the cited passages (side elements) were not persisted"
 
 
 def test_other_users_cannot_open_the_thread(
