@@ -72,7 +72,8 @@ async def render_turn(events: AsyncIterator[AgentEvent]) -> cl.Message:
             elif isinstance(event, ToolFinished):
                 step = steps.pop(event.call_id)
                 step.output = _tool_output(event)
-                step.is_error = not event.result.ok
+                # A previewed write waiting for the customer's click is not an error.
+                step.is_error = not event.result.ok and event.result.error != "needs_confirmation"
                 step.end = utc_now()
                 await step.update()
             elif isinstance(event, Sources):
