@@ -256,3 +256,37 @@ async def test_catalogue_reads_match_the_data(data_shop):
     assert details.data == some
     found = await data_shop.call("search_products", {"query": some["name"], "available_only": False})
     assert some["product_id"] in {p["product_id"] for p in found.data}
+
+
+async def test_account_reads_and_refusals_on_the_data(data_shop):
+    """Every account read answers from the customer's own records; the rules refuse the wrong status."""
+    doc = await export_json(data_shop.db)
+    delivered = _orders(doc, "delivered")[0]
+    customer = delivered["user_id"]
+    user = doc["users"][customer]
+    assert (await data_shop.call("get_user_details", {"user_id": customer}, customer=customer)).data == user
+    assert (await data_shop.call("get_order_details", {"order_id": delivered["order_id"]},
+                                 customer=customer)).data == delivered  # fmt: skip
+    listed = (await data_shop.call("list_my_orders", customer=customer)).data
+    assert {o["order_id"] for o in listed} == set(user["orders"])
+    for tool in ("track_order", "get_refund_status", "get_invoice"):
+        result = await data_shop.call(tool, {"order_id": delivered["order_id"]}, customer=customer)
+        assert result.ok and delivered["order_id"] in json.dumps(result.data), (tool, result.message)
+
+    item = delivered["items"][0]["item_id"]
+    refusals = {
+        "cancel_pending_order": {"order_id": delivered["order_id"], "reason": "no longer needed"},
+        "modify_pending_order_address": {"order_id": delivered["order_id"], **NEW_ADDRESS},
+    }
+    for tool, arguments in refusals.items():
+        result = await data_shop.call(tool, arguments, customer=customer)
+        assert result.error == "invalid" and "Non-pending order" in result.message, (tool, result.message)
+    pending = next(o for o in _orders(doc, "pending") if o["user_id"] in doc["users"])
+    result = await data_shop.call("return_delivered_order_items", {
+        "order_id": pending["order_id"], "item_ids": [pending["items"][0]["item_id"]],
+        "payment_method_id": pending["payment_history"][0]["payment_method_id"]}, customer=pending["user_id"])
+    assert result.error == "invalid" and "Non-delivered order cannot be returned" in result.message
+    assert (await data_shop.call("return_delivered_order_items", {
+        "order_id": delivered["order_id"], "item_ids": [item], "payment_method_id": "credit_card_0000000"},
+        customer=customer)).error == "not_found"  # fmt: skip
+    assert await export_json(data_shop.db) == doc, "refusals change nothing"
