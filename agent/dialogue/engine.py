@@ -1,0 +1,298 @@
+"""The offline dialogue engine: a `ChatModel` that runs support tasks end to end without an LLM.
+
+The orchestrator drives it like any model: a customer message in, then either tool calls (whose
+results come back in role="tool" messages, and the engine is called again) or a reply with quick
+replies. Between turns, everything it knows lives in `request.state`, persisted with the conversation.
+
+Per message: route it (one embedding call), then, in order, let the customer leave ("never mind"),
+keep typed "yes" from confirming, hand over on request, handle a policy refusal's follow-up, fill or
+correct the open flow's slots, start a new flow, answer a knowledge question, small talk, or say
+what's out of scope. Two messages in a row not understood bring a colleague in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+
+from agent.dialogue import entities, replies
+from agent.dialogue.flows import FLOWS
+from agent.dialogue.flows.base import Call, Context, Reply, Step, pick
+from agent.dialogue.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
+from agent.dialogue.flows.observe import observe, parse
+from agent.dialogue.flows.slots import find, forget
+from agent.dialogue.intents import (
+    GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
+)  # fmt: skip
+from agent.dialogue.router import IntentRouter, Routing
+from agent.dialogue.state import DialogueState, Flow
+from agent.llm.base import stream_text
+from agent.llm.messages import Message, ModelRequest, ModelResponse, ModelStreamEvent, ToolCall
+from agent.llm.offline import OfflineAnswerEngine
+from agent.settings import AppSettings, Settings
+from knowledge.embedder import Embedder
+
+MAX_MISSES = 2  # messages in a row not understood before a colleague takes over
+SHORT_ANSWER_WORDS = 4  # "yes", "ok go ahead": a bare answer; longer messages may change something
+# General questions ("how long do refunds take?") go to the help centre even inside a flow.
+_HOW_TO = re.compile(r"^\s*(how|what|when|why|where|which|can|could|do|does|is|are|will|should|may)\b", re.I)
+_PERSONAL = re.compile(r"\b(my|mine|me)\b|#?\bW\d{7}\b", re.I)
+_IT = re.compile(r"\b(it|this|that)( order)?\b", re.I)
+_INSIST = re.compile(r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b", re.I)
+# A button that leads back into a request; clicking it sends the text, which routes to the request.
+OFFERS = {
+    "order_status": "Where is my order?",
+    "cancel_order": "Cancel an order",
+    "return_items": "I want to return an item",
+}
+
+
+class DialogueEngine:
+    name = "dialogue"
+
+    def __init__(self, router: IntentRouter, answerer: OfflineAnswerEngine, app: AppSettings, max_steps: int) -> None:
+        self.router = router
+        self.answerer = answerer  # the extractive help-centre answerer, for policy questions
+        self.app = app
+        self.max_steps = max_steps  # model calls the orchestrator allows per turn
+
+    @classmethod
+    def from_settings(cls, embedder: Embedder, settings: Settings) -> DialogueEngine:
+        router = IntentRouter.from_settings(embedder, settings.offline)
+        answerer = OfflineAnswerEngine(embedder, settings.offline, settings.app)
+        return cls(router, answerer, settings.app, settings.chat.max_tool_steps)
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        state = DialogueState(request.state)
+        if request.messages and request.messages[-1].role == "tool":
+            step = self._after_tools(request, state)
+        else:
+            step = await self._on_message(request, state)
+        return self._respond(step, state)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        async for event in stream_text(await self.complete(request)):
+            yield event
+
+    # --- a customer message ---------------------------------------------------------------------
+    async def _on_message(self, request: ModelRequest, state: DialogueState) -> Step:
+        text = request.last_user_text
+        state.new_turn()
+        state.hear(text)
+        _settle_card(state)
+        routing = await asyncio.to_thread(self.router.route, text)
+        state.turn["intent"] = routing.intent
+        if (flow := state.flow) is not None:
+            flow.hear(text)
+        step = await self._decide(request, state, text, routing)
+        if not state.turn.get("missed"):
+            state.misses = 0
+        return step
+
+    async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
+        flow, intent = state.flow, routing.intent
+        if flow is not None:
+            if entities.never_mind(text):
+                state.end()
+                return Reply(replies.DROPPED)
+            if flow.card and len(text.split()) <= SHORT_ANSWER_WORDS and (answer := entities.yes_no(text)) is not None:
+                if answer:
+                    return Reply(replies.CONFIRM_BUTTON)
+                state.end()
+                return Reply(replies.CARD_DROPPED)
+        if intent == HUMAN:
+            return self._escalate(state, REASON_ASKED, "the customer asked for a person")
+        if flow is not None and flow.refused and (step := self._after_refusal(state, flow, text, routing)):
+            return step
+        if flow is not None and self._fills(state, flow, text, routing):
+            return self._plan(state)
+        if intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and _how_to(text)):
+            # A general question, even one about a request ("how long do I have to return?"): the help centre.
+            if (answer := await self._knowledge(request, text)) is not None:
+                if flow is None and intent in OFFERS:
+                    return Reply(answer, (OFFERS[intent],))
+                return self._resume(state, answer)
+            if intent == POLICY_QUESTION:
+                return self._resume(state, self.answerer.dont_know())
+        if intent in FLOWS:
+            return self._start(state, intent, text)
+        if intent == INFORM:
+            return self._start(state, ORDER_STATUS, text)  # a bare order number: say where it is
+        if intent in (GREETING, THANKS, GOODBYE):
+            return self._small_talk(state, intent)
+        if intent == OUT_OF_SCOPE and routing.score >= routing.runner_up_score:
+            return self._resume(state, replies.out_of_scope(self.app))
+        # Not understood: the help centre may still know; otherwise ask again, then hand over.
+        if request.context and (answer := await self._knowledge(request, text)) is not None:
+            return self._resume(state, answer)
+        return self._missed(state, text)
+
+    def _fills(self, state: DialogueState, flow: Flow, text: str, routing: Routing) -> bool:
+        """Does the message answer the flow's question, or change one of its slots? (Changed slots are cleared
+        here, so the plan fills them again from this message.)"""
+        ctx = Context(state, flow, self.app)
+        slot = flow.awaiting
+        if slot and flow.options and pick(text, flow.options) is not None:
+            return True
+        if slot == "identity" and any(find(ctx, s, text) for s in ("email", "name", "zip")):
+            return True
+        if slot not in (None, "identity", "confirm", "instead") and find(ctx, slot, text) is not None:
+            return True
+        changed = [s for s, value in list(flow.slots.items()) if (found := find(ctx, s, text)) is not None
+                   and found != value]
+        for changed_slot in changed:
+            forget(ctx, changed_slot)
+        if changed or (entities.correction(text) and flow.reject()):
+            flow.refused = None
+            return True
+        return routing.intent == INFORM
+
+    def _after_refusal(self, state: DialogueState, flow: Flow, text: str, routing: Routing) -> Step | None:
+        """Policy said no: take the alternative offered, insist (a colleague decides), or move on."""
+        picked = pick(text, flow.options)
+        if picked == "human":
+            return self._escalate(state, REASON_POLICY, f"{flow.refused}; the customer asked for a person")
+        if picked in FLOWS:
+            order_id = flow.get("order_id")
+            new = state.start(picked)
+            new.hear(text)
+            if order_id:
+                new.fill("order_id", order_id)
+            return self._plan(state)
+        if entities.order_ids(text):
+            return None  # another order: a correction, not insistence
+        insisting = routing.intent == flow.intent or _INSIST.search(text) or entities.yes_no(text) is True
+        if insisting and not _how_to(text):
+            return self._escalate(state, REASON_POLICY, f"{flow.refused}; the customer insists")
+        if entities.yes_no(text) is False:
+            state.end()
+            return Reply(replies.ANYTHING_ELSE)
+        return None
+
+    def _start(self, state: DialogueState, intent: str, text: str) -> Step:
+        """A new request; identification stays. "Cancel it" after another request keeps that order."""
+        old = state.flow
+        order_id = old.get("order_id") if old is not None else None
+        if old is not None:
+            state.remember(f"left {old.intent} for {intent}")
+        flow = state.start(intent)
+        flow.hear(text)
+        if order_id and not entities.order_ids(text) and _IT.search(text):
+            flow.fill("order_id", order_id)
+        return self._plan(state)
+
+    def _plan(self, state: DialogueState) -> Step:
+        flow = state.flow
+        if flow is None:
+            return Reply(state.notices()[0] if state.notices() else replies.ANYTHING_ELSE)
+        return FLOWS[flow.intent](Context(state, flow, self.app))
+
+    async def _knowledge(self, request: ModelRequest, text: str) -> str | None:
+        """The help centre's cited answer, or None when it has none (below the answerer's threshold)."""
+        question = ModelRequest([Message.user(text)], context=request.context)
+        answer = (await self.answerer.complete(question)).text
+        return None if answer == self.answerer.dont_know() else answer
+
+    def _small_talk(self, state: DialogueState, intent: str) -> Step:
+        if intent == GOODBYE:
+            state.end()
+            return Reply(replies.goodbye(self.app))
+        if intent == THANKS:
+            return self._resume(state, replies.THANKS if state.flow is None else "You're welcome!")
+        if state.flow is None:
+            return Reply(replies.greeting(self.app), replies.STARTERS)
+        return self._resume(state, "Hello again!")
+
+    def _resume(self, state: DialogueState, text: str) -> Reply:
+        """An aside answered; then back to the flow's open question, with its buttons."""
+        flow = state.flow
+        if flow is None:
+            return Reply(text)
+        if flow.card:
+            return Reply(f"{text}\n\n{replies.CARD_WAITING}")
+        if not flow.prompt:
+            return Reply(text)
+        return Reply(f"{text}\n\n{replies.back_to(flow.intent)} {flow.prompt}", tuple(flow.choices))
+
+    def _missed(self, state: DialogueState, text: str) -> Step:
+        state.turn["missed"] = True
+        state.misses += 1
+        if state.misses >= MAX_MISSES:
+            return self._escalate(state, REASON_NOT_UNDERSTOOD, "I could not understand the customer twice in a row")
+        flow = state.flow
+        if flow is not None and flow.prompt:
+            sorry = replies.ADDRESS_UNCLEAR if flow.awaiting == "address" else replies.NOT_UNDERSTOOD
+            return Reply(f"{sorry} {flow.prompt}", (*flow.choices, replies.TALK_TO_PERSON))
+        return Reply(replies.not_understood(self.app), (*replies.STARTERS, replies.TALK_TO_PERSON))
+
+    def _escalate(self, state: DialogueState, reason: str, why: str) -> Step:
+        return escalate(state, reason, why, state.said)
+
+    # --- tool results ---------------------------------------------------------------------------
+    def _after_tools(self, request: ModelRequest, state: DialogueState) -> Step:
+        for name, arguments, body in _results(request.messages):
+            observe(state, name, arguments, body)
+        if state.turn.get("unavailable"):
+            return Reply(replies.unavailable(self.app), (replies.TALK_TO_PERSON,))
+        if "escalating" in state.turn:
+            state.end()
+            handed = state.turn.get("escalated")
+            return Reply(replies.handed_over(handed) if handed else replies.escalation_failed(self.app))
+        return self._plan(state)
+
+    def _respond(self, step: Step, state: DialogueState) -> ModelResponse:
+        if isinstance(step, Reply):
+            return ModelResponse(text=step.text, choices=step.choices, finish_reason="stop")
+        rounds = int(state.turn.get("rounds", 0))
+        if rounds >= self.max_steps - 1:
+            # The orchestrator allows no more tool rounds this turn: pause, and carry on at a click.
+            flow = state.flow
+            if flow is not None:
+                flow.ask("continue", replies.CONTINUE, {replies.KEEP_GOING: True})
+            return ModelResponse(text=replies.CONTINUE, choices=(replies.KEEP_GOING,), finish_reason="stop")
+        state.turn["rounds"] = rounds + 1
+        calls = []
+        for name, arguments in step.calls:
+            number = int(state.data.get("calls", 0)) + 1
+            state.data["calls"] = number
+            calls.append(ToolCall(f"dialogue_{number}", name, json.dumps(arguments)))
+        return ModelResponse(tool_calls=tuple(calls), finish_reason="tool_calls")
+
+
+def _settle_card(state: DialogueState) -> None:
+    """A click on a card happened since the last message: close the flow it belonged to."""
+    action = state.take_last_action()
+    if action is None:
+        return
+    if action.get("outcome") == "applied":
+        state.forget_store()
+    state.remember(f"{action.get('tool')}: {action.get('outcome')}")
+    flow = state.flow
+    if flow is not None and flow.card == action.get("tool"):
+        state.end()
+
+
+def _how_to(text: str) -> bool:
+    """A general question ("how long do refunds take?"), not about the customer's own order."""
+    return bool(_HOW_TO.search(text)) and not _PERSONAL.search(text)
+
+
+def _results(messages: list[Message]) -> list[tuple[str, dict, dict]]:
+    """(tool, arguments, result) for the tool messages answering the latest tool calls."""
+    answers: list[Message] = []
+    calls: dict[str, ToolCall] = {}
+    for message in reversed(messages):
+        if message.role == "tool":
+            answers.append(message)
+            continue
+        if message.role == "assistant" and message.tool_calls:
+            calls = {call.id: call for call in message.tool_calls}
+        break
+    found = []
+    for message in reversed(answers):
+        call = calls.get(message.tool_call_id or "")
+        arguments = json.loads(call.arguments or "{}") if call else {}
+        found.append((message.name or (call.name if call else ""), arguments, parse(message.content)))
+    return found

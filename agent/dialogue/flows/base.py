@@ -1,0 +1,117 @@
+"""What a flow is made of: steps (call tools, or reply) and the context a flow plans in.
+
+A flow is a plain function `plan(ctx) -> Step`, re-run after every message and every tool result. It
+walks its needs in order (the customer is identified, the order is known, its details are read, the
+items are chosen...) and returns the first step still missing: a tool call, or a question. Because it
+starts from the state each time, a correction simply clears a slot and the next plan asks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.dialogue import replies
+from agent.dialogue.entities import choice
+from agent.dialogue.state import DialogueState, Flow
+from agent.settings import AppSettings
+
+
+@dataclass(frozen=True)
+class Call:
+    """Tool calls to make now, in order; the flow plans again with their results."""
+
+    calls: tuple[tuple[str, dict[str, Any]], ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Say this to the customer and end the turn, offering `choices` as buttons."""
+
+    text: str
+    choices: tuple[str, ...] = ()
+
+
+Step = Call | Reply
+
+
+def call(name: str, **arguments: Any) -> Call:
+    return Call(((name, arguments),))
+
+
+class Context:
+    """A flow's view of the conversation: its slots, the store reads so far, and how to ask or act."""
+
+    def __init__(self, state: DialogueState, flow: Flow, app: AppSettings) -> None:
+        self.state = state
+        self.flow = flow
+        self.app = app
+
+    # --- store reads made so far (see observe.py) -------------------------------------------------
+    @property
+    def orders(self) -> list[dict[str, Any]] | None:
+        return self.state.cache.get("orders")
+
+    def order(self, order_id: str | None = None) -> dict[str, Any] | None:
+        wanted = order_id or self.flow.get("order_id")
+        return self.state.cache.get("order", {}).get(wanted) if wanted else None
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        return self.state.cache.get("user")
+
+    def product(self, product_id: str) -> dict[str, Any] | None:
+        return self.state.cache.get("products", {}).get(product_id)
+
+    # --- steps ----------------------------------------------------------------------------------
+    def say(self, text: str) -> str:
+        """The reply with this turn's notices (what a tool said, a knowledge answer) in front."""
+        return "\n\n".join([*self.state.notices(), text]).strip()
+
+    def ask(self, slot: str | None, question: str, choices: dict[str, Any] | None = None) -> Reply:
+        """Ask for `slot`; a click on a choice fills it with the choice's value."""
+        self.flow.ask(slot, question, choices)
+        return Reply(self.say(question), tuple(choices or {}))
+
+    def done(self, text: str, choices: tuple[str, ...] = ()) -> Reply:
+        """The flow's task is finished (or impossible): say so and forget the flow."""
+        self.state.remember(f"{self.flow.intent}: {text[:160]}")
+        self.state.end()
+        return Reply(self.say(text), choices)
+
+    def refuse(self, reason: str, text: str, instead: dict[str, Any]) -> Reply:
+        """Policy forbids the request: explain, offer what is possible; insisting leads to a colleague."""
+        self.flow.refused = reason
+        self.flow.note(reason)
+        return self.ask("instead", text, {**instead, replies.TALK_TO_PERSON: "human"})
+
+    def write(self, tool: str, **arguments: Any) -> Step:
+        """Preview the change with its tool: the customer gets the card, and only their click applies it."""
+        if (refused := self.state.turn.get("write_refused")) is not None:
+            return self.refuse(f"{tool} refused: {refused}", replies.write_refused(refused), {})
+        if self.flow.card == tool and self.flow.data.get("card_arguments") == arguments:
+            return Reply(self.say(replies.confirm_card(tool)))  # the card is on screen: wait for the click
+        self.flow.data["card_arguments"] = arguments
+        return call(tool, **arguments)
+
+    def resolve(self, slot: str, finder: Callable[[str], Any]) -> Any:
+        """Fill `slot` from a clicked choice or from what the customer said (newest first), if anything fits."""
+        if (value := self.flow.get(slot)) is not None:
+            return value
+        for n, text in enumerate(self.flow.heard(slot)):
+            # Only the newest message answers the question on screen; older ones were said before it.
+            if n == 0 and self.flow.awaiting == slot and (picked := pick(text, self.flow.options)) is not None:
+                self.flow.fill(slot, picked)
+                return picked
+            if (found := finder(text)) is not None:
+                self.flow.fill(slot, found)
+                return found
+        return None
+
+
+def pick(text: str, options: dict[str, Any]) -> Any:
+    """The value of the option whose label the customer clicked or typed (or numbered, or nearly typed)."""
+    labels = list(options)
+    index = choice(text, labels) if labels else None
+    return options[labels[index]] if index is not None else None

@@ -1,0 +1,53 @@
+"""Returns and exchanges of delivered orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.dialogue import replies
+from agent.dialogue.flows.base import Context, Step
+from agent.dialogue.flows.choose import need_items, need_new_items, need_payment, need_refund_method, price_difference
+from agent.dialogue.flows.lookup import cannot, chosen_order, need_user
+from agent.dialogue.flows.rules import is_delivered
+
+
+def _delivered_order(ctx: Context, question: str, action: str) -> dict[str, Any] | Step:
+    order = chosen_order(ctx, question)
+    if order is None:
+        return ctx.refuse(f"no delivered order to {action}", replies.nothing_delivered(action), {})
+    if isinstance(order, dict) and not is_delivered(order):
+        return cannot(ctx, order, action)
+    return order
+
+
+def return_items(ctx: Context) -> Step:
+    order = _delivered_order(ctx, "Which order would you like to return items from?", "return")
+    if not isinstance(order, dict):
+        return order
+    if (step := need_items(ctx, replies.ASK_ITEMS_TO_RETURN)) is not None:
+        return step
+    if (step := need_user(ctx)) is not None:
+        return step
+    if (step := need_refund_method(ctx)) is not None:
+        return step
+    return ctx.write("return_delivered_order_items", order_id=order["order_id"], item_ids=ctx.flow.get("item_ids"),
+                     payment_method_id=ctx.flow.get("payment_method_id"))
+
+
+def exchange_items(ctx: Context) -> Step:
+    order = _delivered_order(ctx, "Which order would you like to exchange items from?", "exchange")
+    if not isinstance(order, dict):
+        return order
+    if (step := need_items(ctx, replies.ASK_ITEMS_TO_EXCHANGE)) is not None:
+        return step
+    if (step := need_user(ctx)) is not None:
+        return step
+    new_ids = need_new_items(ctx)
+    if not isinstance(new_ids, list):
+        return new_ids
+    difference = price_difference(ctx, new_ids)
+    if (step := need_payment(ctx, replies.ask_difference_method(difference), amount=max(difference, 0.0))):
+        return step
+    return ctx.write("exchange_delivered_order_items", order_id=order["order_id"],
+                     item_ids=ctx.flow.get("item_ids"), new_item_ids=new_ids,
+                     payment_method_id=ctx.flow.get("payment_method_id"))

@@ -1,0 +1,77 @@
+"""Changes to orders that haven't left the warehouse: cancel, or change address, payment or items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.dialogue import replies
+from agent.dialogue.flows.base import Context, Step
+from agent.dialogue.flows.choose import need_address, need_items, need_new_items, need_payment, price_difference
+from agent.dialogue.flows.lookup import cannot, chosen_order, need_user
+from agent.dialogue.flows.rules import is_changeable, is_pending, order_total, original_method
+from agent.dialogue.flows.slots import resolve
+
+
+def _pending_order(ctx: Context, question: str, action: str) -> dict[str, Any] | Step:
+    order = chosen_order(ctx, question)
+    if order is None:
+        return ctx.refuse(f"no pending order to {action}", replies.nothing_pending(action), {})
+    return order
+
+
+def cancel_order(ctx: Context) -> Step:
+    order = _pending_order(ctx, "Which order would you like to cancel?", "cancel")
+    if not isinstance(order, dict):
+        return order
+    if not is_pending(order):
+        return cannot(ctx, order, "cancel")
+    if not (reason := resolve(ctx, "reason")):
+        return ctx.ask("reason", replies.ask_reason(order), replies.CANCEL_REASONS)
+    return ctx.write("cancel_pending_order", order_id=order["order_id"], reason=reason)
+
+
+def modify_order(ctx: Context) -> Step:
+    resolve(ctx, "kind")
+    order = _pending_order(ctx, "Which order would you like to change?", "change")
+    if not isinstance(order, dict):
+        return order
+    if not is_changeable(order):
+        return cannot(ctx, order, "change")
+    kind = ctx.flow.get("kind")
+    if kind is None:
+        return ctx.ask("kind", replies.ask_modify_kind(order), replies.MODIFY_KINDS)
+    if kind == "items":
+        return _items(ctx, order)
+    if kind == "payment":
+        return _payment(ctx, order)
+    if (step := need_address(ctx)) is not None:
+        return step
+    return ctx.write("modify_pending_order_address", order_id=order["order_id"], **ctx.flow.get("address"))
+
+
+def _payment(ctx: Context, order: dict[str, Any]) -> Step:
+    if (step := need_user(ctx)) is not None:
+        return step
+    current = original_method(order)
+    question = replies.ask_new_payment(order_total(order))
+    if (step := need_payment(ctx, question, exclude=(current,) if current else (), amount=order_total(order))):
+        return step
+    return ctx.write("modify_pending_order_payment", order_id=order["order_id"],
+                     payment_method_id=ctx.flow.get("payment_method_id"))
+
+
+def _items(ctx: Context, order: dict[str, Any]) -> Step:
+    if not is_pending(order):
+        return cannot(ctx, order, "change items")
+    if (step := need_items(ctx, replies.ASK_ITEMS_TO_CHANGE)) is not None:
+        return step
+    if (step := need_user(ctx)) is not None:
+        return step
+    new_ids = need_new_items(ctx)
+    if not isinstance(new_ids, list):
+        return new_ids
+    difference = price_difference(ctx, new_ids)
+    if (step := need_payment(ctx, replies.ask_difference_method(difference), amount=max(difference, 0.0))):
+        return step
+    return ctx.write("modify_pending_order_items", order_id=order["order_id"], item_ids=ctx.flow.get("item_ids"),
+                     new_item_ids=new_ids, payment_method_id=ctx.flow.get("payment_method_id"))

@@ -1,0 +1,230 @@
+"""The dialogue engine's memory: typed views over the plain dict the session store keeps between turns.
+
+Everything lives in `ModelRequest.state` (the conversation's `dialogue` dict), so a flow survives a
+reload and continues on another instance. Only JSON types are stored: dicts, lists, strings, numbers.
+The views hold no data of their own; they read and write the dict they wrap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_SAID = 6  # customer messages a flow remembers for references ("the headphones" said before identification)
+MAX_RECENT = 8  # outcomes remembered for a hand-over summary
+MAX_QUOTED = 3  # latest customer messages kept to quote in a hand-over summary
+
+
+class Flow:
+    """One task in progress (a return, a cancellation...): its slots, what it asked, what it learned."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    @classmethod
+    def start(cls, intent: str) -> Flow:
+        return cls({"intent": intent, "slots": {}, "said": [], "since": {}, "awaiting": None, "options": {},
+                    "prompt": "", "choices": [], "results": {}, "card": None, "refused": None, "notes": []})
+
+    @property
+    def intent(self) -> str:
+        return str(self.data["intent"])
+
+    @property
+    def slots(self) -> dict[str, Any]:
+        return self.data["slots"]
+
+    def get(self, slot: str, default: Any = None) -> Any:
+        return self.slots.get(slot, default)
+
+    def fill(self, slot: str, value: Any) -> None:
+        self.slots[slot] = value
+        self.data["last_filled"] = slot
+
+    def reject(self) -> str | None:
+        """"No, the other one": forget the newest slot's value, and don't pick it by itself again."""
+        slot = self.data.get("last_filled")
+        if slot is None or slot not in self.slots:
+            return None
+        self.data.setdefault("rejected", {}).setdefault(slot, []).append(self.slots[slot])
+        self.clear(slot)
+        return slot
+
+    def rejected(self, slot: str) -> list[Any]:
+        return list(self.data.get("rejected", {}).get(slot, []))
+
+    def clear(self, *slots: str) -> None:
+        """Forget slots, and every message said before now as a source for them (a correction)."""
+        for slot in slots:
+            self.slots.pop(slot, None)
+            self.data["since"][slot] = len(self.data["said"])
+
+    def hear(self, text: str) -> None:
+        said: list[str] = self.data["said"]
+        said.append(text)
+        if len(said) > MAX_SAID:
+            del said[0]
+            for slot, index in self.data["since"].items():
+                self.data["since"][slot] = max(0, index - 1)
+
+    def heard(self, slot: str) -> list[str]:
+        """Messages that may still fill `slot`, newest first."""
+        return list(reversed(self.data["said"][self.data["since"].get(slot, 0):]))
+
+    @property
+    def awaiting(self) -> str | None:
+        return self.data["awaiting"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Choice label -> slot value, for the slot being asked."""
+        return self.data["options"]
+
+    def ask(self, slot: str | None, prompt: str, choices: dict[str, Any] | None = None) -> None:
+        self.data["awaiting"] = slot
+        self.data["prompt"] = prompt
+        self.data["options"] = dict(choices or {})
+        self.data["choices"] = list(self.data["options"])
+
+    @property
+    def prompt(self) -> str:
+        return str(self.data["prompt"])
+
+    @property
+    def choices(self) -> list[str]:
+        return list(self.data["choices"])
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """Data of the reads this flow made, by tool name (the answer of an information flow)."""
+        return self.data["results"]
+
+    @property
+    def card(self) -> str | None:
+        """The write tool whose confirmation card waits for a click."""
+        return self.data["card"]
+
+    @card.setter
+    def card(self, tool: str | None) -> None:
+        self.data["card"] = tool
+
+    @property
+    def refused(self) -> str | None:
+        """Why policy refused what the customer asked, while they decide what to do instead."""
+        return self.data["refused"]
+
+    @refused.setter
+    def refused(self, reason: str | None) -> None:
+        self.data["refused"] = reason
+
+    def note(self, text: str) -> None:
+        """Something that went wrong, for the hand-over summary."""
+        if text not in self.data["notes"]:
+            self.data["notes"].append(text)
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.data["notes"])
+
+
+class DialogueState:
+    """The whole conversation's dialogue state: the flow in progress, who the customer is, store reads."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        data.setdefault("flow", None)
+        data.setdefault("customer", None)
+        data.setdefault("bound", False)
+        data.setdefault("misses", 0)
+        data.setdefault("cache", {})
+        data.setdefault("turn", {})
+        data.setdefault("recent", [])
+        data.setdefault("said", [])
+
+    @property
+    def flow(self) -> Flow | None:
+        return Flow(self.data["flow"]) if self.data["flow"] else None
+
+    def start(self, intent: str) -> Flow:
+        flow = Flow.start(intent)
+        self.data["flow"] = flow.data
+        return flow
+
+    def end(self) -> None:
+        self.data["flow"] = None
+
+    @property
+    def customer(self) -> str | None:
+        """The store user id this conversation acts for, once a tool told us."""
+        return self.data["customer"]
+
+    @customer.setter
+    def customer(self, user_id: str | None) -> None:
+        self.data["customer"] = user_id
+        if user_id:
+            self.bound = True
+
+    @property
+    def bound(self) -> bool:
+        """Account tools answer (the customer is signed in or identified), even if the id is not known yet."""
+        return bool(self.data["bound"])
+
+    @bound.setter
+    def bound(self, value: bool) -> None:
+        self.data["bound"] = value
+
+    @property
+    def misses(self) -> int:
+        """Consecutive messages not understood."""
+        return int(self.data["misses"])
+
+    @misses.setter
+    def misses(self, value: int) -> None:
+        self.data["misses"] = value
+
+    @property
+    def cache(self) -> dict[str, Any]:
+        """Store reads reused across turns: 'orders' (the list), 'order' (details by id), 'user', 'products'."""
+        return self.data["cache"]
+
+    def forget_store(self) -> None:
+        """A write was applied: the orders, balances and statuses read before may be stale."""
+        self.data["cache"] = {}
+
+    @property
+    def turn(self) -> dict[str, Any]:
+        """Scratch for the message being answered: its routing and the notices to say before the reply."""
+        return self.data["turn"]
+
+    def new_turn(self) -> None:
+        self.data["turn"] = {"notices": []}
+
+    def notice(self, text: str) -> None:
+        notices = self.turn.setdefault("notices", [])
+        if text and text not in notices:
+            notices.append(text)
+
+    def notices(self) -> list[str]:
+        return list(self.turn.get("notices", []))
+
+    def hear(self, text: str) -> None:
+        said: list[str] = self.data["said"]
+        said.append(text)
+        del said[:-MAX_QUOTED]
+
+    @property
+    def said(self) -> list[str]:
+        """The customer's latest messages, oldest first."""
+        return list(self.data["said"])
+
+    def remember(self, text: str) -> None:
+        recent: list[str] = self.data["recent"]
+        recent.append(text)
+        del recent[:-MAX_RECENT]
+
+    @property
+    def recent(self) -> list[str]:
+        return list(self.data["recent"])
+
+    def take_last_action(self) -> dict[str, Any] | None:
+        """What became of the last confirmation card (set by the orchestrator after a click), once."""
+        return self.data.pop("last_action", None)
