@@ -22,9 +22,10 @@ from agent.dialogue.flows import FLOWS
 from agent.dialogue.flows.base import Call, Context, Reply, Step, pick
 from agent.dialogue.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
 from agent.dialogue.flows.observe import observe, parse
-from agent.dialogue.flows.slots import find, forget
+from agent.dialogue.flows.slots import find, forget, reject
 from agent.dialogue.intents import (
-    GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
+    CANCEL_ORDER, EXCHANGE_ITEMS, GOODBYE, GREETING, HUMAN, INFORM, MODIFY_ORDER, ORDER_STATUS, POLICY_QUESTION,
+    PRODUCT_INFO, RETURN_ITEMS, THANKS,
 )  # fmt: skip
 from agent.dialogue.router import IntentRouter, Routing
 from agent.dialogue.state import DialogueState, Flow
@@ -41,6 +42,18 @@ _HOW_TO = re.compile(r"^\s*(how|what|when|why|where|which|can|could|do|does|is|a
 _PERSONAL = re.compile(r"\b(my|mine|me)\b|#?\bW\d{7}\b", re.I)
 _IT = re.compile(r"\b(it|this|that)( order)?\b", re.I)
 _INSIST = re.compile(r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b", re.I)
+_QUESTION = re.compile(r"\?\s*$|^\s*(how|what|when|why|where|which|who|can|could|do|does|is|are|will)\b", re.I)
+_FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|also|same for)\b", re.I)
+_ADDING = re.compile(r"\b(too|also|as well|and the)\b", re.I)
+NAMING_MARGIN = 0.05  # intents closer than this are told apart by the word the customer used
+CORRECTION_WORDS = 4  # "no, the other one", "actually, order ..."
+_NAMED = {
+    EXCHANGE_ITEMS: re.compile(r"\b(exchange|swap|replace|different (size|colou?r))", re.I),
+    RETURN_ITEMS: re.compile(r"\b(return|send (it |them )?back)", re.I),
+    CANCEL_ORDER: re.compile(r"\bcancel", re.I),
+    MODIFY_ORDER: re.compile(r"\b(change|modify|update)\b", re.I),
+    POLICY_QUESTION: re.compile(r"^\s*(how|what|when|can|do|does|is|are)\b", re.I),
+}
 # A button that leads back into a request; clicking it sends the text, which routes to the request.
 OFFERS = {
     "order_status": "Where is my order?",
@@ -80,6 +93,7 @@ class DialogueEngine:
     async def _on_message(self, request: ModelRequest, state: DialogueState) -> Step:
         text = request.last_user_text
         state.new_turn()
+        state.turn["after_answer"] = state.data.pop("answered", False)
         state.hear(text)
         _settle_card(state)
         routing = await asyncio.to_thread(self.router.route, text)
@@ -92,7 +106,7 @@ class DialogueEngine:
         return step
 
     async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
-        flow, intent = state.flow, routing.intent
+        flow, intent = state.flow, _disambiguate(routing, text)
         if flow is not None:
             if entities.never_mind(text):
                 state.end()
@@ -104,52 +118,67 @@ class DialogueEngine:
                 return Reply(replies.CARD_DROPPED)
         if intent == HUMAN:
             return self._escalate(state, REASON_ASKED, "the customer asked for a person")
-        if flow is not None and flow.refused and (step := self._after_refusal(state, flow, text, routing)):
-            return step
-        if flow is not None and self._fills(state, flow, text, routing):
-            return self._plan(state)
-        if intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and _how_to(text)):
+        # A click or an answer to the question on screen beats its routing ("PayPal" reads like a policy question).
+        answering = flow is not None and not _how_to(text) and self._answers(state, flow, text)
+        general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and _how_to(text))
+        if not answering and (general or _follow_up(text, state)):
             # A general question, even one about a request ("how long do I have to return?"): the help centre.
             if (answer := await self._knowledge(request, text)) is not None:
+                state.data["answered"] = True
                 if flow is None and intent in OFFERS:
                     return Reply(answer, (OFFERS[intent],))
                 return self._resume(state, answer)
-            if intent == POLICY_QUESTION:
-                return self._resume(state, self.answerer.dont_know())
+        if flow is not None:
+            if flow.refused and (step := self._after_refusal(state, flow, text, intent)):
+                return step
+            if intent in FLOWS and intent != flow.intent and _new_request(text) and not answering:
+                return self._start(state, intent, text)
+            if self._fills(state, flow, text, intent):
+                return self._plan(state)
         if intent in FLOWS:
             return self._start(state, intent, text)
         if intent == INFORM:
             return self._start(state, ORDER_STATUS, text)  # a bare order number: say where it is
+        if intent == POLICY_QUESTION:
+            return self._resume(state, self.answerer.dont_know())
         if intent in (GREETING, THANKS, GOODBYE):
             return self._small_talk(state, intent)
-        if intent == OUT_OF_SCOPE and routing.score >= routing.runner_up_score:
-            return self._resume(state, replies.out_of_scope(self.app))
+        if max(routing.score, routing.runner_up_score) >= self.router.threshold:
+            return self._resume(state, replies.out_of_scope(self.app))  # understood, and not ours
         # Not understood: the help centre may still know; otherwise ask again, then hand over.
         if request.context and (answer := await self._knowledge(request, text)) is not None:
             return self._resume(state, answer)
         return self._missed(state, text)
 
-    def _fills(self, state: DialogueState, flow: Flow, text: str, routing: Routing) -> bool:
-        """Does the message answer the flow's question, or change one of its slots? (Changed slots are cleared
-        here, so the plan fills them again from this message.)"""
+    def _answers(self, state: DialogueState, flow: Flow, text: str) -> bool:
+        """Does the message answer the question on screen (a button, or a value for the awaited slot)?"""
         ctx = Context(state, flow, self.app)
         slot = flow.awaiting
-        if slot and flow.options and pick(text, flow.options) is not None:
+        if slot is None or slot == "confirm":
+            return False
+        if flow.options and pick(text, flow.options) is not None:
             return True
-        if slot == "identity" and any(find(ctx, s, text) for s in ("email", "name", "zip")):
-            return True
-        if slot not in (None, "identity", "confirm", "instead") and find(ctx, slot, text) is not None:
-            return True
+        if slot == "identity":
+            return any(find(ctx, s, text) is not None for s in ("email", "name", "zip"))
+        return find(ctx, slot, text) is not None
+
+    def _fills(self, state: DialogueState, flow: Flow, text: str, intent: str) -> bool:
+        """Does the message change the flow's slots or answer its question? Changed slots are cleared here,
+        so the plan fills them again from this message."""
+        ctx = Context(state, flow, self.app)
         changed = [s for s, value in list(flow.slots.items()) if (found := find(ctx, s, text)) is not None
-                   and found != value]
-        for changed_slot in changed:
-            forget(ctx, changed_slot)
-        if changed or (entities.correction(text) and flow.reject()):
+                   and found != value and s != flow.awaiting]
+        for slot in changed:
+            if slot == "item_ids" and _ADDING.search(text):
+                flow.fill(slot, list(dict.fromkeys([*flow.get(slot), *find(ctx, slot, text)])))
+            else:
+                forget(ctx, slot)
+        if changed or (entities.correction(text) and not self._answers(state, flow, text) and reject(ctx)):
             flow.refused = None
             return True
-        return routing.intent == INFORM
+        return self._answers(state, flow, text) or intent == INFORM
 
-    def _after_refusal(self, state: DialogueState, flow: Flow, text: str, routing: Routing) -> Step | None:
+    def _after_refusal(self, state: DialogueState, flow: Flow, text: str, intent: str) -> Step | None:
         """Policy said no: take the alternative offered, insist (a colleague decides), or move on."""
         picked = pick(text, flow.options)
         if picked == "human":
@@ -163,7 +192,7 @@ class DialogueEngine:
             return self._plan(state)
         if entities.order_ids(text):
             return None  # another order: a correction, not insistence
-        insisting = routing.intent == flow.intent or _INSIST.search(text) or entities.yes_no(text) is True
+        insisting = intent == flow.intent or _INSIST.search(text) or entities.yes_no(text) is True
         if insisting and not _how_to(text):
             return self._escalate(state, REASON_POLICY, f"{flow.refused}; the customer insists")
         if entities.yes_no(text) is False:
@@ -225,7 +254,8 @@ class DialogueEngine:
         if flow is not None and flow.prompt:
             sorry = replies.ADDRESS_UNCLEAR if flow.awaiting == "address" else replies.NOT_UNDERSTOOD
             return Reply(f"{sorry} {flow.prompt}", (*flow.choices, replies.TALK_TO_PERSON))
-        return Reply(replies.not_understood(self.app), (*replies.STARTERS, replies.TALK_TO_PERSON))
+        sorry = self.answerer.dont_know() if _QUESTION.search(text) else replies.not_understood(self.app)
+        return Reply(sorry, (*replies.STARTERS, replies.TALK_TO_PERSON))
 
     def _escalate(self, state: DialogueState, reason: str, why: str) -> Step:
         return escalate(state, reason, why, state.said)
@@ -272,6 +302,25 @@ def _settle_card(state: DialogueState) -> None:
     flow = state.flow
     if flow is not None and flow.card == action.get("tool"):
         state.end()
+
+
+def _disambiguate(routing: Routing, text: str) -> str:
+    """Two requests scored alike ("exchange" reads close to "return"): the one the message names wins."""
+    close = routing.in_scope and routing.score - routing.runner_up_score < NAMING_MARGIN
+    if close and routing.runner_up in _NAMED and _NAMED[routing.runner_up].search(text):
+        if not (routing.intent in _NAMED and _NAMED[routing.intent].search(text)):
+            return routing.runner_up
+    return routing.intent
+
+
+def _new_request(text: str) -> bool:
+    """Long enough to ask for something new: "actually, order #W1001004" only corrects a detail."""
+    return len(entities.without_identifiers(text).split()) > CORRECTION_WORDS
+
+
+def _follow_up(text: str, state: DialogueState) -> bool:
+    """"And for exchanges?" right after a help-centre answer continues the question."""
+    return bool(state.turn.get("after_answer")) and bool(_FOLLOW_UP.search(text))
 
 
 def _how_to(text: str) -> bool:

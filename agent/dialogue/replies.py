@@ -306,6 +306,14 @@ def no_variants(label: str) -> str:
     return f"I'm sorry, there's no other variant of the {label} available right now, so it can't be swapped."
 
 
+def swap_instead(order_id: str) -> str:
+    return f"Order {order_id} hasn't shipped yet, so rather than an exchange I can swap the item in the order itself."
+
+
+def exchange_instead(order_id: str) -> str:
+    return f"Order {order_id} has already been delivered, so this will be an exchange: you send the item back."
+
+
 def write_refused(message: str) -> str:
     return f"I couldn't prepare that change: {message.rstrip('.')}. Nothing has been changed."
 

@@ -52,11 +52,12 @@ class Flow:
     def rejected(self, slot: str) -> list[Any]:
         return list(self.data.get("rejected", {}).get(slot, []))
 
-    def clear(self, *slots: str) -> None:
-        """Forget slots, and every message said before now as a source for them (a correction)."""
+    def clear(self, *slots: str, keep_newest: bool = False) -> None:
+        """Forget slots, and the messages said so far as a source for them; with `keep_newest`, the latest
+        message still counts (it is the correction: "actually, order #W1001004")."""
         for slot in slots:
             self.slots.pop(slot, None)
-            self.data["since"][slot] = len(self.data["said"])
+            self.data["since"][slot] = max(0, len(self.data["said"]) - (1 if keep_newest else 0))
 
     def hear(self, text: str) -> None:
         said: list[str] = self.data["said"]

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.dialogue import replies
-from agent.dialogue.entities import choice
+from agent.dialogue.entities import choice, correction
+from agent.dialogue.intents import normalize
 from agent.dialogue.state import DialogueState, Flow
 from agent.settings import AppSettings
+
+
+PICK_SLACK_WORDS = 3  # "the visa one please" answers "Visa ending 4242"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,19 @@ class Context:
         self.flow.data["card_arguments"] = arguments
         return call(tool, **arguments)
 
+    def switch(self, intent: str, keep: tuple[str, ...], **values: Any) -> Context:
+        """Carry on as another request with what is known (an exchange of an unshipped order is an item change)."""
+        old = self.flow
+        new = self.state.start(intent)
+        for text in old.data["said"]:
+            new.hear(text)
+        for slot in keep:
+            if old.get(slot) is not None:
+                new.fill(slot, old.get(slot))
+        for slot, value in values.items():
+            new.fill(slot, value)
+        return Context(self.state, new, self.app)
+
     def resolve(self, slot: str, finder: Callable[[str], Any]) -> Any:
         """Fill `slot` from a clicked choice or from what the customer said (newest first), if anything fits."""
         if (value := self.flow.get(slot)) is not None:
@@ -111,7 +128,19 @@ class Context:
 
 
 def pick(text: str, options: dict[str, Any]) -> Any:
-    """The value of the option whose label the customer clicked or typed (or numbered, or nearly typed)."""
+    """The value of the option whose label the customer clicked or typed (or numbered, or nearly typed).
+
+    A sentence much longer than every label is not an answer to the buttons, even if it shares a word
+    with one ("how long do refunds take to a card?" is not "Gift card").
+    """
     labels = list(options)
-    index = choice(text, labels) if labels else None
+    longest = max((len(label.split()) for label in labels), default=0)
+    if not labels or len(text.split()) > longest + PICK_SLACK_WORDS:
+        return None
+    if correction(text):
+        # "No, the other one" is about the last choice; only a label it spells out answers this one.
+        plain = normalize(text)
+        named = [label for label in labels if normalize(label) and normalize(label) in plain]
+        return options[named[0]] if len(named) == 1 else None
+    index = choice(text, labels)
     return options[labels[index]] if index is not None else None

@@ -8,13 +8,19 @@ from agent.dialogue import replies
 from agent.dialogue.flows.base import Context, Step
 from agent.dialogue.flows.choose import need_items, need_new_items, need_payment, need_refund_method, price_difference
 from agent.dialogue.flows.lookup import cannot, chosen_order, need_user
-from agent.dialogue.flows.rules import is_delivered
+from agent.dialogue.flows.pending import modify_order
+from agent.dialogue.flows.rules import is_delivered, is_pending
+from agent.dialogue.intents import MODIFY_ORDER
 
 
 def _delivered_order(ctx: Context, question: str, action: str) -> dict[str, Any] | Step:
     order = chosen_order(ctx, question)
     if order is None:
         return ctx.refuse(f"no delivered order to {action}", replies.nothing_delivered(action), {})
+    if isinstance(order, dict) and action == "exchange" and is_pending(order):
+        # Not shipped yet: the same wish is an item change of the pending order.
+        ctx.state.notice(replies.swap_instead(order["order_id"]))
+        return modify_order(ctx.switch(MODIFY_ORDER, ("order_id", "item_ids"), kind="items"))
     if isinstance(order, dict) and not is_delivered(order):
         return cannot(ctx, order, action)
     return order

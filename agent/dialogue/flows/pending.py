@@ -8,8 +8,9 @@ from agent.dialogue import replies
 from agent.dialogue.flows.base import Context, Step
 from agent.dialogue.flows.choose import need_address, need_items, need_new_items, need_payment, price_difference
 from agent.dialogue.flows.lookup import cannot, chosen_order, need_user
-from agent.dialogue.flows.rules import is_changeable, is_pending, order_total, original_method
+from agent.dialogue.flows.rules import is_changeable, is_delivered, is_pending, order_total, original_method
 from agent.dialogue.flows.slots import resolve
+from agent.dialogue.intents import EXCHANGE_ITEMS
 
 
 def _pending_order(ctx: Context, question: str, action: str) -> dict[str, Any] | Step:
@@ -35,9 +36,15 @@ def modify_order(ctx: Context) -> Step:
     order = _pending_order(ctx, "Which order would you like to change?", "change")
     if not isinstance(order, dict):
         return order
+    kind = ctx.flow.get("kind")
+    if kind == "items" and is_delivered(order):
+        # Delivered: the same wish is an exchange.
+        from agent.dialogue.flows.delivered import exchange_items  # delivered.py builds on this module
+
+        ctx.state.notice(replies.exchange_instead(order["order_id"]))
+        return exchange_items(ctx.switch(EXCHANGE_ITEMS, ("order_id", "item_ids")))
     if not is_changeable(order):
         return cannot(ctx, order, "change")
-    kind = ctx.flow.get("kind")
     if kind is None:
         return ctx.ask("kind", replies.ask_modify_kind(order), replies.MODIFY_KINDS)
     if kind == "items":

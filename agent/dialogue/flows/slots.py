@@ -32,14 +32,24 @@ def resolve(ctx: Context, slot: str) -> Any:
     return ctx.resolve(slot, lambda text: find(ctx, slot, text))
 
 
+def reject(ctx: Context) -> bool:
+    """"No, the other one": drop the latest choice (and what depended on it), to be asked again."""
+    slot = ctx.flow.reject()
+    if slot is None:
+        return False
+    forget(ctx, slot)
+    ctx.flow.clear(slot)  # the rejection itself names no value
+    return True
+
+
 def forget(ctx: Context, slot: str) -> None:
-    """Clear a slot and what was chosen on the strength of it."""
-    ctx.flow.clear(slot)
+    """Clear a slot the customer's latest message corrects, and what was chosen on the strength of it."""
+    ctx.flow.clear(slot, keep_newest=True)
     for dependent in DEPENDS.get(slot, ()):
         if dependent == "new_items":
-            ctx.flow.clear(*[s for s in ctx.flow.slots if s.startswith(NEW_ITEM)])
+            ctx.flow.clear(*[s for s in ctx.flow.slots if s.startswith(NEW_ITEM)], keep_newest=True)
         else:
-            ctx.flow.clear(dependent)
+            ctx.flow.clear(dependent, keep_newest=True)
 
 
 def _order(ctx: Context, text: str) -> str | None:
@@ -144,7 +154,7 @@ _FINDERS = {
     "item_ids": _items,
     "payment_method_id": _payment,
     "reason": lambda ctx, text: entities.cancel_reason(text),
-    "kind": lambda ctx, text: entities.modify_kind(text),
+    "kind": lambda ctx, text: entities.modify_kind(text) or ("address" if entities.address(text) else None),
     "address": lambda ctx, text: entities.address(text),
     "product_id": product,
     "email": lambda ctx, text: next(iter(entities.emails(text)), None),
