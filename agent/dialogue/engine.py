@@ -121,6 +121,8 @@ class DialogueEngine:
         # A click or an answer to the question on screen beats its routing ("PayPal" reads like a policy question).
         answering = flow is not None and not _how_to(text) and self._answers(state, flow, text)
         general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and _how_to(text))
+        # A question about a file the customer attached is answered from that file, whatever it sounds like.
+        general = general or (any(p.origin == "upload" for p in request.context) and bool(_QUESTION.search(text)))
         if not answering and (general or _follow_up(text, state)):
             # A general question, even one about a request ("how long do I have to return?"): the help centre.
             if (answer := await self._knowledge(request, text)) is not None:
@@ -268,8 +270,8 @@ class DialogueEngine:
             return Reply(replies.unavailable(self.app), (replies.TALK_TO_PERSON,))
         if "escalating" in state.turn:
             state.end()
-            handed = state.turn.get("escalated")
-            return Reply(replies.handed_over(handed) if handed else replies.escalation_failed(self.app))
+            handed, why = state.turn.get("escalated"), replies.HANDOVER_WHY.get(state.turn["escalating"], "")
+            return Reply(replies.handed_over(handed, why) if handed else replies.escalation_failed(self.app))
         return self._plan(state)
 
     def _respond(self, step: Step, state: DialogueState) -> ModelResponse:

@@ -130,8 +130,14 @@ def escalation_failed(app: AppSettings) -> str:
     return f"I couldn't open a ticket for a colleague just now. Please {human_contact(app)}, and they'll help you."
 
 
-def handed_over(message: str) -> str:
-    return f"{message} They'll see a summary of our conversation, so you won't need to repeat yourself."
+def handed_over(message: str, why: str = "") -> str:
+    return f"{why}{message} They'll see a summary of our conversation, so you won't need to repeat yourself."
+
+
+HANDOVER_WHY = {
+    "assistant did not understand": "I'm having trouble understanding, so I've asked a colleague to help. ",
+    "policy does not allow the request": "That's beyond what I'm allowed to do, so I've asked a colleague to look at it. ",
+}
 
 
 def back_to(intent: str) -> str:
@@ -282,6 +288,11 @@ def ask_modify_kind(order: dict[str, Any]) -> str:
     return f"What would you like to change on order {order['order_id']}?"
 
 
+def working_on(action: str, labels: list[str], order_id: str) -> str:
+    """What the flow understood so far, said once before the next question."""
+    return f"{action} {join(labels)} from order {order_id}."
+
+
 def ask_refund_method(original: str) -> str:
     return f"Where should the refund go: back to {original} (the original payment method), or onto a gift card?"
 
@@ -321,9 +332,15 @@ def write_refused(message: str) -> str:
 # --- account
 
 
+def address(fields: dict[str, Any]) -> str:
+    """'12 Larkspur Lane, Apt 4, Portland, OR 97205, USA'."""
+    region = " ".join(str(fields.get(k) or "") for k in ("state", "zip")).strip()
+    parts = [fields.get("address1"), fields.get("address2"), fields.get("city"), region, fields.get("country")]
+    return ", ".join(str(p) for p in parts if p)
+
+
 def ask_default_address(current: dict[str, Any]) -> str:
-    parts = [current.get(k) for k in ("address1", "address2", "city", "state", "zip", "country")]
-    shown = ", ".join(str(p) for p in parts if p)
+    shown = address(current)
     return (f"Your default address is {shown}. " if shown else "") + ASK_ADDRESS
 
 
@@ -360,12 +377,21 @@ def search_results(found: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+CATALOGUE_SHOWN = 12  # product names named in a reply; the rest are counted
+
+
+def _some(names: list[str]) -> str:
+    shown = sorted(names)[:CATALOGUE_SHOWN]
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
+
+
 def catalogue(names: list[str]) -> str:
-    return f"We sell: {join(sorted(names))}. Ask me about any of them for prices, options and stock."
+    return f"We sell {len(names)} kinds of products, among them {_some(names)}. Ask me about any of them."
 
 
 def unknown_product(query: str, names: list[str], app: AppSettings) -> str:
     return (
-        f"I'm sorry, I don't know of any product matching \u201c{query}\u201d in our catalogue. We sell: "
-        f"{join(sorted(names))}. For anything else, our team can help: {human_contact(app)}."
+        f"I'm sorry, I don't know of any product matching \u201c{query}\u201d in our catalogue (we sell "
+        f"{_some(names)}). For anything else, our team can help: {human_contact(app)}."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from agent.dialogue import replies
 from agent.dialogue.flows.base import Context, Step, call
@@ -33,6 +34,22 @@ def product_info(ctx: Context) -> Step:
     found = ctx.flow.results.get("search_products")
     if found is None:
         return call("search_products", query=query, available_only=False)
-    if found["data"]:
-        return ctx.done(replies.search_results(found["data"]))
+    if matches := _whole_words(found["data"] or [], query):
+        return ctx.done(replies.search_results(matches))
     return ctx.done(replies.unknown_product(query, list(catalog), ctx.app))
+
+
+def _whole_words(results: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
+    """The search matches parts of words ("car" in "carbon"); keep variants naming each word whole."""
+    wanted = [word.rstrip("s") for word in query.split()]
+    kept = []
+    for entry in results:
+        variants = [v for v in entry["variants"] if all(_has(entry["name"], v["options"], w) for w in wanted)]
+        if variants:
+            kept.append({**entry, "variants": variants})
+    return kept
+
+
+def _has(name: str, options: dict[str, Any], word: str) -> bool:
+    text = " ".join([name, *map(str, options.values())]).lower()
+    return any(token.rstrip("s") == word for token in _WORD.findall(text))

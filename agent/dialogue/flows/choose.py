@@ -40,14 +40,21 @@ def chosen_items(ctx: Context) -> list[dict[str, Any]]:
     return lines
 
 
-def need_refund_method(ctx: Context) -> Step | None:
+def need_refund_method(ctx: Context, lead: str = "") -> Step | None:
     """A return's refund goes to the original payment method or to one of the customer's gift cards."""
     order = ctx.order()
     assert order is not None
     original = original_method(order)
     allowed = [original] if original else []
     allowed += [m["id"] for m in methods(ctx) if m.get("source") == "gift_card" and m["id"] != original]
-    return _need_method(ctx, allowed, replies.ask_refund_method(_label(ctx, original)), replies.REFUND_METHODS)
+    question = f"{lead} {replies.ask_refund_method(_label(ctx, original))}".strip()
+    return _need_method(ctx, allowed, question, replies.REFUND_METHODS)
+
+
+def understood(ctx: Context, action: str) -> str:
+    """"I'll return the Headphones (black) from order #W1001001.": what the next question is about."""
+    labels = [replies.item_label(line) for line in chosen_items(ctx)]
+    return replies.working_on(action, labels, ctx.flow.get("order_id")) if labels else ""
 
 
 def need_payment(ctx: Context, question: str, exclude: tuple[str, ...] = (), amount: float = 0.0) -> Step | None:

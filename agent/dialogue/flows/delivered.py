@@ -6,7 +6,9 @@ from typing import Any
 
 from agent.dialogue import replies
 from agent.dialogue.flows.base import Context, Step
-from agent.dialogue.flows.choose import need_items, need_new_items, need_payment, need_refund_method, price_difference
+from agent.dialogue.flows.choose import (
+    need_items, need_new_items, need_payment, need_refund_method, price_difference, understood,
+)  # fmt: skip
 from agent.dialogue.flows.lookup import cannot, chosen_order, need_user
 from agent.dialogue.flows.pending import modify_order
 from agent.dialogue.flows.rules import is_delivered, is_pending
@@ -34,7 +36,7 @@ def return_items(ctx: Context) -> Step:
         return step
     if (step := need_user(ctx)) is not None:
         return step
-    if (step := need_refund_method(ctx)) is not None:
+    if (step := need_refund_method(ctx, understood(ctx, "I'll return the"))) is not None:
         return step
     return ctx.write("return_delivered_order_items", order_id=order["order_id"], item_ids=ctx.flow.get("item_ids"),
                      payment_method_id=ctx.flow.get("payment_method_id"))
@@ -52,7 +54,9 @@ def exchange_items(ctx: Context) -> Step:
     if not isinstance(new_ids, list):
         return new_ids
     difference = price_difference(ctx, new_ids)
-    if (step := need_payment(ctx, replies.ask_difference_method(difference), amount=max(difference, 0.0))):
+    lead = understood(ctx, "I'll exchange the")
+    question = f"{lead} {replies.ask_difference_method(difference)}".strip()
+    if (step := need_payment(ctx, question, amount=max(difference, 0.0))):
         return step
     return ctx.write("exchange_delivered_order_items", order_id=order["order_id"],
                      item_ids=ctx.flow.get("item_ids"), new_item_ids=new_ids,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agent.dialogue import replies
 from agent.dialogue.state import DialogueState
 
 WRITE_TOOLS = frozenset({
@@ -66,6 +67,7 @@ def _identified(state: DialogueState, body: dict[str, Any]) -> None:
         state.customer = str(body["data"])
         state.data["anonymous"] = False
         state.turn["identified"] = True
+        state.notice(replies.FOUND_ACCOUNT)
         if flow is not None:
             flow.clear("email", "name", "zip")
         return
