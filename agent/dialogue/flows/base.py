@@ -12,14 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rapidfuzz.distance import Levenshtein
+
 from agent.dialogue import replies
 from agent.dialogue.entities import choice, correction
 from agent.dialogue.intents import normalize
 from agent.dialogue.state import DialogueState, Flow
 from agent.settings import AppSettings
 
-
 PICK_SLACK_WORDS = 3  # "the visa one please" answers "Visa ending 4242"
+SHORT_PICK_WORDS = 2  # "2", "the second", "paypal": short enough to be nothing but a pick
+MIN_SHARED_WORD = 3
+TYPO_EDITS = 1
 
 
 @dataclass(frozen=True)
@@ -143,4 +147,15 @@ def pick(text: str, options: dict[str, Any]) -> Any:
         named = [label for label in labels if normalize(label) and normalize(label) in plain]
         return options[named[0]] if len(named) == 1 else None
     index = choice(text, labels)
-    return options[labels[index]] if index is not None else None
+    if index is None:
+        return None
+    if len(text.split()) > SHORT_PICK_WORDS and not _shares_a_word(text, labels[index]):
+        return None  # "I still want to return it" is not "Talk to a person", though both say "to"
+    return options[labels[index]]
+
+
+def _shares_a_word(text: str, label: str) -> bool:
+    """A word of the message is a word of the label, give or take a typo ("paypall")."""
+    said = [w for w in normalize(text).split() if len(w) >= MIN_SHARED_WORD]
+    offered = [w for w in normalize(label).split() if len(w) >= MIN_SHARED_WORD]
+    return any(Levenshtein.distance(a, b) <= TYPO_EDITS for a in said for b in offered)
