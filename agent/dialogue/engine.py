@@ -22,7 +22,7 @@ from agent.dialogue.flows import FLOWS
 from agent.dialogue.flows.base import Call, Context, Reply, Step, pick
 from agent.dialogue.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
 from agent.dialogue.flows.observe import observe, parse
-from agent.dialogue.flows.slots import find, forget, reject
+from agent.dialogue.flows.slots import corrects, find, forget, reject
 from agent.dialogue.intents import (
     CANCEL_ORDER, EXCHANGE_ITEMS, GOODBYE, GREETING, HUMAN, INFORM, MODIFY_ORDER, ORDER_STATUS, POLICY_QUESTION,
     PRODUCT_INFO, RETURN_ITEMS, THANKS,
@@ -127,8 +127,8 @@ class DialogueEngine:
             # A general question, even one about a request ("how long do I have to return?"): the help centre.
             if (answer := await self._knowledge(request, text)) is not None:
                 state.data["answered"] = True
-                if flow is None and intent in OFFERS:
-                    return Reply(answer, (OFFERS[intent],))
+                if flow is None and (offer := _offer(routing, self.router.threshold)):
+                    return Reply(answer, (offer,))
                 return self._resume(state, answer)
         if flow is not None:
             if flow.refused and (step := self._after_refusal(state, flow, text, intent)):
@@ -165,20 +165,22 @@ class DialogueEngine:
         return find(ctx, slot, text) is not None
 
     def _fills(self, state: DialogueState, flow: Flow, text: str, intent: str) -> bool:
-        """Does the message change the flow's slots or answer its question? Changed slots are cleared here,
-        so the plan fills them again from this message."""
+        """Does the message answer the flow's question, or correct one of its slots? Corrected slots are
+        cleared here, so the plan fills them again from this message."""
+        if self._answers(state, flow, text):
+            return True  # a button's label may also read like other details ("white" is a keyboard's option)
         ctx = Context(state, flow, self.app)
-        changed = [s for s, value in list(flow.slots.items()) if (found := find(ctx, s, text)) is not None
-                   and found != value and s != flow.awaiting]
+        changed = [slot for slot, value in list(flow.slots.items())
+                   if (found := corrects(ctx, slot, text)) is not None and found != value]
         for slot in changed:
             if slot == "item_ids" and _ADDING.search(text):
                 flow.fill(slot, list(dict.fromkeys([*flow.get(slot), *find(ctx, slot, text)])))
             else:
                 forget(ctx, slot)
-        if changed or (entities.correction(text) and not self._answers(state, flow, text) and reject(ctx)):
+        if changed or (entities.correction(text) and reject(ctx)):
             flow.refused = None
             return True
-        return self._answers(state, flow, text) or intent == INFORM
+        return intent == INFORM
 
     def _after_refusal(self, state: DialogueState, flow: Flow, text: str, intent: str) -> Step | None:
         """Policy said no: take the alternative offered, insist (a colleague decides), or move on."""
@@ -313,6 +315,14 @@ def _disambiguate(routing: Routing, text: str) -> str:
         if not (routing.intent in _NAMED and _NAMED[routing.intent].search(text)):
             return routing.runner_up
     return routing.intent
+
+
+def _offer(routing: Routing, threshold: float) -> str | None:
+    """After a policy answer, a button to start the request the question was about, if any."""
+    for intent, score in ((routing.intent, routing.score), (routing.runner_up, routing.runner_up_score)):
+        if intent in OFFERS and score >= threshold:
+            return OFFERS[intent]
+    return None
 
 
 def _new_request(text: str) -> bool:

@@ -28,6 +28,16 @@ def find(ctx: Context, slot: str, text: str) -> Any:
     return finder(ctx, text) if finder else None
 
 
+def corrects(ctx: Context, slot: str, text: str) -> Any:
+    """The new value a message gives a slot that is already filled: only what it says outright counts
+    ("order #W1001004", "just the keyboard"), not what it may hint at ("my last order")."""
+    if slot == "order_id":
+        return next(iter(entities.order_ids(text)), None)
+    if slot == "kind" and not entities.correction(text):
+        return None  # "Visa" while swapping items is a payment for the difference, not a new kind of change
+    return find(ctx, slot, text)
+
+
 def resolve(ctx: Context, slot: str) -> Any:
     return ctx.resolve(slot, lambda text: find(ctx, slot, text))
 
