@@ -122,6 +122,13 @@ class OfflineSettings(BaseSettings):
         0.8, ge=-1, le=1, description="Sentences this similar to one already quoted are skipped as repeats"
     )
     sentence_cache_size: int = Field(20000, gt=0, description="Sentence embeddings kept in memory (~1.5 KB each)")
+    intent_threshold: float = Field(
+        0.40, ge=-1, le=1, description="Similarity an intent's nearest examples need, or the message is out of scope"
+    )
+    intent_margin: float = Field(
+        0.10, ge=0, le=2, description="Out of scope unless the intent beats the out-of-scope examples by this much"
+    )
+    intent_top_k: int = Field(3, gt=0, description="Nearest examples per intent averaged into its score")
 
 
 class SessionSettings(BaseSettings):

@@ -1,0 +1,1 @@
+"""Language understanding of the offline dialogue engine: intents, routing and entity extraction."""

@@ -1,0 +1,1 @@
+"""Evaluations of the offline dialogue engine: `python -m agent.eval --help`."""

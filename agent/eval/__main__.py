@@ -1,0 +1,82 @@
+"""Command line for evaluating the offline dialogue engine.
+
+    python -m agent.eval routing FILE.jsonl [--json OUT.json]
+    python -m agent.eval calibrate FILE.jsonl
+
+Each command is one `add_*` function registering its parser and its `run`; add a new one to COMMANDS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.settings import Settings
+
+SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# The grid `calibrate` sweeps: similarity thresholds and out-of-scope margins.
+THRESHOLDS = [round(0.30 + 0.025 * i, 3) for i in range(13)]
+MARGINS = [round(0.01 * i, 2) for i in range(15)]
+
+
+def build_router(settings: Settings):
+    from agent.dialogue.router import IntentRouter
+    from knowledge.embedder import Embedder
+
+    embedder = Embedder(settings.knowledge.embedding_model_path, settings.knowledge.embedding_batch_size)
+    return IntentRouter.from_settings(embedder, settings.offline)
+
+
+def add_routing(commands: SubParsers) -> None:
+    parser = commands.add_parser("routing", help="accuracy, per-intent scores and false activation of the router")
+    parser.add_argument("file", type=Path, help='JSONL of {"text": ..., "intent": ...}; out_of_scope is an intent')
+    parser.add_argument("--json", type=Path, help="where to write the report (default: FILE.report.json)")
+    parser.set_defaults(run=run_routing)
+
+
+def run_routing(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.eval.routing import evaluate_routing, format_report, load_rows
+
+    report = evaluate_routing(build_router(settings), load_rows(args.file))
+    print(format_report(report))
+    out = args.json or args.file.with_suffix(".report.json")
+    out.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\nreport written to {out}")
+    return 0
+
+
+def add_calibrate(commands: SubParsers) -> None:
+    parser = commands.add_parser(
+        "calibrate", help="sweep OFFLINE_INTENT_THRESHOLD and OFFLINE_INTENT_MARGIN (run it on dev data only)"
+    )
+    parser.add_argument("file", type=Path, help='JSONL of {"text": ..., "intent": ...}')
+    parser.set_defaults(run=run_calibrate)
+
+
+def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.eval.routing import calibrate, load_rows
+
+    results = calibrate(build_router(settings), load_rows(args.file), THRESHOLDS, MARGINS)
+    print(f"{'threshold':>9}{'margin':>8}{'accuracy':>10}{'false act.':>12}")
+    for threshold, margin, accuracy, false_activation in results:
+        print(f"{threshold:>9.3f}{margin:>8.2f}{accuracy:>10.1%}{false_activation:>12.1%}")
+    return 0
+
+
+COMMANDS: list[Callable[[SubParsers], None]] = [add_routing, add_calibrate]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent.eval", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(commands)
+    args = parser.parse_args(argv)
+    return args.run(args, Settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
