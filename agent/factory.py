@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 
 from agent.llm.base import ChatModel
-from agent.llm.offline import OfflineAnswerEngine
 from agent.memory import ExtractiveSummarizer, LLMSummarizer
 from agent.orchestrator import SupportAgent
 from agent.sessions.base import RateLimiter, SessionStore
@@ -70,8 +69,10 @@ def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
 
         log.info("using OpenAI-compatible model %s at %s", settings.llm.model, settings.llm.base_url or "api.openai.com")
         return OpenAIChatModel(settings.llm)
-    log.info("no LLM_MODEL set: using the offline answer engine")
-    return OfflineAnswerEngine(embedder, settings.offline, settings.app)
+    from agent.dialogue.engine import DialogueEngine
+
+    log.info("no LLM_MODEL set: using the offline dialogue engine")
+    return DialogueEngine.from_settings(embedder, settings)
 
 
 def build_uploads(settings: Settings, backend: StoreBackend, embedder: Embedder) -> UploadLibrary:

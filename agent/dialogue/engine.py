@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 
 from agent.dialogue import entities, replies
 from agent.dialogue.flows import FLOWS
-from agent.dialogue.flows.base import Call, Context, Reply, Step, pick
+from agent.dialogue.flows.base import Context, Reply, Step, pick
 from agent.dialogue.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
 from agent.dialogue.flows.observe import observe, parse
 from agent.dialogue.flows.slots import corrects, find, forget, reject
@@ -41,7 +41,9 @@ SHORT_ANSWER_WORDS = 4  # "yes", "ok go ahead": a bare answer; longer messages m
 _HOW_TO = re.compile(r"^\s*(how|what|when|why|where|which|can|could|do|does|is|are|will|should|may)\b", re.I)
 _PERSONAL = re.compile(r"\b(my|mine|me)\b|#?\bW\d{7}\b", re.I)
 _IT = re.compile(r"\b(it|this|that)( order)?\b", re.I)
-_INSIST = re.compile(r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b", re.I)
+_INSIST = re.compile(
+    r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b", re.I
+)
 _QUESTION = re.compile(r"\?\s*$|^\s*(how|what|when|why|where|which|who|can|could|do|does|is|are|will)\b", re.I)
 _FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|also|same for)\b", re.I)
 _ADDING = re.compile(r"\b(too|also|as well|and the)\b", re.I)
@@ -247,7 +249,8 @@ class DialogueEngine:
             return Reply(f"{text}\n\n{replies.CARD_WAITING}")
         if not flow.prompt:
             return Reply(text)
-        return Reply(f"{text}\n\n{replies.back_to(flow.intent)} {flow.prompt}", tuple(flow.choices))
+        back = replies.BACK_TO.format(doing=replies.DOING.get(flow.intent, "your request"))
+        return Reply(f"{text}\n\n{back} {flow.prompt}", tuple(flow.choices))
 
     def _missed(self, state: DialogueState, text: str) -> Step:
         state.turn["missed"] = True
@@ -273,7 +276,9 @@ class DialogueEngine:
         if "escalating" in state.turn:
             state.end()
             handed, why = state.turn.get("escalated"), replies.HANDOVER_WHY.get(state.turn["escalating"], "")
-            return Reply(replies.handed_over(handed, why) if handed else replies.escalation_failed(self.app))
+            if not handed:
+                return Reply(replies.escalation_failed(self.app))
+            return Reply(replies.HANDED_OVER.format(why=why, message=handed))
         return self._plan(state)
 
     def _respond(self, step: Step, state: DialogueState) -> ModelResponse:

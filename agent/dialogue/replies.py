@@ -19,7 +19,6 @@ CANCEL_INSTEAD = "Cancel this order"
 MODIFY_INSTEAD = "Change this order"
 RETURN_INSTEAD = "Return items instead"
 KEEP_GOING = "Continue"
-STOP = "Never mind"
 
 CAPABILITIES = (
     "I can check and track your orders, cancel or change a pending order, arrange returns and exchanges "
@@ -46,9 +45,6 @@ ASK_ADDRESS = (
     "12 Oak Street, Apt 3, Portland, OR 97205."
 )
 ADDRESS_UNCLEAR = "I couldn't read a full address there: I need the street, city, state and zip code."
-ASK_REASON = "Why would you like to cancel it?"
-ASK_MODIFY_KIND = "What would you like to change?"
-ASK_PRODUCT = "Which product would you like to know about?"
 NO_ORDERS = "I can't see any orders on your account."
 UNAVAILABLE = (
     "I'm sorry, our order system isn't answering right now, so I can't do that at the moment. "
@@ -59,6 +55,8 @@ TRY_AGAIN_OR_PERSON = "Could you say it another way? I can also pass you to a co
 ANYTHING_ELSE = "All right. Is there anything else I can help you with?"
 CARD_WAITING = "Your change is still waiting on the card above: click **Confirm** to go ahead, or **Cancel**."
 CONTINUE = "I've gathered what I need so far. Shall I carry on?"
+BACK_TO = "Back to {doing}:"
+HANDED_OVER = "{why}{message} They'll see a summary of our conversation, so you won't need to repeat yourself."
 
 # What happens once the customer clicks Confirm, by write tool.
 AFTER_CONFIRM = {
@@ -130,18 +128,12 @@ def escalation_failed(app: AppSettings) -> str:
     return f"I couldn't open a ticket for a colleague just now. Please {human_contact(app)}, and they'll help you."
 
 
-def handed_over(message: str, why: str = "") -> str:
-    return f"{why}{message} They'll see a summary of our conversation, so you won't need to repeat yourself."
-
-
 HANDOVER_WHY = {
     "assistant did not understand": "I'm having trouble understanding, so I've asked a colleague to help. ",
-    "policy does not allow the request": "That's beyond what I'm allowed to do, so I've asked a colleague to look at it. ",
+    "policy does not allow the request": (
+        "That's beyond what I'm allowed to do, so I've asked a colleague to look at it. "
+    ),
 }
-
-
-def back_to(intent: str) -> str:
-    return f"Back to {DOING.get(intent, 'your request')}:"
 
 
 def confirm_card(tool: str) -> str:
@@ -197,6 +189,15 @@ ASK_ITEMS_TO_RETURN = "Which items would you like to return?"
 ASK_ITEMS_TO_EXCHANGE = "Which items would you like to exchange?"
 ASK_ITEMS_TO_CHANGE = "Which items would you like to swap? (An order's items can only be changed once.)"
 REFUND_METHODS = "A refund can go back to the original payment method or onto a gift card, nowhere else."
+ASK_MODIFY_KIND = "What would you like to change on order {order_id}?"
+ASK_REFUND_METHOD = "Where should the refund go: back to {original} (the original payment method), or onto a gift card?"
+ASK_NEW_PAYMENT = "Which payment method should pay the order ({total}) instead?"
+ASK_VARIANT = "Which {name} would you like instead of the {label}?"
+NO_VARIANTS = "I'm sorry, there's no other variant of the {label} available right now, so it can't be swapped."
+SWAP_INSTEAD = "Order {order_id} hasn't shipped yet, so instead of an exchange I can swap the item in the order."
+EXCHANGE_INSTEAD = "Order {order_id} has already been delivered, so this will be an exchange: you send the item back."
+WRITE_REFUSED = "I couldn't prepare that change: {reason}. Nothing has been changed."
+WORKING_ON = "{action} {items} from order {order_id}."  # what the flow understood, before its next question
 PAYMENT_NOT_OFFERED = "That payment method can't be used for this."
 NO_PAYMENT_METHOD = "There's no other payment method on your account that can be used for this."
 STATUS_MEANING = {
@@ -284,49 +285,12 @@ def ask_reason(order: dict[str, Any]) -> str:
     return f"Order {order['order_id']} ({names}) can be cancelled. Why would you like to cancel it?"
 
 
-def ask_modify_kind(order: dict[str, Any]) -> str:
-    return f"What would you like to change on order {order['order_id']}?"
-
-
-def working_on(action: str, labels: list[str], order_id: str) -> str:
-    """What the flow understood so far, said once before the next question."""
-    return f"{action} {join(labels)} from order {order_id}."
-
-
-def ask_refund_method(original: str) -> str:
-    return f"Where should the refund go: back to {original} (the original payment method), or onto a gift card?"
-
-
-def ask_new_payment(total: float) -> str:
-    return f"Which payment method should pay the order ({money(total)}) instead?"
-
-
 def ask_difference_method(difference: float) -> str:
     if difference > 0:
         return f"The new items cost {money(difference)} more. Which payment method should pay the difference?"
     if difference < 0:
         return f"The new items cost {money(-difference)} less. Where should the difference be refunded?"
     return "There's no price difference. Which payment method should the change be recorded against?"
-
-
-def ask_variant(name: str, label: str) -> str:
-    return f"Which {name} would you like instead of the {label}?"
-
-
-def no_variants(label: str) -> str:
-    return f"I'm sorry, there's no other variant of the {label} available right now, so it can't be swapped."
-
-
-def swap_instead(order_id: str) -> str:
-    return f"Order {order_id} hasn't shipped yet, so rather than an exchange I can swap the item in the order itself."
-
-
-def exchange_instead(order_id: str) -> str:
-    return f"Order {order_id} has already been delivered, so this will be an exchange: you send the item back."
-
-
-def write_refused(message: str) -> str:
-    return f"I couldn't prepare that change: {message.rstrip('.')}. Nothing has been changed."
 
 
 # --- account

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from agent.conversation import Conversation
-from agent.events import AgentEvent, Choices, ConfirmationRequested, ErrorEvent, ToolCallStarted, TurnDone
+from agent.events import Choices, ConfirmationRequested, ErrorEvent, ToolCallStarted, TurnDone
 from agent.factory import ESCALATION_TOOLS, build_registry
 from agent.llm.base import ChatModel
 from agent.orchestrator import SupportAgent
@@ -68,7 +68,8 @@ def load_dialogues(path: Path) -> list[Dialogue]:
             continue
         try:
             row = json.loads(line)
-            dialogues.append(Dialogue(row["name"], list(row["turns"]), dict(row.get("expect", {})), row.get("signed_in")))
+            expect = dict(row.get("expect", {}))
+            dialogues.append(Dialogue(row["name"], list(row["turns"]), expect, row.get("signed_in")))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a dialogue ({exc})") from exc
     return dialogues
@@ -248,7 +249,8 @@ def report(outcomes: list[Outcome]) -> dict[str, Any]:
 def format_outcomes(outcomes: list[Outcome], verbose: bool = False) -> str:
     lines = []
     for outcome in outcomes:
-        lines.append(f"{'PASS' if outcome.passed else 'FAIL'}  {outcome.name}" + (f": {outcome.reason}" if outcome.reason else ""))
+        verdict = "PASS" if outcome.passed else "FAIL"
+        lines.append(f"{verdict}  {outcome.name}" + (f": {outcome.reason}" if outcome.reason else ""))
         if verbose or not outcome.passed:
             lines += [f"      {line}" for text in outcome.transcript for line in text.splitlines()]
     passed = sum(o.passed for o in outcomes)

@@ -97,7 +97,8 @@ class Context:
     def write(self, tool: str, **arguments: Any) -> Step:
         """Preview the change with its tool: the customer gets the card, and only their click applies it."""
         if (refused := self.state.turn.get("write_refused")) is not None:
-            return self.refuse(f"{tool} refused: {refused}", replies.write_refused(refused), {})
+            text = replies.WRITE_REFUSED.format(reason=refused.rstrip("."))
+            return self.refuse(f"{tool} refused: {refused}", text, {})
         if self.flow.card == tool and self.flow.data.get("card_arguments") == arguments:
             return Reply(self.say(replies.confirm_card(tool)))  # the card is on screen: wait for the click
         self.flow.data["card_arguments"] = arguments

@@ -6,6 +6,7 @@ from typing import Any
 
 from agent.dialogue import replies
 from agent.dialogue.flows.base import Call, Context, Step
+from agent.dialogue.flows.lookup import need_user
 from agent.dialogue.flows.rules import original_method
 from agent.dialogue.flows.slots import NEW_ITEM, forget, methods, payment_choices, resolve, variants_for
 
@@ -47,14 +48,16 @@ def need_refund_method(ctx: Context, lead: str = "") -> Step | None:
     original = original_method(order)
     allowed = [original] if original else []
     allowed += [m["id"] for m in methods(ctx) if m.get("source") == "gift_card" and m["id"] != original]
-    question = f"{lead} {replies.ask_refund_method(_label(ctx, original))}".strip()
+    question = f"{lead} {replies.ASK_REFUND_METHOD.format(original=_label(ctx, original))}".strip()
     return _need_method(ctx, allowed, question, replies.REFUND_METHODS)
 
 
 def understood(ctx: Context, action: str) -> str:
     """"I'll return the Headphones (black) from order #W1001001.": what the next question is about."""
     labels = [replies.item_label(line) for line in chosen_items(ctx)]
-    return replies.working_on(action, labels, ctx.flow.get("order_id")) if labels else ""
+    if not labels:
+        return ""
+    return replies.WORKING_ON.format(action=action, items=replies.join(labels), order_id=ctx.flow.get("order_id"))
 
 
 def need_payment(ctx: Context, question: str, exclude: tuple[str, ...] = (), amount: float = 0.0) -> Step | None:
@@ -106,9 +109,9 @@ def need_new_items(ctx: Context) -> Step | list[str]:
         options = variants_for(ctx, line["item_id"])
         label = replies.item_label(line)
         if not options:
-            return ctx.refuse(f"no other variant of {label} is available", replies.no_variants(label), {})
+            return ctx.refuse(f"no other variant of {label} is available", replies.NO_VARIANTS.format(label=label), {})
         choices = {replies.variant_label(v): v["item_id"] for v in options}
-        return ctx.ask(slot, replies.ask_variant(line["name"], label), choices)
+        return ctx.ask(slot, replies.ASK_VARIANT.format(name=line["name"], label=label), choices)
     return new_ids
 
 
@@ -133,3 +136,21 @@ def _without_rejected(ctx: Context, slot: str, choices: dict[str, Any]) -> dict[
     rejected = ctx.flow.rejected(slot)
     left = {label: value for label, value in choices.items() if value not in rejected}
     return left or choices
+
+
+def swap(ctx: Context, tool: str, items_question: str, lead: str) -> Step:
+    """Items of an order for other variants (an exchange, or an item change of a pending order):
+    which items, which variants, who pays or receives the difference, then the tool's preview."""
+    if (step := need_items(ctx, items_question)) is not None:
+        return step
+    if (step := need_user(ctx)) is not None:
+        return step
+    new_ids = need_new_items(ctx)
+    if not isinstance(new_ids, list):
+        return new_ids
+    difference = price_difference(ctx, new_ids)
+    question = f"{understood(ctx, lead)} {replies.ask_difference_method(difference)}".strip()
+    if (step := need_payment(ctx, question, amount=max(difference, 0.0))) is not None:
+        return step
+    return ctx.write(tool, order_id=ctx.flow.get("order_id"), item_ids=ctx.flow.get("item_ids"),
+                     new_item_ids=new_ids, payment_method_id=ctx.flow.get("payment_method_id"))

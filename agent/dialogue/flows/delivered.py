@@ -6,9 +6,7 @@ from typing import Any
 
 from agent.dialogue import replies
 from agent.dialogue.flows.base import Context, Step
-from agent.dialogue.flows.choose import (
-    need_items, need_new_items, need_payment, need_refund_method, price_difference, understood,
-)  # fmt: skip
+from agent.dialogue.flows.choose import need_items, need_refund_method, swap, understood
 from agent.dialogue.flows.lookup import cannot, chosen_order, need_user
 from agent.dialogue.flows.pending import modify_order
 from agent.dialogue.flows.rules import is_delivered, is_pending
@@ -21,7 +19,7 @@ def _delivered_order(ctx: Context, question: str, action: str) -> dict[str, Any]
         return ctx.refuse(f"no delivered order to {action}", replies.nothing_delivered(action), {})
     if isinstance(order, dict) and action == "exchange" and is_pending(order):
         # Not shipped yet: the same wish is an item change of the pending order.
-        ctx.state.notice(replies.swap_instead(order["order_id"]))
+        ctx.state.notice(replies.SWAP_INSTEAD.format(order_id=order["order_id"]))
         return modify_order(ctx.switch(MODIFY_ORDER, ("order_id", "item_ids"), kind="items"))
     if isinstance(order, dict) and not is_delivered(order):
         return cannot(ctx, order, action)
@@ -46,18 +44,4 @@ def exchange_items(ctx: Context) -> Step:
     order = _delivered_order(ctx, "Which order would you like to exchange items from?", "exchange")
     if not isinstance(order, dict):
         return order
-    if (step := need_items(ctx, replies.ASK_ITEMS_TO_EXCHANGE)) is not None:
-        return step
-    if (step := need_user(ctx)) is not None:
-        return step
-    new_ids = need_new_items(ctx)
-    if not isinstance(new_ids, list):
-        return new_ids
-    difference = price_difference(ctx, new_ids)
-    lead = understood(ctx, "I'll exchange the")
-    question = f"{lead} {replies.ask_difference_method(difference)}".strip()
-    if (step := need_payment(ctx, question, amount=max(difference, 0.0))):
-        return step
-    return ctx.write("exchange_delivered_order_items", order_id=order["order_id"],
-                     item_ids=ctx.flow.get("item_ids"), new_item_ids=new_ids,
-                     payment_method_id=ctx.flow.get("payment_method_id"))
+    return swap(ctx, "exchange_delivered_order_items", replies.ASK_ITEMS_TO_EXCHANGE, "I'll exchange the")

@@ -14,7 +14,6 @@ MAX_QUOTE_CHARS = 300
 REASON_ASKED = "customer request"
 REASON_NOT_UNDERSTOOD = "assistant did not understand"
 REASON_POLICY = "policy does not allow the request"
-REASON_FAILED = "the request could not be completed"
 
 
 def escalate(state: DialogueState, reason: str, why: str, said: list[str]) -> Call:

@@ -66,7 +66,6 @@ def _identified(state: DialogueState, body: dict[str, Any]) -> None:
     if body.get("ok"):
         state.customer = str(body["data"])
         state.data["anonymous"] = False
-        state.turn["identified"] = True
         state.notice(replies.FOUND_ACCOUNT)
         if flow is not None:
             flow.clear("email", "name", "zip")

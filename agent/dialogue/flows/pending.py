@@ -6,7 +6,7 @@ from typing import Any
 
 from agent.dialogue import replies
 from agent.dialogue.flows.base import Context, Step
-from agent.dialogue.flows.choose import need_address, need_items, need_new_items, need_payment, price_difference
+from agent.dialogue.flows.choose import need_address, need_payment, swap
 from agent.dialogue.flows.lookup import cannot, chosen_order, need_user
 from agent.dialogue.flows.rules import is_changeable, is_delivered, is_pending, order_total, original_method
 from agent.dialogue.flows.slots import resolve
@@ -41,12 +41,12 @@ def modify_order(ctx: Context) -> Step:
         # Delivered: the same wish is an exchange.
         from agent.dialogue.flows.delivered import exchange_items  # delivered.py builds on this module
 
-        ctx.state.notice(replies.exchange_instead(order["order_id"]))
+        ctx.state.notice(replies.EXCHANGE_INSTEAD.format(order_id=order["order_id"]))
         return exchange_items(ctx.switch(EXCHANGE_ITEMS, ("order_id", "item_ids")))
     if not is_changeable(order):
         return cannot(ctx, order, "change")
     if kind is None:
-        return ctx.ask("kind", replies.ask_modify_kind(order), replies.MODIFY_KINDS)
+        return ctx.ask("kind", replies.ASK_MODIFY_KIND.format(order_id=order["order_id"]), replies.MODIFY_KINDS)
     if kind == "items":
         return _items(ctx, order)
     if kind == "payment":
@@ -60,7 +60,7 @@ def _payment(ctx: Context, order: dict[str, Any]) -> Step:
     if (step := need_user(ctx)) is not None:
         return step
     current = original_method(order)
-    question = replies.ask_new_payment(order_total(order))
+    question = replies.ASK_NEW_PAYMENT.format(total=replies.money(order_total(order)))
     if (step := need_payment(ctx, question, exclude=(current,) if current else (), amount=order_total(order))):
         return step
     return ctx.write("modify_pending_order_payment", order_id=order["order_id"],
@@ -70,15 +70,4 @@ def _payment(ctx: Context, order: dict[str, Any]) -> Step:
 def _items(ctx: Context, order: dict[str, Any]) -> Step:
     if not is_pending(order):
         return cannot(ctx, order, "change items")
-    if (step := need_items(ctx, replies.ASK_ITEMS_TO_CHANGE)) is not None:
-        return step
-    if (step := need_user(ctx)) is not None:
-        return step
-    new_ids = need_new_items(ctx)
-    if not isinstance(new_ids, list):
-        return new_ids
-    difference = price_difference(ctx, new_ids)
-    if (step := need_payment(ctx, replies.ask_difference_method(difference), amount=max(difference, 0.0))):
-        return step
-    return ctx.write("modify_pending_order_items", order_id=order["order_id"], item_ids=ctx.flow.get("item_ids"),
-                     new_item_ids=new_ids, payment_method_id=ctx.flow.get("payment_method_id"))
+    return swap(ctx, "modify_pending_order_items", replies.ASK_ITEMS_TO_CHANGE, "I'll swap the")

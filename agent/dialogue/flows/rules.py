@@ -17,7 +17,6 @@ Eligible = Callable[[dict[str, Any]], bool]
 
 PENDING = "pending"
 DELIVERED = "delivered"
-PROCESSED = "processed"
 CANCELLED = "cancelled"
 REFUNDING = frozenset({CANCELLED, "return requested", "exchange requested", "pending (item modified)"})
 # When an order changes, what was chosen inside it no longer applies.
