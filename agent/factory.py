@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from agent.dialogue.engine import DialogueEngine
 from agent.llm.base import ChatModel
 from agent.memory import ExtractiveSummarizer, LLMSummarizer
 from agent.orchestrator import SupportAgent
@@ -69,8 +70,6 @@ def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
 
         log.info("using OpenAI-compatible model %s at %s", settings.llm.model, settings.llm.base_url or "api.openai.com")
         return OpenAIChatModel(settings.llm)
-    from agent.dialogue.engine import DialogueEngine
-
     log.info("no LLM_MODEL set: using the offline dialogue engine")
     return DialogueEngine.from_settings(embedder, settings)
 

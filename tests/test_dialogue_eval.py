@@ -19,3 +19,27 @@ async def test_every_shipped_dialogue_ends_in_the_expected_state(shipped_kb, set
     outcomes = await DialogueRunner(engine, shipped_kb, settings, tmp_path).run_all(dialogues)
     failed = [o for o in outcomes if not o.passed]
     assert not failed, format_outcomes(failed)
+
+
+def test_the_command_reports_each_dialogue_and_fails_on_any_failure(shipped_kb, tmp_path: Path, monkeypatch, capsys):
+    import json
+
+    import agent.factory
+    from agent.eval.__main__ import main
+
+    monkeypatch.setattr(agent.factory, "build_knowledge", lambda settings: shipped_kb)  # already ingested
+    script = tmp_path / "two.jsonl"
+    script.write_text("\n".join(json.dumps(d) for d in [
+        {"name": "shipping", "signed_in": None, "turns": [{"user": "How long does standard shipping take?"}],
+         "expect": {"reply_contains": ["business days"]}},
+        {"name": "wrong on purpose", "signed_in": None, "turns": [{"user": "hello"}],
+         "expect": {"reply_contains": ["a sentence the assistant never says"]}},
+    ]) + "\n", encoding="utf-8")
+    out = tmp_path / "report.json"
+
+    assert main(["dialogues", str(script), "--json", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "PASS  shipping" in printed and "FAIL  wrong on purpose: the replies never say" in printed
+    report = json.loads(out.read_text())
+    assert (report["passed"], report["failed"]) == (1, 1)
+    assert [o["name"] for o in report["outcomes"]] == ["shipping", "wrong on purpose"]

@@ -2,6 +2,7 @@
 
     python -m agent.eval routing FILE.jsonl [--json OUT.json]
     python -m agent.eval calibrate FILE.jsonl
+    python -m agent.eval dialogues FILE.jsonl [--json OUT.json] [--verbose]
 
 Each command is one `add_*` function registering its parser and its `run`; add a new one to COMMANDS.
 """
@@ -66,7 +67,39 @@ def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[SubParsers], None]] = [add_routing, add_calibrate]
+def add_dialogues(commands: SubParsers) -> None:
+    parser = commands.add_parser(
+        "dialogues", help="scripted conversations through the real agent and tools, judged on the store they leave"
+    )
+    parser.add_argument("file", type=Path, help="JSONL of scripted conversations (see agent/eval/dialogues.py)")
+    parser.add_argument("--json", type=Path, help="where to write the report (default: none)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print every transcript, not only failures")
+    parser.set_defaults(run=run_dialogues)
+
+
+def run_dialogues(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit status 1 when any dialogue fails."""
+    import tempfile
+
+    from agent.dialogue.engine import DialogueEngine
+    from agent.eval.dialogues import format_outcomes, report, run_dialogues as play
+    from agent.factory import build_knowledge
+    from agent.logs import configure_logging
+
+    configure_logging("WARNING")  # the transcripts are the output, not each tool call's log line
+    knowledge = build_knowledge(settings)
+    knowledge.ingest([settings.knowledge.docs_dir])  # the shipped help centre; unchanged files are skipped
+    engine = DialogueEngine.from_settings(knowledge.embedder, settings)
+    with tempfile.TemporaryDirectory(prefix="dialogues-") as workdir:
+        outcomes = play(args.file, engine, knowledge, settings, Path(workdir))
+    print(format_outcomes(outcomes, args.verbose))
+    if args.json:
+        args.json.write_text(json.dumps(report(outcomes), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"report written to {args.json}")
+    return 0 if all(outcome.passed for outcome in outcomes) else 1
+
+
+COMMANDS: list[Callable[[SubParsers], None]] = [add_routing, add_calibrate, add_dialogues]
 
 
 def main(argv: list[str] | None = None) -> int:
