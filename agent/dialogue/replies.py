@@ -33,7 +33,7 @@ CARD_DROPPED = "All right, I won't go ahead with that. Nothing changes unless yo
 DROPPED = "No problem, I've stopped there. Nothing has been changed. Is there anything else I can help with?"
 THANKS = "You're welcome! Is there anything else I can help you with?"
 ASK_IDENTITY = (
-    "First I need to find your account. What's the email address on it? "
+    "To help with {doing}, I first need to find your account. What's the email address on it? "
     "(Or tell me your first name, last name and zip code.)"
 )
 ASK_ZIP = "Thanks. And what's the zip code on your account?"

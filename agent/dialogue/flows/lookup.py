@@ -43,7 +43,7 @@ def identify(ctx: Context) -> Step:
         return ctx.ask("identity", replies.ASK_ZIP)
     if zip_code:
         return ctx.ask("identity", replies.ASK_NAME)
-    return ctx.ask("identity", replies.ASK_IDENTITY)
+    return ctx.ask("identity", replies.ASK_IDENTITY.format(doing=replies.DOING.get(flow.intent, "your request")))
 
 
 def need_orders(ctx: Context) -> Step | None:
