@@ -44,6 +44,7 @@ STORE_FLOWS = frozenset({
 SOCIAL = frozenset({GREETING, THANKS, GOODBYE})
 
 EXAMPLES_PATH = Path(__file__).resolve().parent / "data" / "intents.json"
+ELSEWHERE_PATH = EXAMPLES_PATH.with_name("elsewhere.txt")
 
 _NOT_WORD = re.compile(r"[^\w\s#]+")
 
@@ -60,3 +61,9 @@ def load_examples(path: Path = EXAMPLES_PATH) -> dict[str, list[str]]:
     if unknown:
         raise ValueError(f"{path}: unknown intents {sorted(unknown)}")
     return {intent: list(texts) for intent, texts in examples.items()}
+
+
+def load_elsewhere(path: Path = ELSEWHERE_PATH) -> frozenset[str]:
+    """Terms naming another business or domain (one per line, `#` comments)."""
+    lines = (line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))

@@ -6,7 +6,10 @@ message about a gym membership lands near "cancel my gym membership" rather than
 "cancel my order". A message is out of scope when `out_of_scope` wins, when the winner scores
 below `threshold` (nothing is close), or when `out_of_scope` trails the winner by less than
 `margin` (too close to call, and a wrong store flow costs more than a "can't help with that").
-The margin is waived when the message carries one of the shop's own order ids.
+The margin is waived when the message carries one of the shop's own order ids. A message that
+names another business or domain (data/elsewhere.txt: "gym membership", "walmart", "flight") never
+starts a store flow unless it carries one of our order ids: the embeddings weigh the shape of
+"cancel my X" over what X is.
 
 Before embedding, misspelt words are corrected against the examples' vocabulary, and order ids,
 emails and sentences that only give details (name, zip) are set aside: they are slot values, not
@@ -28,7 +31,7 @@ from rapidfuzz.distance import OSA
 
 from agent.dialogue import entities
 from agent.dialogue.intents import (
-    GOODBYE, GREETING, INFORM, OUT_OF_SCOPE, SOCIAL, THANKS, load_examples, normalize,
+    GOODBYE, GREETING, INFORM, OUT_OF_SCOPE, SOCIAL, STORE_FLOWS, THANKS, load_elsewhere, load_examples, normalize,
 )
 from agent.settings import OfflineSettings
 from knowledge.embedder import Embedder
@@ -71,6 +74,7 @@ class IntentRouter:
         threshold: float,
         margin: float,
         top_k: int = DEFAULT_TOP_K,
+        elsewhere: frozenset[str] = frozenset(),
     ) -> None:
         if OUT_OF_SCOPE not in examples:
             raise ValueError("the examples need an out_of_scope list: it is how the router says no")
@@ -78,6 +82,7 @@ class IntentRouter:
         self.threshold = threshold
         self.margin = margin
         self.top_k = top_k
+        self._elsewhere = _phrase_pattern(elsewhere)
         self.intents = list(examples)
         texts = [text for intent in self.intents for text in examples[intent]]
         self._vectors = embedder.embed([_clean(text) for text in texts])
@@ -89,7 +94,8 @@ class IntentRouter:
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: OfflineSettings) -> IntentRouter:
         """The router over the shipped examples, with the calibrated limits."""
-        return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_margin, settings.intent_top_k)
+        return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_margin, settings.intent_top_k,
+                   load_elsewhere())
 
     def with_limits(self, threshold: float, margin: float) -> IntentRouter:
         """The same router deciding with other limits; shares the embeddings (for calibration)."""
@@ -113,11 +119,18 @@ class IntentRouter:
             if group:
                 # One of the shop's own order ids proves the message is about this shop: only a
                 # better out-of-scope match, not a close one, makes it out of scope.
-                margin = 0.0 if entities.order_ids(texts[index]) else self.margin
+                ours = bool(entities.order_ids(texts[index]))
+                margin = 0.0 if ours else self.margin
                 rows = scores[start:start + len(group)]
-                results[index] = _strongest([self._decide(row, margin) for row in rows])
+                decision = _strongest([self._decide(row, margin) for row in rows])
+                if not ours and decision.intent in STORE_FLOWS and self._names_elsewhere(texts[index]):
+                    decision = Routing(OUT_OF_SCOPE, decision.score, decision.intent, decision.score, in_scope=False)
+                results[index] = decision
                 start += len(group)
         return results  # type: ignore[return-value]  # every None was replaced above
+
+    def _names_elsewhere(self, text: str) -> bool:
+        return self._elsewhere is not None and self._elsewhere.search(text.lower()) is not None
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -183,6 +196,12 @@ class TypoCorrector:
         limit = 2 if len(lower) >= _LONG_WORD else 1
         match = process.extractOne(lower, self._vocabulary, scorer=OSA.distance, score_cutoff=limit)
         return match[0] if match else word
+
+
+def _phrase_pattern(phrases: frozenset[str]) -> re.Pattern[str] | None:
+    if not phrases:
+        return None
+    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")\b")
 
 
 def _clean(text: str) -> str:
