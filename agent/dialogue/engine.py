@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator
 
 from agent.dialogue import entities, replies
-from agent.dialogue.flows import FLOWS
+from agent.dialogue.flows import FLOWS, cues
 from agent.dialogue.flows.base import Context, Reply, Step, pick
 from agent.dialogue.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
 from agent.dialogue.flows.observe import observe, parse
 from agent.dialogue.flows.slots import corrects, find, forget, reject
 from agent.dialogue.intents import (
-    CANCEL_ORDER, EXCHANGE_ITEMS, GOODBYE, GREETING, HUMAN, INFORM, MODIFY_ORDER, ORDER_STATUS, POLICY_QUESTION,
-    PRODUCT_INFO, RETURN_ITEMS, THANKS,
+    GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, POLICY_QUESTION, PRODUCT_INFO, THANKS,
 )  # fmt: skip
 from agent.dialogue.router import IntentRouter, Routing
 from agent.dialogue.state import DialogueState, Flow
@@ -37,31 +35,6 @@ from knowledge.embedder import Embedder
 
 MAX_MISSES = 2  # messages in a row not understood before a colleague takes over
 SHORT_ANSWER_WORDS = 4  # "yes", "ok go ahead": a bare answer; longer messages may change something
-# General questions ("how long do refunds take?") go to the help centre even inside a flow.
-_HOW_TO = re.compile(r"^\s*(how|what|when|why|where|which|can|could|do|does|is|are|will|should|may)\b", re.I)
-_PERSONAL = re.compile(r"\b(my|mine|me)\b|#?\bW\d{7}\b", re.I)
-_IT = re.compile(r"\b(it|this|that)( order)?\b", re.I)
-_INSIST = re.compile(
-    r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b", re.I
-)
-_QUESTION = re.compile(r"\?\s*$|^\s*(how|what|when|why|where|which|who|can|could|do|does|is|are|will)\b", re.I)
-_FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|also|same for)\b", re.I)
-_ADDING = re.compile(r"\b(too|also|as well|and the)\b", re.I)
-NAMING_MARGIN = 0.05  # intents closer than this are told apart by the word the customer used
-CORRECTION_WORDS = 4  # "no, the other one", "actually, order ..."
-_NAMED = {
-    EXCHANGE_ITEMS: re.compile(r"\b(exchange|swap|replace|different (size|colou?r))", re.I),
-    RETURN_ITEMS: re.compile(r"\b(return|send (it |them )?back)", re.I),
-    CANCEL_ORDER: re.compile(r"\bcancel", re.I),
-    MODIFY_ORDER: re.compile(r"\b(change|modify|update)\b", re.I),
-    POLICY_QUESTION: re.compile(r"^\s*(how|what|when|can|do|does|is|are)\b", re.I),
-}
-# A button that leads back into a request; clicking it sends the text, which routes to the request.
-OFFERS = {
-    "order_status": "Where is my order?",
-    "cancel_order": "Cancel an order",
-    "return_items": "I want to return an item",
-}
 
 
 class DialogueEngine:
@@ -99,7 +72,6 @@ class DialogueEngine:
         state.hear(text)
         _settle_card(state)
         routing = await asyncio.to_thread(self.router.route, text)
-        state.turn["intent"] = routing.intent
         if (flow := state.flow) is not None:
             flow.hear(text)
         step = await self._decide(request, state, text, routing)
@@ -108,7 +80,7 @@ class DialogueEngine:
         return step
 
     async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
-        flow, intent = state.flow, _disambiguate(routing, text)
+        flow, intent = state.flow, cues.disambiguate(routing, text)
         if flow is not None:
             if entities.never_mind(text):
                 state.end()
@@ -121,21 +93,22 @@ class DialogueEngine:
         if intent == HUMAN:
             return self._escalate(state, REASON_ASKED, "the customer asked for a person")
         # A click or an answer to the question on screen beats its routing ("PayPal" reads like a policy question).
-        answering = flow is not None and not _how_to(text) and self._answers(state, flow, text)
-        general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and _how_to(text))
+        answering = flow is not None and not cues.how_to(text) and self._answers(state, flow, text)
+        general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and cues.how_to(text))
         # A question about a file the customer attached is answered from that file, whatever it sounds like.
-        general = general or (any(p.origin == "upload" for p in request.context) and bool(_QUESTION.search(text)))
-        if not answering and (general or _follow_up(text, state)):
+        general = general or (any(p.origin == "upload" for p in request.context) and cues.question(text))
+        follow_up = state.turn.get("after_answer") and cues.follows_up(text)
+        if not answering and (general or follow_up):
             # A general question, even one about a request ("how long do I have to return?"): the help centre.
             if (answer := await self._knowledge(request, text)) is not None:
                 state.data["answered"] = True
-                if flow is None and (offer := _offer(routing, self.router.threshold)):
+                if flow is None and (offer := cues.offer(routing, self.router.threshold)):
                     return Reply(answer, (offer,))
                 return self._resume(state, answer)
         if flow is not None:
             if flow.refused and (step := self._after_refusal(state, flow, text, intent)):
                 return step
-            if intent in FLOWS and intent != flow.intent and _new_request(text) and not answering:
+            if intent in FLOWS and intent != flow.intent and cues.new_request(text) and not answering:
                 return self._start(state, intent, text)
             if self._fills(state, flow, text, intent):
                 return self._plan(state)
@@ -175,7 +148,7 @@ class DialogueEngine:
         changed = [slot for slot, value in list(flow.slots.items())
                    if (found := corrects(ctx, slot, text)) is not None and found != value]
         for slot in changed:
-            if slot == "item_ids" and _ADDING.search(text):
+            if slot == "item_ids" and cues.adds(text):
                 flow.fill(slot, list(dict.fromkeys([*flow.get(slot), *find(ctx, slot, text)])))
             else:
                 forget(ctx, slot)
@@ -190,16 +163,12 @@ class DialogueEngine:
         if picked == "human":
             return self._escalate(state, REASON_POLICY, f"{flow.refused}; the customer asked for a person")
         if picked in FLOWS:
-            order_id = flow.get("order_id")
-            new = state.start(picked)
-            new.hear(text)
-            if order_id:
-                new.fill("order_id", order_id)
+            Context(state, flow, self.app).switch(picked, ("order_id",))
             return self._plan(state)
         if entities.order_ids(text):
             return None  # another order: a correction, not insistence
-        insisting = intent == flow.intent or _INSIST.search(text) or entities.yes_no(text) is True
-        if insisting and not _how_to(text):
+        insisting = intent == flow.intent or cues.insists(text) or entities.yes_no(text) is True
+        if insisting and not cues.how_to(text):
             return self._escalate(state, REASON_POLICY, f"{flow.refused}; the customer insists")
         if entities.yes_no(text) is False:
             state.end()
@@ -214,7 +183,7 @@ class DialogueEngine:
             state.remember(f"left {old.intent} for {intent}")
         flow = state.start(intent)
         flow.hear(text)
-        if order_id and not entities.order_ids(text) and _IT.search(text):
+        if order_id and cues.refers_back(text):
             flow.fill("order_id", order_id)
         return self._plan(state)
 
@@ -235,10 +204,10 @@ class DialogueEngine:
             state.end()
             return Reply(replies.goodbye(self.app))
         if intent == THANKS:
-            return self._resume(state, replies.THANKS if state.flow is None else "You're welcome!")
+            return self._resume(state, replies.THANKS if state.flow is None else replies.WELCOME)
         if state.flow is None:
             return Reply(replies.greeting(self.app), replies.STARTERS)
-        return self._resume(state, "Hello again!")
+        return self._resume(state, replies.HELLO_AGAIN)
 
     def _resume(self, state: DialogueState, text: str) -> Reply:
         """An aside answered; then back to the flow's open question, with its buttons."""
@@ -261,7 +230,7 @@ class DialogueEngine:
         if flow is not None and flow.prompt:
             sorry = replies.ADDRESS_UNCLEAR if flow.awaiting == "address" else replies.NOT_UNDERSTOOD
             return Reply(f"{sorry} {flow.prompt}", (*flow.choices, replies.TALK_TO_PERSON))
-        sorry = self.answerer.dont_know() if _QUESTION.search(text) else replies.not_understood(self.app)
+        sorry = self.answerer.dont_know() if cues.question(text) else replies.not_understood(self.app)
         return Reply(sorry, (*replies.STARTERS, replies.TALK_TO_PERSON))
 
     def _escalate(self, state: DialogueState, reason: str, why: str) -> Step:
@@ -311,38 +280,6 @@ def _settle_card(state: DialogueState) -> None:
     flow = state.flow
     if flow is not None and flow.card == action.get("tool"):
         state.end()
-
-
-def _disambiguate(routing: Routing, text: str) -> str:
-    """Two requests scored alike ("exchange" reads close to "return"): the one the message names wins."""
-    close = routing.in_scope and routing.score - routing.runner_up_score < NAMING_MARGIN
-    if close and routing.runner_up in _NAMED and _NAMED[routing.runner_up].search(text):
-        if not (routing.intent in _NAMED and _NAMED[routing.intent].search(text)):
-            return routing.runner_up
-    return routing.intent
-
-
-def _offer(routing: Routing, threshold: float) -> str | None:
-    """After a policy answer, a button to start the request the question was about, if any."""
-    for intent, score in ((routing.intent, routing.score), (routing.runner_up, routing.runner_up_score)):
-        if intent in OFFERS and score >= threshold:
-            return OFFERS[intent]
-    return None
-
-
-def _new_request(text: str) -> bool:
-    """Long enough to ask for something new: "actually, order #W1001004" only corrects a detail."""
-    return len(entities.without_identifiers(text).split()) > CORRECTION_WORDS
-
-
-def _follow_up(text: str, state: DialogueState) -> bool:
-    """"And for exchanges?" right after a help-centre answer continues the question."""
-    return bool(state.turn.get("after_answer")) and bool(_FOLLOW_UP.search(text))
-
-
-def _how_to(text: str) -> bool:
-    """A general question ("how long do refunds take?"), not about the customer's own order."""
-    return bool(_HOW_TO.search(text)) and not _PERSONAL.search(text)
 
 
 def _results(messages: list[Message]) -> list[tuple[str, dict, dict]]:

@@ -32,6 +32,8 @@ CONFIRM_BUTTON = (
 CARD_DROPPED = "All right, I won't go ahead with that. Nothing changes unless you click Confirm on the card."
 DROPPED = "No problem, I've stopped there. Nothing has been changed. Is there anything else I can help with?"
 THANKS = "You're welcome! Is there anything else I can help you with?"
+WELCOME = "You're welcome!"
+HELLO_AGAIN = "Hello again!"
 ASK_IDENTITY = (
     "To help with {doing}, I first need to find your account. What's the email address on it? "
     "(Or tell me your first name, last name and zip code.)"
