@@ -121,7 +121,7 @@ class DialogueEngine:
         if intent in (GREETING, THANKS, GOODBYE):
             return self._small_talk(state, intent)
         if max(routing.score, routing.runner_up_score) >= self.router.threshold:
-            return self._resume(state, replies.out_of_scope(self.app))  # understood, and not ours
+            return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))  # understood, and not ours
         # Not understood: the help centre may still know; otherwise ask again, then hand over.
         if request.context and (answer := await self._knowledge(request, text)) is not None:
             return self._resume(state, answer)
@@ -202,11 +202,11 @@ class DialogueEngine:
     def _small_talk(self, state: DialogueState, intent: str) -> Step:
         if intent == GOODBYE:
             state.end()
-            return Reply(replies.goodbye(self.app))
+            return Reply(replies.for_shop(replies.GOODBYE, self.app))
         if intent == THANKS:
             return self._resume(state, replies.THANKS if state.flow is None else replies.WELCOME)
         if state.flow is None:
-            return Reply(replies.greeting(self.app), replies.STARTERS)
+            return Reply(replies.for_shop(replies.GREETING, self.app), replies.STARTERS)
         return self._resume(state, replies.HELLO_AGAIN)
 
     def _resume(self, state: DialogueState, text: str) -> Reply:
@@ -230,7 +230,7 @@ class DialogueEngine:
         if flow is not None and flow.prompt:
             sorry = replies.ADDRESS_UNCLEAR if flow.awaiting == "address" else replies.NOT_UNDERSTOOD
             return Reply(f"{sorry} {flow.prompt}", (*flow.choices, replies.TALK_TO_PERSON))
-        sorry = self.answerer.dont_know() if cues.question(text) else replies.not_understood(self.app)
+        sorry = self.answerer.dont_know() if cues.question(text) else replies.for_shop(replies.NOT_UNDERSTOOD_HERE, self.app)
         return Reply(sorry, (*replies.STARTERS, replies.TALK_TO_PERSON))
 
     def _escalate(self, state: DialogueState, reason: str, why: str) -> Step:
@@ -241,12 +241,12 @@ class DialogueEngine:
         for name, arguments, body in _results(request.messages):
             observe(state, name, arguments, body)
         if state.turn.get("unavailable"):
-            return Reply(replies.unavailable(self.app), (replies.TALK_TO_PERSON,))
+            return Reply(replies.for_shop(replies.UNAVAILABLE_NOW, self.app), (replies.TALK_TO_PERSON,))
         if "escalating" in state.turn:
             state.end()
             handed, why = state.turn.get("escalated"), replies.HANDOVER_WHY.get(state.turn["escalating"], "")
             if not handed:
-                return Reply(replies.escalation_failed(self.app))
+                return Reply(replies.for_shop(replies.ESCALATION_FAILED, self.app))
             return Reply(replies.HANDED_OVER.format(why=why, message=handed))
         return self._plan(state)
 

@@ -103,31 +103,20 @@ def human_contact(app: AppSettings) -> str:
     return f"email {app.support_email} ({app.support_hours})"
 
 
-def greeting(app: AppSettings) -> str:
-    return f"Hello! I'm the {app.store_name} assistant. {CAPABILITIES}. What can I do for you?"
+def for_shop(template: str, app: AppSettings) -> str:
+    """A reply naming the shop ({store}), how to reach a person ({contact}) and what the assistant does."""
+    return template.format(store=app.store_name, contact=human_contact(app), capabilities=CAPABILITIES)
 
 
-def goodbye(app: AppSettings) -> str:
-    return f"Thanks for contacting {app.store_name}. Have a great day!"
-
-
-def out_of_scope(app: AppSettings) -> str:
-    return (
-        f"I'm sorry, I don't know about that: I'm the {app.store_name} assistant. {CAPABILITIES}. "
-        f"For anything else, our team is happy to help: {human_contact(app)}."
-    )
-
-
-def not_understood(app: AppSettings) -> str:
-    return f"{NOT_UNDERSTOOD} {CAPABILITIES}. {TRY_AGAIN_OR_PERSON}"
-
-
-def unavailable(app: AppSettings) -> str:
-    return f"{UNAVAILABLE}, or {human_contact(app)}."
-
-
-def escalation_failed(app: AppSettings) -> str:
-    return f"I couldn't open a ticket for a colleague just now. Please {human_contact(app)}, and they'll help you."
+GREETING = "Hello! I'm the {store} assistant. {capabilities}. What can I do for you?"
+GOODBYE = "Thanks for contacting {store}. Have a great day!"
+OUT_OF_SCOPE = (
+    "I'm sorry, I don't know about that: I'm the {store} assistant. {capabilities}. "
+    "For anything else, our team is happy to help: {contact}."
+)
+NOT_UNDERSTOOD_HERE = NOT_UNDERSTOOD + " {capabilities}. " + TRY_AGAIN_OR_PERSON
+UNAVAILABLE_NOW = UNAVAILABLE + ", or {contact}."
+ESCALATION_FAILED = "I couldn't open a ticket for a colleague just now. Please {contact}, and they'll help you."
 
 
 HANDOVER_WHY = {
@@ -346,18 +335,21 @@ def search_results(found: list[dict[str, Any]]) -> str:
 CATALOGUE_SHOWN = 12  # product names named in a reply; the rest are counted
 
 
-def _some(names: list[str]) -> str:
+def some(names: list[str]) -> str:
     shown = sorted(names)[:CATALOGUE_SHOWN]
     rest = len(names) - len(shown)
     return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
 
 
 def catalogue(names: list[str]) -> str:
-    return f"We sell {len(names)} kinds of products, among them {_some(names)}. Ask me about any of them."
+    return f"We sell {len(names)} kinds of products, among them {some(names)}. Ask me about any of them."
+
+
+UNKNOWN_PRODUCT = (
+    "I'm sorry, I don't know of any product matching \u201c{query}\u201d in our catalogue (we sell {some}). "
+    "For anything else, our team can help: {contact}."
+)
 
 
 def unknown_product(query: str, names: list[str], app: AppSettings) -> str:
-    return (
-        f"I'm sorry, I don't know of any product matching \u201c{query}\u201d in our catalogue (we sell "
-        f"{_some(names)}). For anything else, our team can help: {human_contact(app)}."
-    )
+    return UNKNOWN_PRODUCT.format(query=query, some=some(names), contact=human_contact(app))

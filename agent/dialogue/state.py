@@ -7,11 +7,31 @@ The views hold no data of their own; they read and write the dict they wrap.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+T = TypeVar("T")
 MAX_SAID = 6  # customer messages a flow remembers for references ("the headphones" said before identification)
 MAX_RECENT = 8  # outcomes remembered for a hand-over summary
 MAX_QUOTED = 3  # latest customer messages kept to quote in a hand-over summary
+
+
+class Key(Generic[T]):
+    """An attribute of a view, kept under its own name in the wrapped dict (so it is saved with it)."""
+
+    def __init__(self, doc: str, read_only: bool = False) -> None:
+        self.__doc__ = doc
+        self.read_only = read_only
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, view: Any, owner: type | None = None) -> T:
+        return view.data[self.name]
+
+    def __set__(self, view: Any, value: T) -> None:
+        if self.read_only:
+            raise AttributeError(f"{self.name} is set through its view's methods")
+        view.data[self.name] = value
 
 
 class Flow:
@@ -71,9 +91,7 @@ class Flow:
         """Messages that may still fill `slot`, newest first."""
         return list(reversed(self.data["said"][self.data["since"].get(slot, 0):]))
 
-    @property
-    def awaiting(self) -> str | None:
-        return self.data["awaiting"]
+    awaiting = Key[str | None]("the slot the open question asks for (None: no question)", read_only=True)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -86,9 +104,7 @@ class Flow:
         self.data["options"] = dict(choices or {})
         self.data["choices"] = list(self.data["options"])
 
-    @property
-    def prompt(self) -> str:
-        return str(self.data["prompt"])
+    prompt = Key[str]("the open question, to ask again after an aside", read_only=True)
 
     @property
     def choices(self) -> list[str]:
@@ -99,23 +115,8 @@ class Flow:
         """Data of the reads this flow made, by tool name (the answer of an information flow)."""
         return self.data["results"]
 
-    @property
-    def card(self) -> str | None:
-        """The write tool whose confirmation card waits for a click."""
-        return self.data["card"]
-
-    @card.setter
-    def card(self, tool: str | None) -> None:
-        self.data["card"] = tool
-
-    @property
-    def refused(self) -> str | None:
-        """Why policy refused what the customer asked, while they decide what to do instead."""
-        return self.data["refused"]
-
-    @refused.setter
-    def refused(self, reason: str | None) -> None:
-        self.data["refused"] = reason
+    card = Key[str | None]("the write tool whose confirmation card waits for a click")
+    refused = Key[str | None]("why policy refused the request, while the customer decides what to do instead")
 
     def note(self, text: str) -> None:
         """Something that went wrong, for the hand-over summary."""
@@ -164,23 +165,9 @@ class DialogueState:
         if user_id:
             self.bound = True
 
-    @property
-    def bound(self) -> bool:
-        """Account tools answer (the customer is signed in or identified), even if the id is not known yet."""
-        return bool(self.data["bound"])
+    bound = Key[bool]("account tools answer (signed in or identified), even before the user id is known")
 
-    @bound.setter
-    def bound(self, value: bool) -> None:
-        self.data["bound"] = value
-
-    @property
-    def misses(self) -> int:
-        """Consecutive messages not understood."""
-        return int(self.data["misses"])
-
-    @misses.setter
-    def misses(self, value: int) -> None:
-        self.data["misses"] = value
+    misses = Key[int]("messages in a row not understood")
 
     @property
     def cache(self) -> dict[str, Any]:
@@ -208,9 +195,7 @@ class DialogueState:
         return list(self.turn.get("notices", []))
 
     def hear(self, text: str) -> None:
-        said: list[str] = self.data["said"]
-        said.append(text)
-        del said[:-MAX_QUOTED]
+        _keep_last(self.data["said"], text, MAX_QUOTED)
 
     @property
     def said(self) -> list[str]:
@@ -218,9 +203,8 @@ class DialogueState:
         return list(self.data["said"])
 
     def remember(self, text: str) -> None:
-        recent: list[str] = self.data["recent"]
-        recent.append(text)
-        del recent[:-MAX_RECENT]
+        """An outcome ("cancel_pending_order: applied"), for a later hand-over summary."""
+        _keep_last(self.data["recent"], text, MAX_RECENT)
 
     @property
     def recent(self) -> list[str]:
@@ -229,3 +213,8 @@ class DialogueState:
     def take_last_action(self) -> dict[str, Any] | None:
         """What became of the last confirmation card (set by the orchestrator after a click), once."""
         return self.data.pop("last_action", None)
+
+
+def _keep_last(items: list[str], item: str, limit: int) -> None:
+    items.append(item)
+    del items[:-limit]
