@@ -23,7 +23,7 @@ from agent.dialogue.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, R
 from agent.dialogue.flows.observe import observe, parse
 from agent.dialogue.flows.slots import corrects, find, forget, reject
 from agent.dialogue.intents import (
-    GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, POLICY_QUESTION, PRODUCT_INFO, THANKS,
+    GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
 )  # fmt: skip
 from agent.dialogue.router import IntentRouter, Routing
 from agent.dialogue.state import DialogueState, Flow
@@ -105,6 +105,8 @@ class DialogueEngine:
                 if flow is None and (offer := cues.offer(routing, self.router.threshold)):
                     return Reply(answer, (offer,))
                 return self._resume(state, answer)
+            if intent == POLICY_QUESTION or follow_up:
+                return self._resume(state, self.answerer.dont_know())
         if flow is not None:
             if flow.refused and (step := self._after_refusal(state, flow, text, intent)):
                 return step
@@ -116,15 +118,16 @@ class DialogueEngine:
             return self._start(state, intent, text)
         if intent == INFORM:
             return self._start(state, ORDER_STATUS, text)  # a bare order number: say where it is
-        if intent == POLICY_QUESTION:
-            return self._resume(state, self.answerer.dont_know())
         if intent in (GREETING, THANKS, GOODBYE):
             return self._small_talk(state, intent)
-        if max(routing.score, routing.runner_up_score) >= self.router.threshold:
-            return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))  # understood, and not ours
-        # Not understood: the help centre may still know; otherwise ask again, then hand over.
+        understood = max(routing.score, routing.runner_up_score) >= self.router.threshold
+        if intent == OUT_OF_SCOPE and understood and routing.score >= routing.runner_up_score:
+            return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))  # clearly not ours
+        # Unclear: the help centre may still know ("my package is lost"); else say what we do, then hand over.
         if request.context and (answer := await self._knowledge(request, text)) is not None:
             return self._resume(state, answer)
+        if understood:
+            return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))
         return self._missed(state, text)
 
     def _answers(self, state: DialogueState, flow: Flow, text: str) -> bool:
@@ -230,7 +233,10 @@ class DialogueEngine:
         if flow is not None and flow.prompt:
             sorry = replies.ADDRESS_UNCLEAR if flow.awaiting == "address" else replies.NOT_UNDERSTOOD
             return Reply(f"{sorry} {flow.prompt}", (*flow.choices, replies.TALK_TO_PERSON))
-        sorry = self.answerer.dont_know() if cues.question(text) else replies.for_shop(replies.NOT_UNDERSTOOD_HERE, self.app)
+        if cues.question(text):
+            sorry = self.answerer.dont_know()
+        else:
+            sorry = replies.for_shop(replies.NOT_UNDERSTOOD_HERE, self.app)
         return Reply(sorry, (*replies.STARTERS, replies.TALK_TO_PERSON))
 
     def _escalate(self, state: DialogueState, reason: str, why: str) -> Step:

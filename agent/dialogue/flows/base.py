@@ -8,6 +8,7 @@ starts from the state each time, a correction simply clears a slot and the next 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ PICK_SLACK_WORDS = 3  # "the visa one please" answers "Visa ending 4242"
 SHORT_PICK_WORDS = 2  # "2", "the second", "paypal": short enough to be nothing but a pick
 MIN_SHARED_WORD = 3
 TYPO_EDITS = 1
+_ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth|last|\d(st|nd|rd|th)?)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def pick(text: str, options: dict[str, Any]) -> Any:
     index = choice(text, labels)
     if index is None:
         return None
-    if len(text.split()) > SHORT_PICK_WORDS and not _shares_a_word(text, labels[index]):
+    if len(text.split()) > SHORT_PICK_WORDS and not _ORDINAL.search(text) and not _shares_a_word(text, labels[index]):
         return None  # "I still want to return it" is not "Talk to a person", though both say "to"
     return options[labels[index]]
 

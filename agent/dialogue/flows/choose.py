@@ -8,7 +8,9 @@ from agent.dialogue import replies
 from agent.dialogue.flows.base import Call, Context, Step
 from agent.dialogue.flows.lookup import need_user
 from agent.dialogue.flows.rules import original_method
-from agent.dialogue.flows.slots import NEW_ITEM, forget, methods, payment_choices, resolve, variants_for
+from agent.dialogue.flows.slots import (
+    NEW_ITEM, forget, methods, named_variants, payment_choices, resolve, variants_for,
+)  # fmt: skip
 
 
 def need_items(ctx: Context, question: str) -> Step | None:
@@ -110,6 +112,8 @@ def need_new_items(ctx: Context) -> Step | list[str]:
         label = replies.item_label(line)
         if not options:
             return ctx.refuse(f"no other variant of {label} is available", replies.NO_VARIANTS.format(label=label), {})
+        # "One with RGB backlight" fits several: offer those first.
+        options = next((n for text in ctx.flow.heard(slot) if (n := named_variants(options, text))), options)
         choices = {replies.variant_label(v): v["item_id"] for v in options}
         return ctx.ask(slot, replies.ASK_VARIANT.format(name=line["name"], label=label), choices)
     return new_ids

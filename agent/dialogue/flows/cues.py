@@ -7,7 +7,9 @@ import re
 from collections.abc import Callable
 
 from agent.dialogue import entities
-from agent.dialogue.intents import CANCEL_ORDER, EXCHANGE_ITEMS, MODIFY_ORDER, POLICY_QUESTION, RETURN_ITEMS
+from agent.dialogue.intents import (
+    CANCEL_ORDER, EXCHANGE_ITEMS, MODIFY_ORDER, OUT_OF_SCOPE, POLICY_QUESTION, RETURN_ITEMS,
+)  # fmt: skip
 from agent.dialogue.router import Routing
 
 NAMING_MARGIN = 0.05  # intents closer than this are told apart by the word the customer used
@@ -32,7 +34,6 @@ _NAMED = {
     RETURN_ITEMS: _says(r"\b(return|send (it |them )?back)"),
     CANCEL_ORDER: _says(r"\bcancel"),
     MODIFY_ORDER: _says(r"\b(change|modify|update)\b"),
-    POLICY_QUESTION: _asks_generally,
 }
 # A button that leads into a request after a policy answer; its text routes to that request.
 OFFERS = {
@@ -47,6 +48,10 @@ def how_to(text: str) -> bool:
     return _asks_generally(text) and not _personal(text)
 
 
+_NAMED[POLICY_QUESTION] = how_to  # "what's the status of W1001004" asks about an order, not a policy
+_ORDER = _says(r"\border\b")
+
+
 def refers_back(text: str) -> bool:
     """"Cancel it": the order of the request before."""
     return _points_back(text) and not entities.order_ids(text)
@@ -58,11 +63,17 @@ def new_request(text: str) -> bool:
 
 
 def disambiguate(routing: Routing, text: str) -> str:
-    """Two requests scored alike ("exchange" reads close to "return"): the one the message names wins."""
-    close = routing.in_scope and routing.score - routing.runner_up_score < NAMING_MARGIN
-    if close and routing.runner_up in _NAMED and _NAMED[routing.runner_up](text):
-        if not (routing.intent in _NAMED and _NAMED[routing.intent](text)):
-            return routing.runner_up
+    """Two requests scored alike ("exchange" reads close to "return"): the one the message names wins.
+    A request held back as too close to out of scope goes ahead if it names itself and an order
+    ("cancel the hoodie order", unlike "cancel my gym membership")."""
+    named = routing.runner_up in _NAMED and _NAMED[routing.runner_up](text)
+    if not routing.in_scope:
+        held_back = routing.intent == OUT_OF_SCOPE and routing.runner_up_score > routing.score
+        ordered = _ORDER(text) or bool(entities.order_ids(text))
+        return routing.runner_up if held_back and named and ordered else routing.intent
+    close = routing.score - routing.runner_up_score < NAMING_MARGIN
+    if close and named and not (routing.intent in _NAMED and _NAMED[routing.intent](text)):
+        return routing.runner_up
     return routing.intent
 
 

@@ -73,12 +73,15 @@ def find_order(text: str, orders: list[dict[str, Any]], fitting: list[dict[str, 
     named = entities.order_ids(text)
     if named:
         return named[0]
+    words = _words(text)
+    for pool in (fitting, orders):  # "the hoodie" may name an order the request doesn't fit: the flow says why
+        holding = [o for o in pool if words & {w for name in o.get("items", []) for w in _words(name)}]
+        if len(holding) == 1:
+            return holding[0]["order_id"]
     pool = fitting or orders
     if LATEST.search(text) and pool:
         return pool[0]["order_id"]  # the list is newest first
-    words = _words(text)
-    holding = [o for o in pool if words & {w for name in o.get("items", []) for w in _words(name)}]
-    return holding[0]["order_id"] if len(holding) == 1 else None
+    return None
 
 
 def _words(text: str) -> set[str]:
@@ -108,14 +111,16 @@ def _payment(ctx: Context, text: str) -> str | None:
 
 def variant(ctx: Context, item_id: str, text: str) -> str | None:
     """The new variant for an order item: the one whose option values the customer names ("the blue one")."""
-    options = variants_for(ctx, item_id)
-    if not options:
-        return None
+    named = named_variants(variants_for(ctx, item_id), text)
+    return named[0]["item_id"] if len(named) == 1 else None
+
+
+def named_variants(options: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """The variants naming most of the option values in `text` ("RGB" fits two keyboards); [] if none."""
     said = set(re.findall(r"[a-z0-9]+", text.lower()))
-    scores = {v["item_id"]: sum(1 for value in v["options"].values() if _said(str(value), said)) for v in options}
-    best = max(scores.values())
-    winners = [item for item, score in scores.items() if score == best]
-    return winners[0] if best and len(winners) == 1 else None
+    scores = [sum(1 for value in v["options"].values() if _said(str(value), said)) for v in options]
+    best = max(scores, default=0)
+    return [v for v, score in zip(options, scores, strict=True) if score == best] if best else []
 
 
 def _said(value: str, words: set[str]) -> bool:
