@@ -21,7 +21,7 @@ from agent.dialogue.flows import FLOWS, cues
 from agent.dialogue.flows.base import Context, Reply, Step, pick
 from agent.dialogue.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
 from agent.dialogue.flows.observe import observe, parse
-from agent.dialogue.flows.slots import corrects, find, forget, reject
+from agent.dialogue.flows.slots import NEW_ITEM, corrects, find, forget, named_variants, reject, variants_for
 from agent.dialogue.intents import (
     GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
 )  # fmt: skip
@@ -85,9 +85,10 @@ class DialogueEngine:
             if entities.never_mind(text):
                 state.end()
                 return Reply(replies.DROPPED)
-            if flow.card and len(text.split()) <= SHORT_ANSWER_WORDS and (answer := entities.yes_no(text)) is not None:
-                if answer:
-                    return Reply(replies.CONFIRM_BUTTON)
+            answer = entities.yes_no(text) if len(text.split()) <= SHORT_ANSWER_WORDS else None
+            if flow.card and answer:
+                return Reply(replies.CONFIRM_BUTTON)
+            if flow.card and (answer is False or cues.calls_off(text)):
                 state.end()
                 return Reply(replies.CARD_DROPPED)
         if intent == HUMAN:
@@ -140,6 +141,8 @@ class DialogueEngine:
             return True
         if slot == "identity":
             return any(find(ctx, s, text) is not None for s in ("email", "name", "zip"))
+        if slot.startswith(NEW_ITEM) and named_variants(variants_for(ctx, slot[len(NEW_ITEM):]), text):
+            return True  # "the white one" of two white lamps: the choice narrows to those two
         return find(ctx, slot, text) is not None
 
     def _fills(self, state: DialogueState, flow: Flow, text: str, intent: str) -> bool:

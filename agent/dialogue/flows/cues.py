@@ -28,6 +28,7 @@ _points_back = _says(r"\b(it|this|that)( order)?\b")
 question = _says(r"\?\s*$|^\s*(how|what|when|why|where|which|who|can|could|do|does|is|are|will)\b")
 follows_up = _says(r"^\s*(and|what about|how about|also|same for)\b")  # "And for exchanges?"
 insists = _says(r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b")
+calls_off = _says(r"^\s*(cancel|stop|abort|don'?t)( it| that| this)?[.!]*\s*$")  # while a card waits
 adds = _says(r"\b(too|also|as well|and the)\b")  # "the keyboard too": more items, not other items
 _NAMED = {
     EXCHANGE_ITEMS: _says(r"\b(exchange|swap|replace|different (size|colou?r))"),
