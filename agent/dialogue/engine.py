@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 
 from agent.dialogue import entities, replies
@@ -45,6 +46,7 @@ class DialogueEngine:
         self.answerer = answerer  # the extractive help-centre answerer, for policy questions
         self.app = app
         self.max_steps = max_steps  # model calls the orchestrator allows per turn
+        self._routing = threading.Lock()  # the router's embedding cache is shared by every conversation
 
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: Settings) -> DialogueEngine:
@@ -71,13 +73,17 @@ class DialogueEngine:
         state.turn["after_answer"] = state.data.pop("answered", False)
         state.hear(text)
         _settle_card(state)
-        routing = await asyncio.to_thread(self.router.route, text)
+        routing = await asyncio.to_thread(self._route, text)
         if (flow := state.flow) is not None:
             flow.hear(text)
         step = await self._decide(request, state, text, routing)
         if not state.turn.get("missed"):
             state.misses = 0
         return step
+
+    def _route(self, text: str) -> Routing:
+        with self._routing:
+            return self.router.route(text)
 
     async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
         flow, intent = state.flow, cues.disambiguate(routing, text)
