@@ -33,7 +33,7 @@ class LLMSettings(BaseSettings):
 
     model_config = _group("LLM_")
 
-    model: str = Field("", description="Model name; empty selects the offline answer engine")
+    model: str = Field("", description="Model name; empty selects the offline dialogue engine")
     base_url: str = Field(
         "", description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1; empty = OpenAI"
     )
