@@ -4,10 +4,11 @@ The orchestrator drives it like any model: a customer message in, then either to
 results come back in role="tool" messages, and the engine is called again) or a reply with quick
 replies. Between turns, everything it knows lives in `request.state`, persisted with the conversation.
 
-Per message: route it (one embedding call), then, in order, let the customer leave ("never mind"),
-keep typed "yes" from confirming, hand over on request, handle a policy refusal's follow-up, fill or
-correct the open flow's slots, start a new flow, answer a knowledge question, small talk, or say
-what's out of scope. Two messages in a row not understood bring a colleague in.
+Per message: route it (one embedding call), then, in order: let the customer leave ("never mind");
+keep typed "yes" from confirming a card; hand over on request; answer a general question from the help
+centre (and go back to the open question); take up a policy refusal's alternative, or hand over if the
+customer insists; switch to a new request; fill or correct the open flow's slots; start a flow; small
+talk; say what's out of scope. Two messages in a row not understood bring a colleague in.
 """
 
 from __future__ import annotations
