@@ -21,6 +21,21 @@ DOCS = ROOT / "knowledge" / "docs"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+# The shared test data (`../shared/data` beside the checkout; see its README). SHARED_DATA_DIR
+# points elsewhere; a clone in another folder of this machine still finds /work/shared/data.
+_SHARED_DATA_CANDIDATES = [
+    Path(os.environ["SHARED_DATA_DIR"]) if os.environ.get("SHARED_DATA_DIR") else None,
+    Path(__file__).resolve().parents[2] / "shared" / "data",
+    Path("/work/shared/data"),
+]
+
+
+def shared_data(relative: str) -> Path:
+    """The shared data file `relative` (e.g. "banking77/train.csv"): the first place that has it."""
+    places = [base / relative for base in _SHARED_DATA_CANDIDATES if base is not None]
+    return next((path for path in places if path.exists()), places[0])
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip when a real service or binary is missing, but fail under CI, where it must exist."""
     if not condition:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests import taubench_reference as reference
-from tests.conftest import require
+from tests.conftest import require, shared_data
 from tests.postgres import run_sync
 from tests.store_fixtures import Shop
 from tools.store.db import StoreDatabase
@@ -28,7 +28,7 @@ from tools.store.migrate import migrate_store
 from tools.store.seed import DANA_ID, seed_demo
 from tools.store.taubench import export_json, import_json
 
-TAUBENCH = Path("/work/shared/data/taubench-retail/db.json")
+TAUBENCH = shared_data("taubench-retail/db.json")
 DEMO_CUSTOMERS = 40  # enough generated customers for every order status; seeding stays fast
 DEMO_SEED = 7
 NEW_ADDRESS = {"address1": "1 Congress Ave", "address2": "Suite 5", "city": "Austin", "country": "USA",

@@ -17,11 +17,11 @@ import pytest
 
 from agent.dialogue.intents import INFORM, INTENTS, OUT_OF_SCOPE, STORE_FLOWS, load_examples, normalize
 from agent.eval.routing import evaluate_routing, load_rows
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT, require, shared_data
 
 DATA = ROOT / "agent" / "eval" / "data"
 DEV, TEST = DATA / "routing_dev.jsonl", DATA / "routing_test.jsonl"
-BANKING77 = ROOT.parent / "shared" / "data" / "banking77" / "train.csv"
+BANKING77 = shared_data("banking77/train.csv")
 
 # The project's acceptance thresholds on the held-out test file.
 MIN_TEST_ACCURACY = 0.90

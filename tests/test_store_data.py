@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 from agent.datalayer.db import make_engine
 from agent.datalayer.migrate import migrate
 from agent.settings import Settings, StoreSettings
-from tests.conftest import require
+from tests.conftest import require, shared_data
 from tests.postgres import PG_URL, private_schema, require_postgres
 from tests.processes import app_env
 from tools.store.db import StoreDatabase
@@ -31,7 +31,7 @@ from tools.store.seed import build_demo, ensure_seeded, is_empty, seed_demo
 from tools.store.taubench import DocumentError, export_json, import_json
 
 ROOT = Path(__file__).resolve().parents[1]
-TAUBENCH = Path(__file__).resolve().parents[2] / "shared/data/taubench-retail/db.json"
+TAUBENCH = shared_data("taubench-retail/db.json")
 DANA = "dana_whitfield_1001"
 
 
