@@ -60,6 +60,7 @@ CONFIRM_HINT = (
     "Confirm; do not call the tool again for this action."
 )
 DECLINED_REPLY = "All right, I've dropped that request. Nothing has been changed."
+SUPERSEDED_REPLY = "That request was replaced by a newer one, so nothing was changed. Use the latest card."
 EXPIRED_REPLY = "That confirmation has expired, so nothing was changed. Ask me again if you still want it done."
 RESOLVED_KEEP = 20  # outcomes remembered for repeated clicks on old cards
 AccountLookup = Callable[[str], Awaitable[str | None]]  # signed-in identifier -> store customer id
@@ -219,6 +220,11 @@ class SupportAgent:
         arguments = json.loads(call.arguments or "{}") if isinstance(call.arguments, str) else dict(call.arguments)
         summary = tuple(result.summary)
         expires = time.time() + self.settings.store.confirmation_ttl_s
+        # A newer card for the same action on the same record replaces the older one (a corrected
+        # item, another refund method): only the card the customer saw last can apply.
+        for old, pending in list(conversation.pending.items()):
+            if pending.tool == call.name and pending.arguments.get("order_id") == arguments.get("order_id"):
+                conversation.resolve(old, SUPERSEDED_REPLY, RESOLVED_KEEP)
         conversation.pending[token] = PendingAction(call.name, arguments, conversation.customer_id, summary, expires)
         return ConfirmationRequested(token, call.name, summary)
 

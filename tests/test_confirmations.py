@@ -42,11 +42,13 @@ class Backend:
             if ORDERS.get(order_id) != ctx.customer_id:
                 raise ToolFailure("not_found", f"Order {order_id} was not found.")
             if ctx.confirmation is None:
-                return ToolResult.needs_confirmation([f"Cancel order {order_id}.", "Refund $10.00 to Visa ending 4242."])
+                summary = [f"Cancel order {order_id}.", "Refund $10.00 to Visa ending 4242."]
+                return ToolResult.needs_confirmation(summary)
             if ctx.confirmation in self.applied:
                 return self.applied[ctx.confirmation]
             self.cancelled.append(order_id)
-            self.applied[ctx.confirmation] = ToolResult.success({"order_id": order_id}, f"Order {order_id} is cancelled.")
+            done = ToolResult.success({"order_id": order_id}, f"Order {order_id} is cancelled.")
+            self.applied[ctx.confirmation] = done
             return self.applied[ctx.confirmation]
 
         return [find_user_id_by_email, cancel_order]
@@ -204,4 +206,27 @@ async def test_backend_outage_at_the_click_keeps_the_action_for_a_retry():
 
     breaker.record_success()
     await click(agent, conversation, token)
+    assert backend.cancelled == ["#W0000001"]
+
+
+async def test_a_newer_card_for_the_same_order_replaces_the_older_one():
+    from agent.orchestrator import SUPERSEDED_REPLY
+
+    backend = Backend()
+    model = ScriptedModel([
+        call_tools(tool_call("find_user_id_by_email", {"email": "a@example.com"})),
+        call_tools(tool_call("cancel_order", {"order_id": "#W0000001"})),
+        "Please confirm.",
+        call_tools(tool_call("cancel_order", {"order_id": "#W0000001"})),
+        "Here is the corrected request; please confirm.",
+    ])
+    agent, conversation = make_agent(model, backend), Conversation("c9")
+    cards = [e.token for text in ("cancel #W0000001", "actually, do it again")
+             for e in await turn(agent, conversation, text) if isinstance(e, ConfirmationRequested)]
+    first, second = cards
+
+    assert list(conversation.pending) == [second]
+    assert reply_of(await click(agent, conversation, first)) == SUPERSEDED_REPLY
+    assert backend.cancelled == []
+    await click(agent, conversation, second)
     assert backend.cancelled == ["#W0000001"]
