@@ -30,6 +30,9 @@ from redis.exceptions import RedisError
 from agent.sessions.base import Decision, State, Updater
 from agent.sessions.errors import LockTimeout, SessionConflict, SessionUnavailable
 
+_CLOSE_TIMEOUT_S = 2.0  # shutting a store down must never hang on a half-open connection
+_LISTEN_POLL_S = 1.0  # how often the invalidation listener checks whether the store was closed
+_LISTEN_RETRY_S = 1.0  # pause before resubscribing after the channel was lost
 log = logging.getLogger(__name__)
 
 _CAS = """
@@ -99,28 +102,35 @@ class RedisSessionStore:
         self._release = client.register_script(_RELEASE)
         self._extend = client.register_script(_EXTEND)
         self._listener: asyncio.Task | None = None
+        self._closed = False
         self.channel = f"{prefix}invalidate"
 
     def _key(self, session_id: str) -> str:
         return f"{self.prefix}state:{session_id}"
 
     async def _listen(self) -> None:
-        while True:
-            pubsub = self.client.pubsub()
+        # get_message() polling, not `async for pubsub.listen()`: an async generator cancelled
+        # mid-read cannot be closed cleanly, and `_closed` stops the loop even if a cancel is lost.
+        while not self._closed:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
+                while not self._closed:
+                    message = await pubsub.get_message(timeout=_LISTEN_POLL_S)
+                    if message is not None and message["type"] == "message":
                         self._invalidate(message["data"].decode())
             except asyncio.CancelledError:
                 raise
             except RedisError as exc:
+                if self._closed:
+                    return
                 log.warning("session invalidation channel lost (%s); clearing the L1 cache", exc)
                 self._l1.clear()  # invalidations may have been missed
-                await asyncio.sleep(1)
+                await asyncio.sleep(_LISTEN_RETRY_S)
             finally:
+                # Bounded: a pubsub cancelled mid-subscribe can wait forever on its connection.
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await asyncio.wait_for(pubsub.aclose(), _CLOSE_TIMEOUT_S)
 
     def _invalidate(self, notice: str) -> None:
         # "<id> <version>": our own writes come back too, and must not evict what they just cached.
@@ -130,7 +140,7 @@ class RedisSessionStore:
             self._l1.pop(session_id, None)
 
     def _ensure_listener(self) -> None:
-        if self._listener is None or self._listener.done():
+        if not self._closed and (self._listener is None or self._listener.done()):
             self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     async def _fetch(self, session_id: str) -> tuple[str, State | None]:
@@ -226,11 +236,11 @@ class RedisSessionStore:
                 log.warning("could not extend lock %s: %s", key, exc)
 
     async def close(self) -> None:
+        self._closed = True
         if self._listener:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-        await self.client.aclose()
+            await asyncio.wait({self._listener}, timeout=_CLOSE_TIMEOUT_S)
+        await asyncio.wait_for(self.client.aclose(), _CLOSE_TIMEOUT_S)
 
 
 class RedisRateLimiter:
