@@ -18,11 +18,12 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import socketio
+from tests.cluster import Turn, assemble
 from tests.chainlit_server import (  # noqa: F401  (chainlit_server is a fixture)
     AUTH_COOKIE,
     CUSTOMER,
@@ -132,40 +133,6 @@ def test_project_settings(chainlit_server: ChainlitServer, dana_token: str) -> N
     assert "Larkspur Goods support" in data["markdown"]  # chainlit.md, shown as the readme
 
 
-@dataclass
-class Turn:
-    """What the server sent between `task_start` and `task_end` for one user message."""
-
-    events: list[tuple[str, Any]]
-    messages: dict[str, dict] = field(default_factory=dict)  # final step dicts by id, in arrival order
-    streamed: dict[str, str] = field(default_factory=dict)  # text assembled from the stream, by message id
-
-    @property
-    def elements(self) -> list[dict]:
-        return [data for name, data in self.events if name == "element"]
-
-    @property
-    def assistant_messages(self) -> list[dict]:
-        return [m for m in self.messages.values() if m.get("type") == "assistant_message"]
-
-    @property
-    def reply(self) -> dict:
-        """The assistant's answer: the streamed assistant message (not an escalation or error note)."""
-        streamed = [m for m in self.assistant_messages if m["id"] in self.streamed]
-        candidates = streamed or self.assistant_messages
-        assert candidates, f"no assistant message in the turn: {self.summary()}"
-        return candidates[-1]
-
-    def summary(self) -> str:
-        lines = []
-        for name, data in self.events:
-            if name == "stream_token":
-                continue
-            brief = {k: data.get(k) for k in ("id", "type", "name", "output", "forId")} if isinstance(data, dict) else data
-            lines.append(f"{name}: {brief!r}"[:400])
-        return "\n".join(lines)
-
-
 class ChatClient:
     """A Chainlit webapp session over socket.io, without a browser."""
 
@@ -174,13 +141,13 @@ class ChatClient:
         self.token = token
         self.session_id = str(uuid.uuid4())
         self.sio = socketio.AsyncClient(reconnection=False)
-        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[float, str, Any]] = asyncio.Queue()
         for name in COLLECTED_EVENTS:
             self.sio.on(name, self._collector(name))
 
     def _collector(self, name: str):
         async def handler(data: Any = None) -> None:
-            await self.queue.put((name, data))
+            await self.queue.put((time.monotonic(), name, data))
 
         return handler
 
@@ -204,18 +171,18 @@ class ChatClient:
         events = await self._next_event("task_end", timeout=30)
         events += await self._next_event("task_start", timeout=30)
         events += await self._next_event("task_end", timeout=60)
-        turn = self._assemble(events)
+        turn = assemble(events)
         names = [m.get("name") for m in turn.messages.values()]
         assert "on_chat_start" in names, f"on_chat_start did not run:\n{turn.summary()}\n{self.server.log_tail()}"
         errors = [m for m in turn.messages.values() if m.get("isError") or m.get("name") == "Error"]
         assert not errors, f"on_chat_start failed: {errors}\n{self.server.log_tail()}"
 
-    async def _next_event(self, wanted: str, timeout: float) -> list[tuple[str, Any]]:
-        seen: list[tuple[str, Any]] = []
+    async def _next_event(self, wanted: str, timeout: float) -> list[tuple[float, str, Any]]:
+        seen: list[tuple[float, str, Any]] = []
         while True:
-            name, data = await asyncio.wait_for(self.queue.get(), timeout)
-            seen.append((name, data))
-            if name == wanted:
+            event = await asyncio.wait_for(self.queue.get(), timeout)
+            seen.append(event)
+            if event[1] == wanted:
                 return seen
 
     async def ask(self, text: str) -> Turn:
@@ -228,36 +195,18 @@ class ChatClient:
             "createdAt": "",
         }
         await self.sio.emit("client_message", {"message": message, "fileReferences": None})
-        events: list[tuple[str, Any]] = []
+        events: list[tuple[float, str, Any]] = []
         try:
             async with asyncio.timeout(TURN_TIMEOUT_S):
                 events += await self._next_event("task_start", TURN_TIMEOUT_S)
                 events += await self._next_event("task_end", TURN_TIMEOUT_S)
         except TimeoutError:
-            turn = self._assemble(events)
+            turn = assemble(events)
             pytest.fail(
                 f"no task_end within {TURN_TIMEOUT_S:.0f} s for {text!r}; events so far:\n{turn.summary()}\n"
                 f"{self.server.log_tail()}"
             )
-        return self._assemble(events)
-
-    @staticmethod
-    def _assemble(events: list[tuple[str, Any]]) -> Turn:
-        turn = Turn(events)
-        for name, data in events:
-            if name == "stream_start":
-                turn.streamed[data["id"]] = data.get("output") or ""
-                turn.messages[data["id"]] = data
-            elif name == "stream_token":
-                if data.get("isInput"):
-                    continue
-                if data.get("isSequence"):
-                    turn.streamed[data["id"]] = data["token"]
-                else:
-                    turn.streamed[data["id"]] = turn.streamed.get(data["id"], "") + data["token"]
-            elif name in ("new_message", "update_message"):
-                turn.messages[data["id"]] = data
-        return turn
+        return assemble(events)
 
     async def fetch_element_text(self, element: dict) -> str:
         """The element's content, as the page loads it for the side panel."""

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -23,10 +22,10 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-PortableJSON = JSON().with_variant(JSONB(), "postgresql")
+from agent.datalayer.models import PortableJSON
+
 Money = Numeric(12, 2, asdecimal=True)
 
 PAYMENT_SOURCES = ("credit_card", "gift_card", "paypal")
@@ -45,7 +44,18 @@ class Base(DeclarativeBase):
     pass
 
 
-class Customer(Base):
+class PostalAddress:
+    """The address columns a customer (default address) and an order (shipping address) both have."""
+
+    address1: Mapped[str] = mapped_column(String(255))
+    address2: Mapped[str] = mapped_column(String(255), default="")
+    city: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(100))
+    country: Mapped[str] = mapped_column(String(100))
+    zip: Mapped[str] = mapped_column(String(20))
+
+
+class Customer(PostalAddress, Base):
     __tablename__ = "store_customers"
     __table_args__ = (Index("ix_store_customers_name_zip", "last_name", "first_name", "zip"),)
 
@@ -53,12 +63,6 @@ class Customer(Base):
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(255), unique=True)  # stored lower-case
-    address1: Mapped[str] = mapped_column(String(255))
-    address2: Mapped[str] = mapped_column(String(255), default="")
-    city: Mapped[str] = mapped_column(String(100))
-    state: Mapped[str] = mapped_column(String(100))
-    country: Mapped[str] = mapped_column(String(100))
-    zip: Mapped[str] = mapped_column(String(20))
 
     payment_methods: Mapped[list[PaymentMethod]] = relationship(
         back_populates="customer", order_by="PaymentMethod.position", cascade="all, delete-orphan"
@@ -108,7 +112,7 @@ class Variant(Base):
     product: Mapped[Product] = relationship(back_populates="variants")
 
 
-class Order(Base):
+class Order(PostalAddress, Base):
     __tablename__ = "store_orders"
     __table_args__ = (CheckConstraint(_in("status", ORDER_STATUSES), name="ck_store_orders_status"),)
 
@@ -117,12 +121,6 @@ class Order(Base):
     position: Mapped[int] = mapped_column(Integer)  # place in the customer's order list (newest last)
     placed_at: Mapped[datetime | None] = mapped_column(DateTime)  # demo data has dates; τ-bench has none
     status: Mapped[str] = mapped_column(String(32))
-    address1: Mapped[str] = mapped_column(String(255))
-    address2: Mapped[str] = mapped_column(String(255), default="")
-    city: Mapped[str] = mapped_column(String(100))
-    state: Mapped[str] = mapped_column(String(100))
-    country: Mapped[str] = mapped_column(String(100))
-    zip: Mapped[str] = mapped_column(String(20))
     # Written by actions, NULL until then (an export leaves the key out, as τ-bench does).
     cancel_reason: Mapped[str | None] = mapped_column(String(64))
     return_items: Mapped[list[str] | None] = mapped_column(PortableJSON)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tools.store.models import Customer, Order, PaymentMethod, Product
+from tools.store.models import Customer, Order, PaymentMethod, PostalAddress, Product
 
 _ACTION_FIELDS = (
     "cancel_reason", "return_items", "return_payment_method_id", "exchange_items", "exchange_new_items",
@@ -25,7 +25,7 @@ def cents(value: Decimal | float | int | str) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-def address(row: Customer | Order) -> dict[str, str]:
+def address(row: PostalAddress) -> dict[str, str]:
     return {
         "address1": row.address1, "address2": row.address2, "city": row.city,
         "country": row.country, "state": row.state, "zip": row.zip,
