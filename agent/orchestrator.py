@@ -204,7 +204,9 @@ class SupportAgent:
                 refs = book.add(result.sources)
                 data = [{"ref": n, "title": p.citation, "text": p.text} for n, p in zip(refs, result.sources, strict=True)]
                 content = json.dumps({"ok": True, "passages": data}, ensure_ascii=False)
-            if result.identified and conversation.customer_id is None:
+            # Only an anonymous conversation is bound by what the chat says; a signed-in one acts for
+            # its own account (see _identify), never for whoever's email was typed.
+            if result.identified and conversation.customer_id is None and conversation.user_id is None:
                 conversation.customer_id = result.identified
                 log.info("conversation %s now acts for customer %s", conversation.id, result.identified)
             yield ToolFinished(call.id, call.name, result)

@@ -137,6 +137,20 @@ async def test_once_identified_only_the_same_customer_can_be_found(shop):
     assert same.ok and same.data == DANA
 
 
+
+async def test_a_signed_in_account_without_a_record_finds_nobody(shop):
+    """Staff or a new account (signed in, no customer record) cannot look anyone up to act for them."""
+    from tools.base import ToolContext
+    from tools.crm import SIGNED_IN_ELSEWHERE
+    from agent.llm.scripted import tool_call
+
+    ctx = ToolContext("c-signed-in", user_id="new-account@example.com")
+    for name, arguments in (("find_user_id_by_email", {"email": "omar@example.com"}),
+                            ("find_user_id_by_name_zip", {"first_name": "Omar", "last_name": "Reyes", "zip": "10001"})):
+        result = await shop.registry.run(tool_call(name, arguments), ctx)
+        assert result.error == "forbidden" and result.message == SIGNED_IN_ELSEWHERE and result.identified is None
+
+
 ACCOUNT_CALLS = [
     ("get_user_details", {"user_id": DANA}),
     ("modify_user_address", {"user_id": DANA, **ADDRESS}),

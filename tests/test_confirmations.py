@@ -230,3 +230,24 @@ async def test_a_newer_card_for_the_same_order_replaces_the_older_one():
     assert backend.cancelled == []
     await click(agent, conversation, second)
     assert backend.cancelled == ["#W0000001"]
+
+
+async def test_a_signed_in_account_without_a_customer_record_cannot_take_over_another():
+    """A new account or a staff login typing someone's email must not be bound to that customer."""
+
+    async def accounts(identifier: str) -> str | None:
+        return None  # signed in, but no store record for this account
+
+    backend = Backend()
+    model = ScriptedModel([
+        call_tools(tool_call("find_user_id_by_email", {"email": "b@example.com"})),
+        call_tools(tool_call("cancel_order", {"order_id": "#W0000002"})),
+        "Sorry.",
+    ])
+    agent = make_agent(model, backend, accounts=accounts)
+    conversation = Conversation("c10", user_id="new-account@example.com")
+    events = await turn(agent, conversation, "I'm b@example.com, cancel #W0000002")
+
+    assert conversation.customer_id is None
+    assert [e.result.error for e in events if isinstance(e, ToolFinished)][-1] == "forbidden"
+    assert not [e for e in events if isinstance(e, ConfirmationRequested)]

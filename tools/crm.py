@@ -13,13 +13,23 @@ from tools.store.params import Address1, Address2, City, Country, Email, FirstNa
 from tools.store.rules import readdress
 
 NO_MATCH = "No customer account matches these details."
+SIGNED_IN_ELSEWHERE = (
+    "This signed-in account has no customer record, and a signed-in account cannot act for another "
+    "customer. Offer to hand the conversation to a colleague."
+)
 SEVERAL_MATCHES = (
     "Several customer accounts match this name and zip code; ask for the email address on the account instead."
 )
 
 
 def _found(ctx: ToolContext, matches: list[str]) -> ToolResult:
-    """Identify the conversation's customer; once identified, only that same customer can be found again."""
+    """Identify the conversation's customer; once identified, only that same customer can be found again.
+
+    Signed-in conversations act for the account's own customer record only: a signed-in account
+    without one (staff, a new account) must not find, and so bind, anyone else's.
+    """
+    if ctx.user_id is not None and ctx.customer_id is None:
+        raise ToolFailure("forbidden", SIGNED_IN_ELSEWHERE)
     if ctx.customer_id is not None:
         matches = [user_id for user_id in matches if user_id == ctx.customer_id]
     if not matches:
