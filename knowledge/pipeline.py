@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 
 from knowledge.clean import clean
 from knowledge.convert import convert
@@ -63,6 +62,7 @@ class ChunkingOptions:
     max_words: int
     overlap_words: int
     max_file_bytes: int
+    group_chunks: int  # chunks embedded together; the embedder sorts each call by length, so bigger pads less
 
 
 class Ingestor:
@@ -108,29 +108,28 @@ class Ingestor:
         if not chunks:
             return FileResult(source, "skipped", reason="no text left after cleaning")
         # Ids carry the version, so the new chunks never overwrite the old ones mid-write.
-        chunks = [replace(c, id=hashlib.sha1(f"{c.id}:{version}".encode()).hexdigest()[:24]) for c in chunks]
+        extra = {"doc_hash": version, "chunk_count": len(chunks), "root": root, "kind": document.kind}
+        chunks = [replace(c, id=hashlib.sha1(f"{c.id}:{version}".encode()).hexdigest()[:24], extra=extra)
+                  for c in chunks]
         return _Prepared(document, chunks, version, root, "updated" if source in known else "added")
 
     def _write_all(self, batch: list[_Prepared]) -> list[FileResult]:
-        """Embed several documents in one call (small calls waste the CPU), then write each whole."""
-        vectors = self.embedder.embed([embedding_text(c) for item in batch for c in item.chunks])
-        results, start = [], 0
-        for item in batch:
-            self._write(item, vectors[start : start + len(item.chunks)])
-            start += len(item.chunks)
-            results.append(FileResult(item.document.source, item.status, len(item.chunks)))
-        return results
+        """Embed and write several documents together (small calls waste the CPU and the store).
 
-    def _write(self, item: _Prepared, vectors: np.ndarray) -> None:
-        source, version = item.document.source, item.version
-        extra: dict[str, str | int] = {"doc_hash": version, "chunk_count": len(item.chunks), "root": item.root,
-                                       "kind": item.document.kind}
+        A document counts only once all its chunks are stored (`complete_sources`), so a crash
+        mid-write leaves the previous version in charge; an error removes the new versions.
+        """
+        chunks = [c for item in batch for c in item.chunks]
+        vectors = self.embedder.embed([embedding_text(c) for c in chunks])
         try:
-            self.store.upsert(item.chunks, vectors, extra)
+            self.store.upsert(chunks, vectors, {})
         except Exception:
-            self.store.delete({"$and": [{"source": source}, {"doc_hash": version}]})
+            for item in batch:
+                self.store.delete({"$and": [{"source": item.document.source}, {"doc_hash": item.version}]})
             raise
-        self.store.delete({"$and": [{"source": source}, {"doc_hash": {"$ne": version}}]})
+        for item in batch:
+            self.store.delete({"$and": [{"source": item.document.source}, {"doc_hash": {"$ne": item.version}}]})
+        return [FileResult(item.document.source, item.status, len(item.chunks)) for item in batch]
 
     def ingest_paths(self, paths: Iterable[Path], rebuild: bool = False,
                      progress: Callable[[str], None] | None = None) -> IngestReport:
@@ -159,7 +158,7 @@ class Ingestor:
                     report.results.append(prepared)
                     continue
                 pending.append(prepared)
-                if sum(len(p.chunks) for p in pending) >= self.embedder.batch_size:
+                if sum(len(p.chunks) for p in pending) >= self.options.group_chunks:
                     report.results += self._write_all(pending)
                     pending = []
             if pending:

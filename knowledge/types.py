@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -33,12 +34,14 @@ class Chunk:
     title: str
     section: str = ""
     page: int | None = None
+    # Stored beside the text, e.g. the ingested version of its document; not part of its identity.
+    extra: Mapping[str, str | int] = field(default_factory=dict, compare=False)
 
     def metadata(self) -> dict[str, str | int]:
         meta: dict[str, str | int] = {"source": self.source, "title": self.title, "section": self.section}
         if self.page is not None:
             meta["page"] = self.page
-        return meta
+        return meta | dict(self.extra)
 
 
 @dataclass(frozen=True)

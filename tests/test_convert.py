@@ -92,7 +92,39 @@ def test_oversized_files_are_refused_before_parsing():
 
 
 def test_the_local_spacy_model_tags_verbs():
-    from knowledge.offline_nlp import load_model
+    from knowledge.offline_nlp import load_model, unstructured_model
 
-    tags = [token.tag_ for token in load_model()("You can return items.")]
-    assert "VB" in tags
+    assert "VB" in [token.tag_ for token in load_model()("You can return items.")]
+    # A one-sentence text is exactly where unstructured reads the tags.
+    assert "VB" in [token.tag_ for token in unstructured_model()("You can return items.")]
+
+
+def _partition_all(texts_and_names, model, monkeypatch):
+    from unstructured.nlp import tokenize
+
+    monkeypatch.setattr(tokenize, "_get_nlp", model)
+    for cached in (tokenize._process_cached, tokenize.pos_tag, tokenize.word_tokenize, tokenize._tokenize_for_cache):
+        cached.cache_clear()
+    return [convert(data, name).elements for data, name in texts_and_names]
+
+
+def test_tagging_only_what_unstructured_reads_keeps_its_decisions(monkeypatch):
+    """The fast model must classify every element as the full tagger does (titles, narrative, lists)."""
+    from pathlib import Path
+
+    from knowledge import offline_nlp
+    from unstructured.partition.text_type import is_possible_narrative_text, is_possible_title
+
+    docs = Path(__file__).resolve().parent.parent / "knowledge" / "docs"
+    tricky = ("WARRANTY CLAIMS. SEND US THE SERIAL NUMBER. WE REPLY IN TWO DAYS.", "Refund Policy For Gift Cards",
+              "Free returns. Within 30 days.", "e.g. the blender, the kettle and the toaster", "1A. Risk Factors",
+              "Dear Customer,", "Ship it. Now.", "We ship to Canada.", "Returns are always free", "Orders ship in 2 days. Tracking follows by email.")
+    files = [(p.read_bytes(), p.name) for p in sorted(docs.glob("*.md"))]
+    files += [(TEXT, "notes.txt"), (HTML, "page.html"), (MARKDOWN, "page.md"),
+              ("\n\n".join(tricky).encode(), "tricky.txt")]
+    offline_nlp.install()
+    fast = _partition_all(files, offline_nlp.unstructured_model, monkeypatch)
+    fast_calls = [(is_possible_narrative_text(t), is_possible_title(t)) for t in tricky]
+    full = _partition_all(files, offline_nlp.load_model, monkeypatch)
+    assert fast == full
+    assert fast_calls == [(is_possible_narrative_text(t), is_possible_title(t)) for t in tricky]

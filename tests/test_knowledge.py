@@ -86,6 +86,31 @@ def test_a_failed_write_leaves_the_previous_version_whole(kb, docs_copy, monkeyp
     assert [r.source for r in retry.of("updated")] == ["returns.md"]
 
 
+def test_a_write_that_fails_midway_through_a_group_leaves_every_document_as_it_was(kb, docs_copy, monkeypatch):
+    """Files are embedded and written in groups; a failure part-way leaves no document half-new."""
+    kb.ingest([docs_copy])
+    before = sorted((i, t) for i, t, _m in kb.store.texts())
+    real_upsert = kb.store.upsert
+
+    def upsert_half_then_fail(chunks, embeddings, extra):
+        sources = {c.source for c in chunks}
+        assert len(sources) == 2, f"both edited files travel in one group: {sources}"
+        half = len(chunks) // 2 + 1  # all of the first document and part of the second
+        real_upsert(chunks[:half], embeddings[:half], extra)
+        raise RuntimeError("connection reset")
+
+    monkeypatch.setattr(kb.store, "upsert", upsert_half_then_fail)
+    (docs_copy / "returns.md").write_text("# Returns\n\n## Window\n\nReturns are accepted for 45 days.\n\n" * 3)
+    (docs_copy / "refunds.md").write_text("# Refunds\n\n## Timing\n\nRefunds take 9 days.\n\n" * 3)
+    with pytest.raises(RuntimeError):
+        kb.ingest([docs_copy])
+    monkeypatch.undo()
+    assert sorted((i, t) for i, t, _m in kb.store.texts()) == before
+    retry = kb.ingest([docs_copy])
+    assert sorted(r.source for r in retry.of("updated")) == ["refunds.md", "returns.md"]
+    assert any("45 days" in t for _i, t, m in kb.store.texts() if m["source"] == "returns.md")
+
+
 def test_rebuild_starts_from_scratch(kb, docs_copy):
     kb.ingest([docs_copy])
     rebuilt = kb.ingest([docs_copy], rebuild=True)
