@@ -7,10 +7,12 @@ import logging
 import os
 
 import chainlit as cl
+from chainlit import server as chainlit_server
 from chainlit.auth import get_current_user
 from chainlit.server import app as server
-from fastapi import Depends, HTTPException, Response
-from chainlit.types import ThreadDict
+from chainlit.session import WebsocketSession
+from chainlit.types import DeleteFeedbackRequest, ThreadDict, UpdateFeedbackRequest
+from fastapi import Depends, HTTPException, Request, Response
 
 from agent.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
 from agent.chainlit_ui import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION, handle_action, handle_choice, handle_message
@@ -49,6 +51,9 @@ def data_layer() -> SQLDataLayer:
     return history
 
 
+_CHAINLIT_ROUTES = len(server.router.routes)
+
+
 @server.get("/files/threads/{thread_id}/{element_id}")
 async def element_file(thread_id: str, element_id: str, user: cl.User | None = Depends(get_current_user)) -> Response:
     """Stored element files (cited passages, attachments), only for the thread's owner."""
@@ -68,9 +73,38 @@ async def health() -> dict[str, object]:
     return {"status": "ok", "circuits": services.registry.health()}
 
 
-# Chainlit's catch-all route (and its own /health) would answer first: ours go to the front.
-for _ in range(2):
-    server.router.routes.insert(0, server.router.routes.pop())
+def _live_thread(session_id: str, user: cl.User | None) -> str | None:
+    """The thread of this user's open chat session (its steps may not be saved yet)."""
+    session = WebsocketSession.get_by_id(session_id)
+    if session is None or (session.user.identifier if session.user else None) != (user.identifier if user else None):
+        return None
+    return session.thread_id
+
+
+@server.put("/feedback")
+async def update_feedback(
+    request: Request, update: UpdateFeedbackRequest, user: cl.User | None = Depends(get_current_user)
+) -> Response:
+    """Chainlit's rating route, which checks no ownership, for the rated conversation's author only."""
+    thread_id = await history.step_thread(update.feedback.forId) or update.feedback.threadId
+    owned = bool(user and thread_id) and await history.is_owner(thread_id, user.identifier)
+    if not thread_id or not (owned or _live_thread(update.sessionId, user) == thread_id):
+        raise HTTPException(status_code=404, detail="Not found")
+    return await chainlit_server.update_feedback(request, update, user)
+
+
+@server.delete("/feedback")
+async def delete_feedback(
+    request: Request, payload: DeleteFeedbackRequest, user: cl.User | None = Depends(get_current_user)
+) -> Response:
+    thread_id = await history.feedback_thread(payload.feedbackId)
+    if not (user and thread_id and await history.is_owner(thread_id, user.identifier)):
+        raise HTTPException(status_code=404, detail="Not found")
+    return await chainlit_server.delete_feedback(request, payload, user)
+
+
+# Chainlit's catch-all route (and its own /health and /feedback) would answer first: ours go to the front.
+server.router.routes[:0] = [server.router.routes.pop() for _ in range(len(server.router.routes) - _CHAINLIT_ROUTES)][::-1]
 
 
 if settings.auth.enabled:

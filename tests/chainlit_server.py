@@ -113,13 +113,13 @@ def http_get(url: str, timeout: float = 10.0, token: str | None = None) -> tuple
 
 
 def http_post_json(
-    url: str, payload: object, token: str | None = None, timeout: float = 10.0
+    url: str, payload: object, token: str | None = None, timeout: float = 10.0, method: str = "POST"
 ) -> tuple[int, dict[str, str], str]:
-    """POST a JSON body, signed in when `token` is given."""
+    """Send a JSON body (POST unless `method` says otherwise), signed in when `token` is given."""
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode(),
-        method="POST",
+        method=method,
         headers={"Content-Type": "application/json", **_auth_headers(token)},
     )
     return _request(request, timeout)

@@ -409,6 +409,48 @@ def test_other_users_cannot_open_the_thread(
     assert thread_id not in {t["id"] for t in page["data"]}, f"the lead's thread list shows dana's thread: {page}"
 
 
+def test_only_the_author_can_rate_a_reply(
+    chainlit_server: ChainlitServer, dana_token: str, lead_token: str, dana_conversation: SavedConversation
+) -> None:
+    """Chainlit's own feedback routes check no ownership; ours stand in front of them."""
+    base, thread_id = chainlit_server.base_url, dana_conversation.thread_id
+
+    def reply_step():
+        status, _, body = http_get(f"{base}/project/thread/{thread_id}", token=dana_token)
+        steps = json.loads(body)["steps"] if status == 200 else []
+        found = [s for s in steps if s["type"] == "assistant_message"]
+        return (found[0] if found else None), f"{status}: {body[:300]}"
+
+    step = _poll(reply_step, "dana's reply was not persisted", chainlit_server)
+
+    def rate(token: str, value: int, comment: str) -> tuple[int, str]:
+        update = {"feedback": {"forId": step["id"], "threadId": thread_id, "value": value, "comment": comment},
+                  "sessionId": str(uuid.uuid4())}
+        status, _, body = http_post_json(f"{base}/feedback", update, token=token, method="PUT")
+        return status, body
+
+    def saved_feedback() -> dict | None:
+        _, _, body = http_get(f"{base}/project/thread/{thread_id}", token=dana_token)
+        return next(s for s in json.loads(body)["steps"] if s["id"] == step["id"]).get("feedback")
+
+    status, body = rate(lead_token, 0, "spoofed by someone else")
+    assert status == 404, f"another user rated dana's reply: {status} {body[:300]}"
+    assert saved_feedback() is None
+
+    status, body = rate(dana_token, 1, "clear answer")
+    assert status == 200, f"dana could not rate her own reply: {status} {body[:300]}\n{chainlit_server.log_tail()}"
+    feedback_id = json.loads(body)["feedbackId"]
+    assert (saved_feedback() or {}).get("value") == 1
+
+    delete_url = f"{base}/feedback"
+    status, _, body = http_post_json(delete_url, {"feedbackId": feedback_id}, token=lead_token, method="DELETE")
+    assert status == 404, f"another user deleted dana's rating: {status} {body[:300]}"
+    assert (saved_feedback() or {}).get("comment") == "clear answer"
+    status, _, body = http_post_json(delete_url, {"feedbackId": feedback_id}, token=dana_token, method="DELETE")
+    assert status == 200, f"dana could not remove her rating: {status} {body[:300]}"
+    assert saved_feedback() is None
+
+
 # --- the per-IP sign-in limit, on a server of its own: every test here signs in from 127.0.0.1
 
 

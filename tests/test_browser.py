@@ -242,6 +242,15 @@ def _ask_and_open_source(page, chainlit_server: ChainlitServer) -> None:
     expect(reply).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     expect(reply).to_contain_text(re.compile(r"Sources:"), timeout=REPLY_TIMEOUT_MS)
 
+    # Rate the answer: the thumbs-up opens Chainlit's comment dialog, whose submit saves the rating through
+    # our ownership check in front of Chainlit's /feedback route.
+    reply.locator("button.positive-feedback-off").first.click()
+    page.get_by_role("dialog").locator("textarea").fill("Clear, thanks")
+    with page.expect_response(lambda r: r.url.endswith("/feedback") and r.request.method == "PUT") as rated:
+        page.locator("#submit-feedback").click()
+    assert rated.value.ok, f"PUT /feedback answered {rated.value.status}: {rated.value.text()[:300]}"
+    expect(reply.locator("button.positive-feedback-on")).to_be_visible()
+
     # Chainlit turns each side element's name in the message into a link; open the shipping article.
     source = reply.locator("a.element-link").filter(has_text=re.compile("Shipping Options", re.IGNORECASE)).first
     expect(source).to_be_visible(timeout=REPLY_TIMEOUT_MS)

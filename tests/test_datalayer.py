@@ -438,6 +438,21 @@ async def test_feedback_upsert_update_and_delete(layer):
     assert (await layer.get_thread(thread_id))["steps"][0]["feedback"] is None
 
 
+async def test_ratings_lead_to_their_conversation(layer):
+    """What the /feedback routes check ownership against: the rated step's thread, even if a client lies."""
+    thread_id = await new_thread(layer, await new_user(layer))
+    other_thread = await new_thread(layer, await new_user(layer))
+    step = await message(layer, thread_id, "answer", type="assistant_message")
+    assert await layer.step_thread(step["id"]) == thread_id
+    assert await layer.step_thread(str(uuid.uuid4())) is None
+
+    feedback_id = await layer.upsert_feedback(Feedback(forId=step["id"], value=1, threadId=other_thread))
+    assert await layer.feedback_thread(feedback_id) == thread_id
+    assert await layer.feedback_thread(str(uuid.uuid4())) is None
+    early = await layer.upsert_feedback(Feedback(forId=str(uuid.uuid4()), value=0, threadId=other_thread))
+    assert await layer.feedback_thread(early) == other_thread  # a step not saved yet: the thread given
+
+
 # --- failures are raised, transient ones retried
 
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent.datalayer import models
@@ -452,6 +452,23 @@ class ChatStore:
             return (await conn.execute(select(feedbacks.c.id).where(feedbacks.c.for_id == for_id))).scalar_one()
 
         return await self.transaction("upsert_feedback", thread_id, run)
+
+    async def step_thread(self, step_id: str) -> str | None:
+        async def run(conn: AsyncConnection) -> str | None:
+            return (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar()
+
+        return await self.transaction("step_thread", None, run)
+
+    async def feedback_thread(self, feedback_id: str) -> str | None:
+        """The thread of the rated step, or the one recorded with the rating when the step is gone."""
+
+        async def run(conn: AsyncConnection) -> str | None:
+            query = select(func.coalesce(steps.c.thread_id, feedbacks.c.thread_id)).select_from(
+                feedbacks.outerjoin(steps, steps.c.id == feedbacks.c.for_id)
+            )
+            return (await conn.execute(query.where(feedbacks.c.id == feedback_id))).scalar()
+
+        return await self.transaction("feedback_thread", None, run)
 
     async def delete_feedback(self, feedback_id: str) -> bool:
         async def run(conn: AsyncConnection) -> bool:
