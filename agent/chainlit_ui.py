@@ -82,6 +82,8 @@ async def render_turn(events: AsyncIterator[AgentEvent]) -> cl.Message:
             elif isinstance(event, Choices):
                 reply.actions = choice_buttons(reply.id, event.options)
             elif isinstance(event, ConfirmationRequested):
+                for token in event.replaces:  # a replaced card could only answer "replaced": hide its buttons
+                    await remove_card_buttons(token)
                 await confirmation_card(event).send()
             elif isinstance(event, Escalation):
                 await cl.Message(content=event.summary, author="Support team").send()
@@ -101,6 +103,11 @@ def confirmation_card(event: ConfirmationRequested) -> cl.Message:
         cl.Action(name=DECLINE_ACTION, payload=payload, label="Cancel", icon="x", id=f"{event.token}-no"),
     ]
     return cl.Message(content=f"**Please confirm this change:**\n{lines}", actions=actions)
+
+
+async def remove_card_buttons(token: str, for_id: str = "") -> None:
+    for suffix, name in (("yes", CONFIRM_ACTION), ("no", DECLINE_ACTION)):
+        await cl.Action(name=name, payload={}, id=f"{token}-{suffix}", forId=for_id).remove()
 
 
 def choice_buttons(message_id: str, options: tuple[str, ...]) -> list[cl.Action]:
@@ -146,8 +153,7 @@ async def handle_action(action: cl.Action, services: Services, conversation_id: 
                         persist: Persist | None = None) -> None:
     """A Confirm or Cancel click: hide the card's buttons, then resolve its token under the conversation's lock."""
     token = str(action.payload.get("token", ""))
-    for suffix, name in (("yes", CONFIRM_ACTION), ("no", DECLINE_ACTION)):
-        await cl.Action(name=name, payload={}, id=f"{token}-{suffix}", forId=action.forId).remove()
+    await remove_card_buttons(token, action.forId)
     try:
         async with services.conversations.open(conversation_id, user_id) as conversation:
             events = services.agent.resolve_action(conversation, token, approve=action.name == CONFIRM_ACTION)

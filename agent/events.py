@@ -52,6 +52,7 @@ class ConfirmationRequested:
     token: str
     tool: str
     summary: tuple[str, ...]
+    replaces: tuple[str, ...] = ()  # tokens of older cards this one supersedes: their buttons go
 
 
 @dataclass(frozen=True)

@@ -224,11 +224,14 @@ class SupportAgent:
         expires = time.time() + self.settings.store.confirmation_ttl_s
         # A newer card for the same action on the same record replaces the older one (a corrected
         # item, another refund method): only the card the customer saw last can apply.
-        for old, pending in list(conversation.pending.items()):
-            if pending.tool == call.name and pending.arguments.get("order_id") == arguments.get("order_id"):
-                conversation.resolve(old, SUPERSEDED_REPLY, RESOLVED_KEEP)
+        replaced = tuple(
+            old for old, pending in conversation.pending.items()
+            if pending.tool == call.name and pending.arguments.get("order_id") == arguments.get("order_id")
+        )
+        for old in replaced:
+            conversation.resolve(old, SUPERSEDED_REPLY, RESOLVED_KEEP)
         conversation.pending[token] = PendingAction(call.name, arguments, conversation.customer_id, summary, expires)
-        return ConfirmationRequested(token, call.name, summary)
+        return ConfirmationRequested(token, call.name, summary, replaced)
 
     async def resolve_action(self, conversation: Conversation, token: str, approve: bool) -> AsyncIterator[AgentEvent]:
         """The customer clicked Confirm (`approve`) or Cancel on a card: apply the bound action once, or drop it.

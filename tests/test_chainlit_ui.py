@@ -127,6 +127,26 @@ async def test_confirmation_card_and_click(page):
     assert (await store.get("t1"))["pending"] == {}
 
 
+async def test_a_newer_card_hides_the_buttons_of_the_one_it_replaces(page):
+    import chainlit as cl
+
+    from agent.chainlit_ui import handle_message
+    from tests.test_confirmations import Backend, cancel_twice_script
+
+    svc, _store = services([])
+    svc.agent = SupportAgent(cancel_twice_script(), ToolRegistry(Backend().tools(), Settings().tools), None, Settings())
+    await handle_message(cl.Message(content="cancel #W0000001", type="user_message"), svc, "t1", None)
+    [first, _] = [c.args[1] for c in page.emit.call_args_list if c.args[0] == "action"]
+    assert not [c for c in page.emit.call_args_list if c.args[0] == "remove_action"]
+
+    await handle_message(cl.Message(content="do it again", type="user_message"), svc, "t1", None)
+    removed = {c.args[1]["id"] for c in page.emit.call_args_list if c.args[0] == "remove_action"}
+    token = first["payload"]["token"]
+    assert removed == {f"{token}-yes", f"{token}-no"}
+    shown = [c.args[1]["id"] for c in page.emit.call_args_list if c.args[0] == "action"]
+    assert len(shown) == 4 and not removed & set(shown[2:]), "the new card keeps its own buttons"
+
+
 async def test_quick_replies_become_buttons_and_a_click_answers_it(page):
     import chainlit as cl
 

@@ -80,6 +80,17 @@ def cancel_script(order_id="#W0000001", email="a@example.com"):
     ])
 
 
+def cancel_twice_script():
+    """The same cancellation asked for twice: the second card replaces the first."""
+    return ScriptedModel([
+        call_tools(tool_call("find_user_id_by_email", {"email": "a@example.com"})),
+        call_tools(tool_call("cancel_order", {"order_id": "#W0000001"})),
+        "Please confirm.",
+        call_tools(tool_call("cancel_order", {"order_id": "#W0000001"})),
+        "Here is the corrected request; please confirm.",
+    ])
+
+
 async def test_write_previews_then_applies_once_on_confirm():
     backend = Backend()
     model = cancel_script()
@@ -213,17 +224,11 @@ async def test_a_newer_card_for_the_same_order_replaces_the_older_one():
     from agent.orchestrator import SUPERSEDED_REPLY
 
     backend = Backend()
-    model = ScriptedModel([
-        call_tools(tool_call("find_user_id_by_email", {"email": "a@example.com"})),
-        call_tools(tool_call("cancel_order", {"order_id": "#W0000001"})),
-        "Please confirm.",
-        call_tools(tool_call("cancel_order", {"order_id": "#W0000001"})),
-        "Here is the corrected request; please confirm.",
-    ])
-    agent, conversation = make_agent(model, backend), Conversation("c9")
-    cards = [e.token for text in ("cancel #W0000001", "actually, do it again")
+    agent, conversation = make_agent(cancel_twice_script(), backend), Conversation("c9")
+    cards = [e for text in ("cancel #W0000001", "actually, do it again")
              for e in await turn(agent, conversation, text) if isinstance(e, ConfirmationRequested)]
-    first, second = cards
+    first, second = (card.token for card in cards)
+    assert [card.replaces for card in cards] == [(), (first,)], "the UI hides the replaced card's buttons"
 
     assert list(conversation.pending) == [second]
     assert reply_of(await click(agent, conversation, first)) == SUPERSEDED_REPLY
