@@ -53,6 +53,7 @@ test: install-test
 bench: install
 	$(BIN)/python bench/bench_turn.py
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_ingest.py --copies 10 --formats md,html,txt,docx,pdf
 	$(BIN)/python bench/bench_query.py
 	$(BIN)/python bench/bench_sessions.py
 

@@ -141,7 +141,7 @@ def _pdf(data: bytes) -> list[Element]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise ConversionError("the PDF is password-protected")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_page_text(page) for page in reader.pages]
     except PdfReadError as exc:
         raise ConversionError("the PDF is damaged and could not be read") from exc
     elements: list[Element] = []
@@ -149,6 +149,17 @@ def _pdf(data: bytes) -> list[Element]:
         if text.strip():
             elements += _elements(partition_text(text=text, languages=LANGUAGES), page=number)
     return elements
+
+
+def _page_text(page) -> str:
+    """Layout mode keeps the gaps between paragraphs as blank lines, so unstructured can rejoin the
+    lines a paragraph was wrapped into; plain mode drops them, and a paragraph's short last line
+    ("order.") would pass for a heading."""
+    try:
+        text = page.extract_text(extraction_mode="layout")
+    except Exception:  # layout mode is stricter about unusual fonts; plain text beats nothing
+        return page.extract_text() or ""
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
 
 
 def _docx(data: bytes) -> list[Element]:

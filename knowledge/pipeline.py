@@ -27,7 +27,7 @@ from knowledge.vectorstore import VectorStore
 log = logging.getLogger(__name__)
 
 # Bump when conversion or chunking changes, so unchanged files are re-split anyway.
-PIPELINE_VERSION = "7"
+PIPELINE_VERSION = "8"
 
 
 @dataclass

@@ -34,6 +34,27 @@ def test_pdf_keeps_page_numbers():
     assert any("4 years" in text and page == 2 for text, page in pages.items())
 
 
+def test_pdf_paragraphs_wrapped_over_lines_stay_whole():
+    """A wrapped paragraph's short last line must not pass for a heading (and name a section)."""
+    data = make_pdf([[
+        "Returns", "",
+        "Returned items must be unused and in their original condition, with all parts, accessories",
+        "and packaging included. Items that arrived damaged can be returned in any condition, on a",
+        "delivered order.", "",
+        "Final-Sale Items", "",
+        "Gift cards and opened personal-care items cannot be returned.",
+    ]])
+    document = convert(data, "returns.pdf")
+    assert [(e.kind, e.text) for e in document.elements] == [
+        ("title", "Returns"),
+        ("text", "Returned items must be unused and in their original condition, with all parts, accessories "
+                 "and packaging included. Items that arrived damaged can be returned in any condition, on a "
+                 "delivered order."),
+        ("title", "Final-Sale Items"),
+        ("text", "Gift cards and opened personal-care items cannot be returned."),
+    ]
+
+
 def test_docx_headings_become_titles():
     data = make_docx("Blender manual", {"Cleaning": ["Rinse the jug with warm water after every use."]})
     document = convert(data, "manual.docx")
