@@ -198,6 +198,38 @@ async def test_out_of_scope_mid_flow_keeps_the_flow(chat):
     assert c.dialogue["flow"]["intent"] == "return_items"
 
 
+async def test_a_typed_yes_takes_up_the_offered_request(chat):
+    c = chat()
+    await c.say("How long do I have to return an item?")
+    assert "30 days" in c.reply and c.choices == ("I want to return an item",)
+    await c.say("yes please")
+    assert c.dialogue["flow"]["intent"] == "return_items"
+
+
+@pytest.mark.parametrize("said", ["no", "Nope.", "no thanks", "that's all"])
+async def test_no_to_anything_else_ends_the_chat(chat, said):
+    c = chat()
+    assert "anything else" in await c.say("thanks")
+    assert "Have a great day" in await c.say(said)
+    assert c.dialogue["flow"] is None and not c.tools
+
+
+@pytest.mark.parametrize("said", ["ok", "okay", "got it"])
+async def test_a_bare_ok_is_an_acknowledgement_not_a_goodbye(chat, said):
+    c = chat()
+    await c.say("How long does standard shipping take?")
+    reply = await c.say(said)
+    assert "anything else" in reply and "Have a great day" not in reply
+
+
+async def test_no_to_an_offer_keeps_the_chat_open(chat):
+    c = chat()
+    await c.say("How long do I have to return an item?")
+    assert c.choices == ("I want to return an item",)
+    assert "anything else" in await c.say("no")
+    assert c.dialogue["flow"] is None
+
+
 async def test_never_mind_drops_the_flow(chat):
     c = chat()
     await c.say("cancel my order")

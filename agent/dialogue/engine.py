@@ -72,6 +72,7 @@ class DialogueEngine:
         text = request.last_user_text
         state.new_turn()
         state.turn["after_answer"] = state.data.pop("answered", False)
+        state.turn["offered"] = state.data.pop("offered", None)
         state.hear(text)
         _settle_card(state)
         routing = await asyncio.to_thread(self._route, text)
@@ -100,6 +101,8 @@ class DialogueEngine:
                 return Reply(replies.CARD_DROPPED)
         if intent == HUMAN:
             return self._escalate(state, REASON_ASKED, "the customer asked for a person")
+        if flow is None and (bare := entities.bare_answer(text)):
+            return await self._bare_answer(request, state, bare)
         # A click or an answer to the question on screen beats its routing ("PayPal" reads like a policy question).
         answering = flow is not None and not cues.how_to(text) and self._answers(state, flow, text)
         general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and cues.how_to(text))
@@ -111,6 +114,7 @@ class DialogueEngine:
             if (answer := await self._knowledge(request, text)) is not None:
                 state.data["answered"] = True
                 if flow is None and (offer := cues.offer(routing, self.router.threshold)):
+                    state.data["offered"] = offer
                     return Reply(answer, (offer,))
                 return self._resume(state, answer)
             if intent == POLICY_QUESTION or follow_up:
@@ -211,6 +215,15 @@ class DialogueEngine:
         question = ModelRequest([Message.user(text)], context=request.context)
         answer = (await self.answerer.complete(question)).text
         return None if answer == self.answerer.dont_know() else answer
+
+    async def _bare_answer(self, request: ModelRequest, state: DialogueState, answer: str) -> Step:
+        """A lone "yes" / "no" / "ok" with no task open: it answers whatever was said last."""
+        offered = state.turn.get("offered")
+        if answer == "yes" and offered:  # typed instead of clicking the offered button
+            return await self._decide(request, state, offered, await asyncio.to_thread(self._route, offered))
+        if answer == "no" and not offered:  # to "anything else?": the chat is over
+            return self._small_talk(state, GOODBYE)
+        return Reply(replies.ANYTHING_ELSE)
 
     def _small_talk(self, state: DialogueState, intent: str) -> Step:
         if intent == GOODBYE:

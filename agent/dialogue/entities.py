@@ -182,6 +182,22 @@ def _plain(text: str) -> str:
     return re.sub(r"\byess\b", "yes", _REPEATED_LETTER.sub(r"\1", lowered))
 
 
+_BARE = {
+    "no": {"no", "nope", "nah", "no thanks", "no thank you", "no thx", "not really", "no that's all", "no that's it",
+           "that's all", "that's it", "that is all", "nothing", "nothing else", "all good", "i'm good", "im good"},
+    "yes": {"yes", "yeah", "yep", "yup", "ya", "sure", "yes please", "please", "please do", "sure please", "go ahead",
+            "yes i would", "i would"},
+    "ok": {"ok", "okay", "k", "kk", "alright", "all right", "fine", "got it", "ok cool", "okay cool", "understood",
+           "i see", "ah ok", "oh ok", "ok then", "okay then"},
+}
+
+
+def bare_answer(text: str) -> str | None:
+    """"yes", "no" or "ok" for a message that is nothing but that answer ("nope.", "Yes please!")."""
+    plain = " ".join(_plain(text).replace(",", " ").strip(" .!").split())
+    return next((kind for kind, words in _BARE.items() if plain in words), None)
+
+
 def yes_no(text: str) -> bool | None:
     """True for a yes, False for a no, None when the message is neither or hedges."""
     plain = _plain(text)
