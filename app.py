@@ -104,7 +104,9 @@ async def delete_feedback(
 
 
 # Chainlit's catch-all route (and its own /health and /feedback) would answer first: ours go to the front.
-server.router.routes[:0] = [server.router.routes.pop() for _ in range(len(server.router.routes) - _CHAINLIT_ROUTES)][::-1]
+_ours = server.router.routes[_CHAINLIT_ROUTES:]
+del server.router.routes[_CHAINLIT_ROUTES:]
+server.router.routes[:0] = _ours
 
 
 if settings.auth.enabled:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-
 from knowledge.clean import clean
 from knowledge.convert import convert
 from knowledge.embedder import Embedder
@@ -111,7 +110,7 @@ class Ingestor:
         extra = {"doc_hash": version, "chunk_count": len(chunks), "root": root, "kind": document.kind}
         chunks = [replace(c, id=hashlib.sha1(f"{c.id}:{version}".encode()).hexdigest()[:24], extra=extra)
                   for c in chunks]
-        return _Prepared(document, chunks, version, root, "updated" if source in known else "added")
+        return _Prepared(document, chunks, version, "updated" if source in known else "added")
 
     def _write_all(self, batch: list[_Prepared]) -> list[FileResult]:
         """Embed and write several documents together (small calls waste the CPU and the store).
@@ -180,7 +179,6 @@ class _Prepared:
     document: Document
     chunks: list[Chunk]
     version: str
-    root: str
     status: str
 
 
