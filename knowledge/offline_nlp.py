@@ -73,20 +73,21 @@ class TagWhenRead:
     """What unstructured calls as its spaCy model: tags only texts whose tags it will read."""
 
     def __init__(self, sentences, full) -> None:
+        from unstructured.cleaners.core import remove_punctuation
+
         self._sentences = sentences
         self._full = full
+        self._remove_punctuation = remove_punctuation
 
     @property
     def max_length(self) -> int:
         return self._full.max_length
 
     def __call__(self, text: str):
-        from unstructured.cleaners.core import remove_punctuation
-
         doc = self._sentences(text)
         long_sentences = sum(
             1 for sentence in doc.sents
-            if sum(1 for word in remove_punctuation(sentence.text).split() if word != ".") >= _SENTENCE_MIN_WORDS
+            if sum(1 for word in self._remove_punctuation(sentence.text).split() if word != ".") >= _SENTENCE_MIN_WORDS
         )
         return doc if long_sentences >= 2 else self._full(text)
 
