@@ -14,10 +14,10 @@ from chainlit.session import WebsocketSession
 from chainlit.types import DeleteFeedbackRequest, ThreadDict, UpdateFeedbackRequest
 from fastapi import Depends, HTTPException, Request, Response
 
-from agent.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
-from agent.chainlit_ui import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION, handle_action, handle_choice, handle_message
+from agent.web.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
+from agent.web.chainlit_ui import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION, handle_action, handle_choice, handle_message
 from agent.datalayer import migrate
-from agent.datalayer.layer import SQLDataLayer
+from agent.web.datalayer import SQLDataLayer
 from agent.factory import build_services
 from agent.logs import configure_logging
 from agent.settings import get_settings

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from agent.dialogue.engine import DialogueEngine
-from agent.llm.base import ChatModel
-from agent.memory import ExtractiveSummarizer, LLMSummarizer
-from agent.orchestrator import SupportAgent
+from agent.offline.engine import DialogueEngine
+from agent.models.base import ChatModel
+from agent.runner.memory import ExtractiveSummarizer, LLMSummarizer
+from agent.runner.orchestrator import SupportAgent
 from agent.sessions.base import RateLimiter, SessionStore
 from agent.sessions.conversations import ConversationRepository, History
 from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
@@ -67,7 +67,7 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> Kno
 
 def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
     if settings.llm.configured:
-        from agent.llm.openai_compat import OpenAIChatModel
+        from agent.models.openai_compat import OpenAIChatModel
 
         log.info("using OpenAI-compatible model %s at %s", settings.llm.model, settings.llm.base_url or "api.openai.com")
         return OpenAIChatModel(settings.llm)

@@ -37,7 +37,7 @@ from agent.datalayer.models import ROLES, User
 from agent.errors import AgentError
 
 if TYPE_CHECKING:
-    from agent.datalayer.layer import PersistedUser  # typing only: Chainlit stays out of this module
+    from agent.web.datalayer import PersistedUser  # typing only: Chainlit stays out of this module
     from agent.datalayer.store import ChatStore
 
 log = logging.getLogger("agent.users")
@@ -176,7 +176,7 @@ async def verify(
     if hasher.check_needs_rehash(stored):
         await _rehash(db_url_or_layer, schema, identifier, password, retries)
 
-    from agent.datalayer.layer import persisted_user  # Chainlit only on this path, never for the CLI
+    from agent.web.datalayer import persisted_user  # Chainlit only on this path, never for the CLI
 
     return persisted_user(row)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.conversation import Conversation  # noqa: E402
+from agent.runner.conversation import Conversation  # noqa: E402
 from agent.factory import build_services  # noqa: E402
 from agent.settings import KnowledgeSettings, Settings  # noqa: E402
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from agent.llm.scripted import tool_call
+from agent.models.scripted import tool_call
 from agent.settings import Settings, ToolSettings
 from tools.base import ToolContext, ToolResult
 from tools.catalog import store_tools

@@ -10,8 +10,8 @@ from tests.conftest import ROOT
 
 PACKAGES = ("agent", "tools", "knowledge")
 ALLOWED = {
-    "chainlit": {"app.py", "agent/chainlit_ui.py", "agent/datalayer/layer.py", "agent/users.py"},
-    "openai": {"agent/llm/openai_compat.py"},
+    "chainlit": {"app.py", "agent/web/chainlit_ui.py", "agent/web/datalayer.py", "agent/users.py"},
+    "openai": {"agent/models/openai_compat.py"},
     "chromadb": {"knowledge/chroma_store.py"},
     "redis": {"agent/sessions/redis_store.py"},
 }
@@ -47,5 +47,5 @@ def test_the_orchestrator_runs_without_chainlit():
     import subprocess
     import sys
 
-    code = "import sys, agent.orchestrator, agent.factory; sys.exit('chainlit' in sys.modules)"
+    code = "import sys, agent.runner.orchestrator, agent.factory; sys.exit('chainlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

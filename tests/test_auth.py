@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from agent.auth import LoginThrottle, auth_secret, verify_shop_token
+from agent.web.auth import LoginThrottle, auth_secret, verify_shop_token
 from agent.sessions.memory import MemoryRateLimiter
 from agent.settings import AuthSettings, Settings
 

@@ -142,7 +142,7 @@ async def test_a_signed_in_account_without_a_record_finds_nobody(shop):
     """Staff or a new account (signed in, no customer record) cannot look anyone up to act for them."""
     from tools.base import ToolContext
     from tools.crm import SIGNED_IN_ELSEWHERE
-    from agent.llm.scripted import tool_call
+    from agent.models.scripted import tool_call
 
     ctx = ToolContext("c-signed-in", user_id="new-account@example.com")
     for name, arguments in (("find_user_id_by_email", {"email": "omar@example.com"}),

@@ -7,12 +7,12 @@ from unittest.mock import AsyncMock, MagicMock
 import pytest
 
 from agent.datalayer.errors import DataLayerError
-from agent.llm.scripted import ScriptedModel
-from agent.orchestrator import SupportAgent
+from agent.models.scripted import ScriptedModel
+from agent.runner.orchestrator import SupportAgent
 from agent.sessions.base import Decision
 from agent.sessions.conversations import ConversationRepository
 from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
-from agent.memory import ExtractiveSummarizer
+from agent.runner.memory import ExtractiveSummarizer
 from agent.settings import Settings
 from tools.registry import ToolRegistry
 
@@ -51,7 +51,7 @@ def services(replies, limiter=None):
 async def test_message_and_reply_are_persisted_before_the_turn_ends(page):
     import chainlit as cl
 
-    from agent.chainlit_ui import handle_message
+    from agent.web.chainlit_ui import handle_message
 
     svc, store = services(["You can return items within 30 days [1]."])
     written = []
@@ -69,7 +69,7 @@ async def test_message_and_reply_are_persisted_before_the_turn_ends(page):
 async def test_a_failed_write_is_shown_not_swallowed(page):
     import chainlit as cl
 
-    from agent.chainlit_ui import handle_message
+    from agent.web.chainlit_ui import handle_message
 
     svc, store = services(["An answer."])
 
@@ -84,7 +84,7 @@ async def test_a_failed_write_is_shown_not_swallowed(page):
 async def test_rate_limited_messages_get_a_polite_wait(page):
     import chainlit as cl
 
-    from agent.chainlit_ui import handle_message
+    from agent.web.chainlit_ui import handle_message
 
     limiter = MagicMock()
     limiter.hit = AsyncMock(return_value=Decision(False, 12.2))
@@ -98,7 +98,7 @@ async def test_confirmation_card_and_click(page):
     """A write shows a card with Confirm / Cancel; the click hides both buttons and applies it once."""
     import chainlit as cl
 
-    from agent.chainlit_ui import CONFIRM_ACTION, handle_action, handle_message
+    from agent.web.chainlit_ui import CONFIRM_ACTION, handle_action, handle_message
     from tests.test_confirmations import Backend, cancel_script
 
     backend = Backend()
@@ -130,7 +130,7 @@ async def test_confirmation_card_and_click(page):
 async def test_a_newer_card_hides_the_buttons_of_the_one_it_replaces(page):
     import chainlit as cl
 
-    from agent.chainlit_ui import handle_message
+    from agent.web.chainlit_ui import handle_message
     from tests.test_confirmations import Backend, cancel_twice_script
 
     svc, _store = services([])
@@ -150,8 +150,8 @@ async def test_a_newer_card_hides_the_buttons_of_the_one_it_replaces(page):
 async def test_quick_replies_become_buttons_and_a_click_answers_it(page):
     import chainlit as cl
 
-    from agent.chainlit_ui import CHOICE_ACTION, handle_choice, handle_message
-    from agent.llm.messages import ModelResponse
+    from agent.web.chainlit_ui import CHOICE_ACTION, handle_choice, handle_message
+    from agent.models.messages import ModelResponse
 
     svc, store = services([
         ModelResponse(text="Which order?", choices=("#W1001001", "#W1001003")),

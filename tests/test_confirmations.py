@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from agent.conversation import Conversation
-from agent.events import ConfirmationRequested, TextDelta, ToolFinished, TurnDone
-from agent.llm.scripted import ScriptedModel, call_tools, tool_call
-from agent.orchestrator import DECLINED_REPLY, EXPIRED_REPLY, SupportAgent
+from agent.runner.conversation import Conversation
+from agent.runner.events import ConfirmationRequested, TextDelta, ToolFinished, TurnDone
+from agent.models.scripted import ScriptedModel, call_tools, tool_call
+from agent.runner.orchestrator import DECLINED_REPLY, EXPIRED_REPLY, SupportAgent
 from agent.settings import Settings, StoreSettings, ToolSettings
 from tools.base import ToolContext, ToolResult, tool
 from tools.errors import ToolFailure
@@ -225,7 +225,7 @@ async def test_backend_outage_at_the_click_keeps_the_action_for_a_retry():
 
 
 async def test_a_newer_card_for_the_same_order_replaces_the_older_one():
-    from agent.orchestrator import SUPERSEDED_REPLY
+    from agent.runner.orchestrator import SUPERSEDED_REPLY
 
     backend = Backend()
     agent, conversation = make_agent(cancel_twice_script(), backend), Conversation("c9")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.conversation import Conversation, SourceBook
-from agent.llm.messages import Message
+from agent.runner.conversation import Conversation, SourceBook
+from agent.models.messages import Message
 from knowledge.types import Passage
 
 

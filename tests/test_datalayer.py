@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer import migrate
 from agent.datalayer.errors import DataLayerError, StorageKeyError, ThreadOwnershipError
-from agent.datalayer.layer import SQLDataLayer
+from agent.web.datalayer import SQLDataLayer
 from agent.datalayer.models import Base
 from agent.datalayer.storage import LocalStorage, S3Storage
 from agent.datalayer.store import feedbacks

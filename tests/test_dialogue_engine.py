@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent.conversation import Conversation
-from agent.dialogue.engine import DialogueEngine
-from agent.dialogue.router import IntentRouter
-from agent.events import Choices, ConfirmationRequested, Escalation, TextDelta, ToolCallStarted
+from agent.runner.conversation import Conversation
+from agent.offline.engine import DialogueEngine
+from agent.offline.router import IntentRouter
+from agent.runner.events import Choices, ConfirmationRequested, Escalation, TextDelta, ToolCallStarted
 from agent.factory import ESCALATION_TOOLS, build_registry
-from agent.llm.offline import OfflineAnswerEngine
-from agent.orchestrator import SupportAgent
+from agent.offline.answerer import OfflineAnswerEngine
+from agent.runner.orchestrator import SupportAgent
 from agent.settings import ChatSettings, Settings
 from tools.store.accounts import AccountDirectory
 from tools.store.db import StoreDatabase

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.dialogue.engine import DialogueEngine
+from agent.offline.engine import DialogueEngine
 from agent.eval.dialogues import DialogueRunner, format_outcomes, load_dialogues
 from tests.conftest import ROOT
 

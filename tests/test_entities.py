@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.dialogue import entities as e
+from agent.offline import entities as e
 
 VISA = {"source": "credit_card", "id": "credit_card_1", "brand": "visa", "last_four": "4242"}
 MASTERCARD = {"source": "credit_card", "id": "credit_card_2", "brand": "mastercard", "last_four": "5555"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.conversation import Conversation, estimate_tokens
-from agent.llm.messages import Message
-from agent.llm.scripted import FunctionModel, ScriptedModel
-from agent.memory import ExtractiveSummarizer, LLMSummarizer
+from agent.runner.conversation import Conversation, estimate_tokens
+from agent.models.messages import Message
+from agent.models.scripted import FunctionModel, ScriptedModel
+from agent.runner.memory import ExtractiveSummarizer, LLMSummarizer
 from agent.sessions.conversations import ConversationRepository
 from agent.sessions.memory import MemorySessionStore
 

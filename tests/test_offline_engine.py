@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from agent.conversation import Conversation
-from agent.events import Sources, TextDelta, TurnDone
-from agent.llm.offline import OfflineAnswerEngine
-from agent.orchestrator import SupportAgent
+from agent.runner.conversation import Conversation
+from agent.runner.events import Sources, TextDelta, TurnDone
+from agent.offline.answerer import OfflineAnswerEngine
+from agent.runner.orchestrator import SupportAgent
 from agent.settings import Settings
 from tests.conftest import ROOT
 from tools.knowledge import knowledge_tools

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.errors import ModelError
-from agent.llm.messages import (
+from agent.models.messages import (
     Message,
     ModelRequest,
     ResponseComplete,
@@ -22,7 +22,7 @@ from agent.llm.messages import (
     ToolCallChunk,
     ToolSpec,
 )
-from agent.llm.openai_compat import OpenAIChatModel
+from agent.models.openai_compat import OpenAIChatModel
 from agent.settings import LLMSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
@@ -212,10 +212,10 @@ async def test_unreachable_server_is_unavailable():
 
 async def test_configured_llm_drives_the_agent_with_tool_calling(server, shipped_kb, monkeypatch):
     """With LLM_* set, the app's wiring picks this adapter, and a streamed tool call runs the real tool."""
-    from agent.conversation import Conversation
-    from agent.events import Sources, ToolFinished, TurnDone
+    from agent.runner.conversation import Conversation
+    from agent.runner.events import Sources, ToolFinished, TurnDone
     from agent.factory import build_model
-    from agent.orchestrator import SupportAgent
+    from agent.runner.orchestrator import SupportAgent
     from agent.settings import Settings
     from tools.knowledge import knowledge_tools
     from tools.registry import ToolRegistry

@@ -9,9 +9,9 @@ from typing import Annotated
 import pytest
 from pydantic import Field
 
-from agent.conversation import Conversation
+from agent.runner.conversation import Conversation
 from agent.errors import ModelError
-from agent.events import (
+from agent.runner.events import (
     ErrorEvent,
     Escalation,
     Sources,
@@ -20,9 +20,9 @@ from agent.events import (
     ToolFinished,
     TurnDone,
 )
-from agent.llm.messages import ModelRequest
-from agent.llm.scripted import FunctionModel, ScriptedModel, call_tools, tool_call
-from agent.orchestrator import MAX_STEPS_REPLY, STOPPED_MARK, SupportAgent
+from agent.models.messages import ModelRequest
+from agent.models.scripted import FunctionModel, ScriptedModel, call_tools, tool_call
+from agent.runner.orchestrator import MAX_STEPS_REPLY, STOPPED_MARK, SupportAgent
 from agent.settings import ChatSettings, Settings, ToolSettings
 from knowledge.types import Passage
 from tools.base import ToolResult, tool

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.dialogue.intents import INFORM, INTENTS, OUT_OF_SCOPE, STORE_FLOWS, load_examples, normalize
+from agent.offline.intents import INFORM, INTENTS, OUT_OF_SCOPE, STORE_FLOWS, load_examples, normalize
 from agent.eval.routing import evaluate_routing, load_rows
 from tests.conftest import ROOT, require, shared_data
 
@@ -40,7 +40,7 @@ MAX_BANKING_FALSE_ACTIVATION = 0.06
 
 @pytest.fixture(scope="module")
 def router(embedder):
-    from agent.dialogue.router import IntentRouter
+    from agent.offline.router import IntentRouter
     from agent.settings import OfflineSettings
 
     return IntentRouter.from_settings(embedder, OfflineSettings())
@@ -130,7 +130,7 @@ def test_route_many_matches_route(router):
 
 
 def test_router_needs_out_of_scope_examples(embedder):
-    from agent.dialogue.router import IntentRouter
+    from agent.offline.router import IntentRouter
 
     with pytest.raises(ValueError, match="out_of_scope"):
         IntentRouter(embedder, {"greeting": ["hi"], "thanks": ["thanks"]}, threshold=0.5, margin=0.05)

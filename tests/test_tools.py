@@ -8,7 +8,7 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, Field
 
-from agent.llm.scripted import tool_call
+from agent.models.scripted import tool_call
 from agent.settings import ToolSettings
 from tools.base import ToolContext, ToolResult, tool
 from tools.errors import ToolDefinitionError, TransientToolError

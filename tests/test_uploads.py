@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from agent.conversation import Conversation
-from agent.events import Sources, TurnDone
+from agent.runner.conversation import Conversation
+from agent.runner.events import Sources, TurnDone
 from agent.factory import build_backend, build_uploads, knowledge_base
-from agent.llm.offline import OfflineAnswerEngine
-from agent.llm.scripted import FunctionModel
-from agent.orchestrator import SupportAgent
+from agent.offline.answerer import OfflineAnswerEngine
+from agent.models.scripted import FunctionModel
+from agent.runner.orchestrator import SupportAgent
 from agent.settings import KnowledgeSettings, Settings, UploadSettings
 from knowledge.uploads import collection_for
 from tests.conftest import DOCS

@@ -89,7 +89,7 @@ async def test_set_password_replaces_the_old_one(db):
 
 async def test_chainlit_login_keeps_role_and_password(db, tmp_path):
     """Chainlit calls create_user on every login, with the metadata verify() returned."""
-    from agent.datalayer.layer import SQLDataLayer
+    from agent.web.datalayer import SQLDataLayer
     from agent.datalayer.storage import LocalStorage
 
     await users.create_user(db, "lead@example.com", "s3cret-pass", "lead")

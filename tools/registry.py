@@ -10,7 +10,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from agent.llm.messages import ToolCall, ToolSpec
+from agent.models.messages import ToolCall, ToolSpec
 from agent.settings import ToolSettings
 from tools.base import Tool, ToolContext, ToolResult
 from tools.errors import ToolDefinitionError, ToolFailure, TransientToolError

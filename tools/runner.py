@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from agent.llm.messages import ToolCall
+from agent.models.messages import ToolCall
 from agent.settings import Settings
 from tools.base import ToolContext, ToolResult
 from tools.catalog import store_tools

@@ -1,6 +1,6 @@
 """Our Chainlit data layer: tables, migrations, file storage and the SQL behind chat history.
 
-Import `SQLDataLayer` from `agent.datalayer.layer`; it is the only module here that
+Import `SQLDataLayer` from `agent.web.datalayer`; it is the only module here that
 imports Chainlit, so the users CLI and migrations run without it.
 """
 

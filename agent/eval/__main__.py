@@ -24,7 +24,7 @@ MARGINS = [round(0.01 * i, 2) for i in range(15)]
 
 
 def build_router(settings: Settings):
-    from agent.dialogue.router import IntentRouter
+    from agent.offline.router import IntentRouter
     from knowledge.embedder import Embedder
 
     embedder = Embedder(settings.knowledge.embedding_model_path, settings.knowledge.embedding_batch_size)
@@ -81,7 +81,7 @@ def run_dialogues(args: argparse.Namespace, settings: Settings) -> int:
     """Exit status 1 when any dialogue fails."""
     import tempfile
 
-    from agent.dialogue.engine import DialogueEngine
+    from agent.offline.engine import DialogueEngine
     from agent.eval.dialogues import format_outcomes, report, run_dialogues as play
     from agent.factory import build_knowledge
     from agent.logs import configure_logging

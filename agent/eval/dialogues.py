@@ -26,11 +26,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from agent.conversation import Conversation
-from agent.events import Choices, ConfirmationRequested, ErrorEvent, ToolCallStarted, TurnDone
+from agent.runner.conversation import Conversation
+from agent.runner.events import Choices, ConfirmationRequested, ErrorEvent, ToolCallStarted, TurnDone
 from agent.factory import ESCALATION_TOOLS, build_registry
-from agent.llm.base import ChatModel
-from agent.orchestrator import SupportAgent
+from agent.models.base import ChatModel
+from agent.runner.orchestrator import SupportAgent
 from agent.settings import Settings
 from knowledge.base import KnowledgeBase
 from tools.store.accounts import AccountDirectory

@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from agent.dialogue.intents import OUT_OF_SCOPE, STORE_FLOWS
-from agent.dialogue.router import IntentRouter
+from agent.offline.intents import OUT_OF_SCOPE, STORE_FLOWS
+from agent.offline.router import IntentRouter
 
 _CONFUSIONS_SHOWN = 15  # the commonest mistakes are the ones worth reading in a terminal
 

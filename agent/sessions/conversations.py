@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
-from agent.conversation import Conversation
-from agent.llm.messages import Message
+from agent.runner.conversation import Conversation
+from agent.models.messages import Message
 from agent.sessions.base import SessionStore
 from agent.sessions.errors import SessionUnavailable
 

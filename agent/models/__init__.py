@@ -1,0 +1,1 @@
+"""Model adapters behind the two-method `ChatModel`: OpenAI-compatible servers and scripted test models."""

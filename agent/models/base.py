@@ -1,0 +1,38 @@
+"""The two-method seam every model sits behind."""
+
+from __future__ import annotations
+
+import re
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from agent.models.messages import ModelRequest, ModelResponse, ModelStreamEvent, ResponseComplete, TextChunk
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    name: str
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Return the whole reply at once."""
+        ...
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        """Yield text and tool-call chunks, then exactly one `ResponseComplete`."""
+        ...
+
+
+async def collect(stream: AsyncIterator[ModelStreamEvent]) -> ModelResponse:
+    """Drain a stream into its final response (for models that implement only `stream`)."""
+    async for event in stream:
+        if isinstance(event, ResponseComplete):
+            return event.response
+    raise RuntimeError("model stream ended without ResponseComplete")
+
+
+async def stream_text(response: ModelResponse) -> AsyncIterator[ModelStreamEvent]:
+    """Replay a finished response word by word, as a streaming model would."""
+    for piece in re.findall(r"\s*\S+", response.text):
+        yield TextChunk(piece)
+    yield ResponseComplete(response)

@@ -1,0 +1,330 @@
+"""The offline dialogue engine: a `ChatModel` that runs support tasks end to end without an LLM.
+
+The orchestrator drives it like any model: a customer message in, then either tool calls (whose
+results come back in role="tool" messages, and the engine is called again) or a reply with quick
+replies. Between turns, everything it knows lives in `request.state`, persisted with the conversation.
+
+Per message: route it (one embedding call), then, in order: let the customer leave ("never mind");
+keep typed "yes" from confirming a card; hand over on request; answer a general question from the help
+centre (and go back to the open question); take up a policy refusal's alternative, or hand over if the
+customer insists; switch to a new request; fill or correct the open flow's slots; start a flow; small
+talk; say what's out of scope. Two messages in a row not understood bring a colleague in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+
+from agent.offline import entities, replies
+from agent.offline.flows import FLOWS, cues
+from agent.offline.flows.base import Context, Reply, Step, pick
+from agent.offline.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
+from agent.offline.flows.observe import observe, parse
+from agent.offline.flows.slots import NEW_ITEM, corrects, find, forget, named_variants, reject, variants_for
+from agent.offline.intents import (
+    GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
+)  # fmt: skip
+from agent.offline.router import IntentRouter, Routing
+from agent.offline.state import DialogueState, Flow
+from agent.models.base import stream_text
+from agent.models.messages import Message, ModelRequest, ModelResponse, ModelStreamEvent, ToolCall
+from agent.offline.answerer import OfflineAnswerEngine
+from agent.settings import AppSettings, Settings
+from knowledge.embedder import Embedder
+
+MAX_MISSES = 2  # messages in a row not understood before a colleague takes over
+SHORT_ANSWER_WORDS = 4  # "yes", "ok go ahead": a bare answer; longer messages may change something
+
+
+class DialogueEngine:
+    name = "dialogue"
+
+    def __init__(self, router: IntentRouter, answerer: OfflineAnswerEngine, app: AppSettings, max_steps: int) -> None:
+        self.router = router
+        self.answerer = answerer  # the extractive help-centre answerer, for policy questions
+        self.app = app
+        self.max_steps = max_steps  # model calls the orchestrator allows per turn
+        self._routing = threading.Lock()  # the router's embedding cache is shared by every conversation
+
+    @classmethod
+    def from_settings(cls, embedder: Embedder, settings: Settings) -> DialogueEngine:
+        router = IntentRouter.from_settings(embedder, settings.offline)
+        answerer = OfflineAnswerEngine(embedder, settings.offline, settings.app)
+        return cls(router, answerer, settings.app, settings.chat.max_tool_steps)
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        state = DialogueState(request.state)
+        if request.messages and request.messages[-1].role == "tool":
+            step = self._after_tools(request, state)
+        else:
+            step = await self._on_message(request, state)
+        return self._respond(step, state)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        async for event in stream_text(await self.complete(request)):
+            yield event
+
+    # --- a customer message ---------------------------------------------------------------------
+    async def _on_message(self, request: ModelRequest, state: DialogueState) -> Step:
+        text = request.last_user_text
+        state.new_turn()
+        state.turn["after_answer"] = state.data.pop("answered", False)
+        state.turn["offered"] = state.data.pop("offered", None)
+        state.hear(text)
+        _settle_card(state)
+        routing = await asyncio.to_thread(self._route, text)
+        if (flow := state.flow) is not None:
+            flow.hear(text)
+        step = await self._decide(request, state, text, routing)
+        if not state.turn.get("missed"):
+            state.misses = 0
+        return step
+
+    def _route(self, text: str) -> Routing:
+        with self._routing:
+            return self.router.route(text)
+
+    async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
+        flow, intent = state.flow, cues.disambiguate(routing, text)
+        if flow is not None:
+            if entities.never_mind(text):
+                state.end()
+                return Reply(replies.DROPPED)
+            answer = entities.yes_no(text) if len(text.split()) <= SHORT_ANSWER_WORDS else None
+            if flow.card and answer:
+                return Reply(replies.CONFIRM_BUTTON)
+            if flow.card and (answer is False or cues.calls_off(text)):
+                state.end()
+                return Reply(replies.CARD_DROPPED)
+        if intent == HUMAN:
+            return self._escalate(state, REASON_ASKED, "the customer asked for a person")
+        if flow is None and (bare := entities.bare_answer(text)):
+            return await self._bare_answer(request, state, bare)
+        # A click or an answer to the question on screen beats its routing ("PayPal" reads like a policy question).
+        answering = flow is not None and not cues.how_to(text) and self._answers(state, flow, text)
+        general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and cues.how_to(text))
+        # A question about a file the customer attached is answered from that file, whatever it sounds like.
+        general = general or (any(p.origin == "upload" for p in request.context) and cues.question(text))
+        follow_up = state.turn.get("after_answer") and cues.follows_up(text)
+        if not answering and (general or follow_up):
+            # A general question, even one about a request ("how long do I have to return?"): the help centre.
+            if (answer := await self._knowledge(request, text)) is not None:
+                state.data["answered"] = True
+                if flow is None and (offer := cues.offer(routing, self.router.threshold)):
+                    state.data["offered"] = offer
+                    return Reply(answer, (offer,))
+                return self._resume(state, answer)
+            if intent == POLICY_QUESTION or follow_up:
+                return self._resume(state, self.answerer.dont_know())
+        if flow is not None:
+            if flow.refused and (step := self._after_refusal(state, flow, text, intent)):
+                return step
+            if intent in FLOWS and intent != flow.intent and cues.new_request(text) and not answering:
+                return self._start(state, intent, text)
+            if self._fills(state, flow, text, intent):
+                return self._plan(state)
+        if intent in FLOWS:
+            return self._start(state, intent, text)
+        if intent == INFORM:
+            return self._start(state, ORDER_STATUS, text)  # a bare order number: say where it is
+        if intent in (GREETING, THANKS, GOODBYE):
+            return self._small_talk(state, intent)
+        understood = max(routing.score, routing.runner_up_score) >= self.router.threshold
+        if intent == OUT_OF_SCOPE and understood and routing.score >= routing.runner_up_score:
+            return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))  # clearly not ours
+        # Unclear: the help centre may still know ("my package is lost"); else say what we do, then hand over.
+        if request.context and (answer := await self._knowledge(request, text)) is not None:
+            return self._resume(state, answer)
+        if understood:
+            return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))
+        return self._missed(state, text)
+
+    def _answers(self, state: DialogueState, flow: Flow, text: str) -> bool:
+        """Does the message answer the question on screen (a button, or a value for the awaited slot)?"""
+        ctx = Context(state, flow, self.app)
+        slot = flow.awaiting
+        if slot is None or slot == "confirm":
+            return False
+        if flow.options and pick(text, flow.options) is not None:
+            return True
+        if slot == "identity":
+            return any(find(ctx, s, text) is not None for s in ("email", "name", "zip"))
+        if slot.startswith(NEW_ITEM) and named_variants(variants_for(ctx, slot[len(NEW_ITEM):]), text):
+            return True  # "the white one" of two white lamps: the choice narrows to those two
+        return find(ctx, slot, text) is not None
+
+    def _fills(self, state: DialogueState, flow: Flow, text: str, intent: str) -> bool:
+        """Does the message answer the flow's question, or correct one of its slots? Corrected slots are
+        cleared here, so the plan fills them again from this message."""
+        if self._answers(state, flow, text):
+            return True  # a button's label may also read like other details ("white" is a keyboard's option)
+        ctx = Context(state, flow, self.app)
+        changed = [slot for slot, value in list(flow.slots.items())
+                   if (found := corrects(ctx, slot, text)) is not None and found != value]
+        for slot in changed:
+            if slot == "item_ids" and cues.adds(text):
+                flow.fill(slot, list(dict.fromkeys([*flow.get(slot), *find(ctx, slot, text)])))
+            else:
+                forget(ctx, slot)
+        if changed or (entities.correction(text) and reject(ctx)):
+            flow.refused = None
+            return True
+        return intent == INFORM
+
+    def _after_refusal(self, state: DialogueState, flow: Flow, text: str, intent: str) -> Step | None:
+        """Policy said no: take the alternative offered, insist (a colleague decides), or move on."""
+        picked = pick(text, flow.options)
+        if picked == "human":
+            return self._escalate(state, REASON_POLICY, f"{flow.refused}; the customer asked for a person")
+        if picked in FLOWS:
+            Context(state, flow, self.app).switch(picked, ("order_id",))
+            return self._plan(state)
+        if entities.order_ids(text):
+            return None  # another order: a correction, not insistence
+        insisting = intent == flow.intent or cues.insists(text) or entities.yes_no(text) is True
+        if insisting and not cues.how_to(text):
+            return self._escalate(state, REASON_POLICY, f"{flow.refused}; the customer insists")
+        if entities.yes_no(text) is False:
+            state.end()
+            return Reply(replies.ANYTHING_ELSE)
+        return None
+
+    def _start(self, state: DialogueState, intent: str, text: str) -> Step:
+        """A new request; identification stays. "Cancel it" after another request keeps that order."""
+        old = state.flow
+        order_id = old.get("order_id") if old is not None else None
+        if old is not None:
+            state.remember(f"left {old.intent} for {intent}")
+        flow = state.start(intent)
+        flow.hear(text)
+        if order_id and cues.refers_back(text):
+            flow.fill("order_id", order_id)
+        return self._plan(state)
+
+    def _plan(self, state: DialogueState) -> Step:
+        flow = state.flow
+        if flow is None:
+            return Reply(state.notices()[0] if state.notices() else replies.ANYTHING_ELSE)
+        return FLOWS[flow.intent](Context(state, flow, self.app))
+
+    async def _knowledge(self, request: ModelRequest, text: str) -> str | None:
+        """The help centre's cited answer, or None when it has none (below the answerer's threshold)."""
+        question = ModelRequest([Message.user(text)], context=request.context)
+        answer = (await self.answerer.complete(question)).text
+        return None if answer == self.answerer.dont_know() else answer
+
+    async def _bare_answer(self, request: ModelRequest, state: DialogueState, answer: str) -> Step:
+        """A lone "yes" / "no" / "ok" with no task open: it answers whatever was said last."""
+        offered = state.turn.get("offered")
+        if answer == "yes" and offered:  # typed instead of clicking the offered button
+            return await self._decide(request, state, offered, await asyncio.to_thread(self._route, offered))
+        if answer == "no" and not offered:  # to "anything else?": the chat is over
+            return self._small_talk(state, GOODBYE)
+        return Reply(replies.ANYTHING_ELSE)
+
+    def _small_talk(self, state: DialogueState, intent: str) -> Step:
+        if intent == GOODBYE:
+            state.end()
+            return Reply(replies.for_shop(replies.GOODBYE, self.app))
+        if intent == THANKS:
+            return self._resume(state, replies.THANKS if state.flow is None else replies.WELCOME)
+        if state.flow is None:
+            return Reply(replies.for_shop(replies.GREETING, self.app), replies.STARTERS)
+        return self._resume(state, replies.HELLO_AGAIN)
+
+    def _resume(self, state: DialogueState, text: str) -> Reply:
+        """An aside answered; then back to the flow's open question, with its buttons."""
+        flow = state.flow
+        if flow is None:
+            return Reply(text)
+        if flow.card:
+            return Reply(f"{text}\n\n{replies.CARD_WAITING}")
+        if not flow.prompt:
+            return Reply(text)
+        back = replies.BACK_TO.format(doing=replies.DOING.get(flow.intent, "your request"))
+        return Reply(f"{text}\n\n{back} {flow.prompt}", tuple(flow.choices))
+
+    def _missed(self, state: DialogueState, text: str) -> Step:
+        state.turn["missed"] = True
+        state.misses += 1
+        if state.misses >= MAX_MISSES:
+            return self._escalate(state, REASON_NOT_UNDERSTOOD, "I could not understand the customer twice in a row")
+        flow = state.flow
+        if flow is not None and flow.prompt:
+            sorry = replies.ADDRESS_UNCLEAR if flow.awaiting == "address" else replies.NOT_UNDERSTOOD
+            return Reply(f"{sorry} {flow.prompt}", (*flow.choices, replies.TALK_TO_PERSON))
+        if cues.question(text):
+            sorry = self.answerer.dont_know()
+        else:
+            sorry = replies.for_shop(replies.NOT_UNDERSTOOD_HERE, self.app)
+        return Reply(sorry, (*replies.STARTERS, replies.TALK_TO_PERSON))
+
+    def _escalate(self, state: DialogueState, reason: str, why: str) -> Step:
+        return escalate(state, reason, why, state.said)
+
+    # --- tool results ---------------------------------------------------------------------------
+    def _after_tools(self, request: ModelRequest, state: DialogueState) -> Step:
+        for name, arguments, body in _results(request.messages):
+            observe(state, name, arguments, body)
+        if state.turn.get("unavailable"):
+            return Reply(replies.for_shop(replies.UNAVAILABLE_NOW, self.app), (replies.TALK_TO_PERSON,))
+        if "escalating" in state.turn:
+            state.end()
+            handed, why = state.turn.get("escalated"), replies.HANDOVER_WHY.get(state.turn["escalating"], "")
+            if not handed:
+                return Reply(replies.for_shop(replies.ESCALATION_FAILED, self.app))
+            return Reply(replies.HANDED_OVER.format(why=why, message=handed))
+        return self._plan(state)
+
+    def _respond(self, step: Step, state: DialogueState) -> ModelResponse:
+        if isinstance(step, Reply):
+            return ModelResponse(text=step.text, choices=step.choices, finish_reason="stop")
+        rounds = int(state.turn.get("rounds", 0))
+        if rounds >= self.max_steps - 1:
+            # The orchestrator allows no more tool rounds this turn: pause, and carry on at a click.
+            flow = state.flow
+            if flow is not None:
+                flow.ask("continue", replies.CONTINUE, {replies.KEEP_GOING: True})
+            return ModelResponse(text=replies.CONTINUE, choices=(replies.KEEP_GOING,), finish_reason="stop")
+        state.turn["rounds"] = rounds + 1
+        calls = []
+        for name, arguments in step.calls:
+            number = int(state.data.get("calls", 0)) + 1
+            state.data["calls"] = number
+            calls.append(ToolCall(f"dialogue_{number}", name, json.dumps(arguments)))
+        return ModelResponse(tool_calls=tuple(calls), finish_reason="tool_calls")
+
+
+def _settle_card(state: DialogueState) -> None:
+    """A click on a card happened since the last message: close the flow it belonged to."""
+    action = state.take_last_action()
+    if action is None:
+        return
+    if action.get("outcome") == "applied":
+        state.forget_store()
+    state.remember(f"{action.get('tool')}: {action.get('outcome')}")
+    flow = state.flow
+    if flow is not None and flow.card == action.get("tool"):
+        state.end()
+
+
+def _results(messages: list[Message]) -> list[tuple[str, dict, dict]]:
+    """(tool, arguments, result) for the tool messages answering the latest tool calls."""
+    answers: list[Message] = []
+    calls: dict[str, ToolCall] = {}
+    for message in reversed(messages):
+        if message.role == "tool":
+            answers.append(message)
+            continue
+        if message.role == "assistant" and message.tool_calls:
+            calls = {call.id: call for call in message.tool_calls}
+        break
+    found = []
+    for message in reversed(answers):
+        call = calls.get(message.tool_call_id or "")
+        arguments = json.loads(call.arguments or "{}") if call else {}
+        found.append((message.name or (call.name if call else ""), arguments, parse(message.content)))
+    return found

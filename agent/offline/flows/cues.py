@@ -1,0 +1,86 @@
+"""Cues in a message's wording that the intent router doesn't weigh: is it a general question, a
+follow-up, an insistence, an addition? Each is a small, explicit rule, kept apart from the decisions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from agent.offline import entities
+from agent.offline.intents import (
+    CANCEL_ORDER, EXCHANGE_ITEMS, MODIFY_ORDER, OUT_OF_SCOPE, POLICY_QUESTION, RETURN_ITEMS,
+)  # fmt: skip
+from agent.offline.router import Routing
+
+NAMING_MARGIN = 0.05  # intents closer than this are told apart by the word the customer used
+CORRECTION_WORDS = 4  # "no, the other one", "actually, order ...": a detail, not a new request
+
+
+def _says(pattern: str) -> Callable[[str], bool]:
+    compiled = re.compile(pattern, re.I)
+    return lambda text: bool(compiled.search(text))
+
+
+_HOW_TO = r"^\s*(how|what|when|why|where|which|can|could|do|does|is|are|will|should|may)\b"
+_asks_generally = _says(_HOW_TO)
+_personal = _says(r"\b(my|mine|me)\b|#?\bW\d{7}\b")
+_points_back = _says(r"\b(it|this|that)( order)?\b")
+question = _says(r"\?\s*$|^\s*(how|what|when|why|where|which|who|can|could|do|does|is|are|will)\b")
+follows_up = _says(r"^\s*(and|what about|how about|also|same for)\b")  # "And for exchanges?"
+insists = _says(r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b")
+calls_off = _says(r"^\s*(cancel|stop|abort|don'?t)( it| that| this)?[.!]*\s*$")  # while a card waits
+adds = _says(r"\b(too|also|as well|and the)\b")  # "the keyboard too": more items, not other items
+_NAMED = {
+    EXCHANGE_ITEMS: _says(r"\b(exchange|swap|replace|different (size|colou?r))"),
+    RETURN_ITEMS: _says(r"\b(return|send (it |them )?back)"),
+    CANCEL_ORDER: _says(r"\bcancel"),
+    MODIFY_ORDER: _says(r"\b(change|modify|update)\b"),
+}
+# A button that leads into a request after a policy answer; its text routes to that request.
+OFFERS = {
+    "order_status": "Where is my order?",
+    "cancel_order": "Cancel an order",
+    "return_items": "I want to return an item",
+}
+
+
+def how_to(text: str) -> bool:
+    """A general question ("how long do refunds take?"), not about the customer's own order."""
+    return _asks_generally(text) and not _personal(text)
+
+
+_NAMED[POLICY_QUESTION] = how_to  # "what's the status of W1001004" asks about an order, not a policy
+_ORDER = _says(r"\border\b")
+
+
+def refers_back(text: str) -> bool:
+    """"Cancel it": the order of the request before."""
+    return _points_back(text) and not entities.order_ids(text)
+
+
+def new_request(text: str) -> bool:
+    """Long enough to ask for something new: "actually, order #W1001004" only corrects a detail."""
+    return len(entities.without_identifiers(text).split()) > CORRECTION_WORDS
+
+
+def disambiguate(routing: Routing, text: str) -> str:
+    """Two requests scored alike ("exchange" reads close to "return"): the one the message names wins.
+    A request held back as too close to out of scope goes ahead if it names itself and an order
+    ("cancel the hoodie order", unlike "cancel my gym membership")."""
+    named = routing.runner_up in _NAMED and _NAMED[routing.runner_up](text)
+    if not routing.in_scope:
+        held_back = routing.intent == OUT_OF_SCOPE and routing.runner_up_score > routing.score
+        ordered = _ORDER(text) or bool(entities.order_ids(text))
+        return routing.runner_up if held_back and named and ordered else routing.intent
+    close = routing.score - routing.runner_up_score < NAMING_MARGIN
+    if close and named and not (routing.intent in _NAMED and _NAMED[routing.intent](text)):
+        return routing.runner_up
+    return routing.intent
+
+
+def offer(routing: Routing, threshold: float) -> str | None:
+    """After a policy answer, a button to start the request the question was about, if any."""
+    for intent, score in ((routing.intent, routing.score), (routing.runner_up, routing.runner_up_score)):
+        if intent in OFFERS and score >= threshold:
+            return OFFERS[intent]
+    return None

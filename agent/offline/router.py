@@ -1,0 +1,258 @@
+"""Route a customer's message to an intent by its nearest hand-written examples.
+
+Each intent scores the mean cosine similarity of its `top_k` closest examples. `out_of_scope` is
+an intent with its own examples, hard negatives that share words with the shop's requests, so a
+message about a gym membership lands near "cancel my gym membership" rather than near
+"cancel my order". A message is out of scope when `out_of_scope` wins, when the winner scores
+below `threshold` (nothing is close), or when `out_of_scope` trails the winner by less than
+`margin` (too close to call, and a wrong store flow costs more than a "can't help with that").
+The margin is waived when the message carries one of the shop's own order ids. A message that
+names another business or domain (data/elsewhere.txt: "gym membership", "walmart", "flight") never
+starts a store flow unless it carries one of our order ids: the embeddings weigh the shape of
+"cancel my X" over what X is.
+
+Before embedding, misspelt words are corrected against the examples' vocabulary, and order ids,
+emails and sentences that only give details (name, zip) are set aside: they are slot values, not
+intent. A message made only of details routes to `inform`. Long messages are routed as a whole
+and sentence by sentence: "Hi there. I bought headphones last week and they broke. I want to
+return them" is a return, not a greeting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from cachetools import LRUCache
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from agent.offline import entities
+from agent.offline.intents import (
+    GOODBYE, GREETING, INFORM, OUT_OF_SCOPE, SOCIAL, STORE_FLOWS, THANKS, load_elsewhere, load_examples, normalize,
+)
+from agent.settings import OfflineSettings
+from knowledge.embedder import Embedder
+
+DEFAULT_TOP_K = 3  # one lucky neighbour is noise; three agreeing ones are a topic
+_CACHE_SIZE = 4096  # message embeddings kept, so re-deciding a data set with other limits is free
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORD = re.compile(r"[A-Za-z]+")
+_MIN_TYPO_LENGTH = 4  # shorter words have too many neighbours to correct safely
+_LONG_WORD = 8  # from this length two edits are tolerated
+# Short messages the model embeds poorly ("ty", "yo"), answered without it.
+_EXACT_SMALL_TALK = {
+    **dict.fromkeys(("hi", "hello", "hey", "hiya", "yo", "howdy"), GREETING),
+    **dict.fromkeys(("thanks", "thank you", "thx", "ty", "tysm", "cheers", "thank u"), THANKS),
+    **dict.fromkeys(("bye", "goodbye", "bye bye", "cya", "see ya"), GOODBYE),
+}
+# Words that may surround details (order id, email, name, zip) in a message that asks for nothing.
+_FILLER = frozenset(
+    "order number no id it is its s my email the here and zip code zipcode postal name i m im am this "
+    "me hi hello hey".split()
+)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a message goes. Out of scope, `score` is out_of_scope's and `runner_up` the best store guess."""
+
+    intent: str
+    score: float
+    runner_up: str
+    runner_up_score: float
+    in_scope: bool
+
+
+class IntentRouter:
+    def __init__(
+        self,
+        embedder: Embedder,
+        examples: dict[str, list[str]],
+        threshold: float,
+        margin: float,
+        top_k: int = DEFAULT_TOP_K,
+        elsewhere: frozenset[str] = frozenset(),
+    ) -> None:
+        if OUT_OF_SCOPE not in examples:
+            raise ValueError("the examples need an out_of_scope list: it is how the router says no")
+        self.embedder = embedder
+        self.threshold = threshold
+        self.margin = margin
+        self.top_k = top_k
+        self._elsewhere = _phrase_pattern(elsewhere)
+        self.intents = list(examples)
+        texts = [text for intent in self.intents for text in examples[intent]]
+        self._vectors = embedder.embed([_clean(text) for text in texts])
+        bounds = np.cumsum([0] + [len(examples[intent]) for intent in self.intents])
+        self._slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        self._typos = TypoCorrector(texts)
+        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=_CACHE_SIZE)
+
+    @classmethod
+    def from_settings(cls, embedder: Embedder, settings: OfflineSettings) -> IntentRouter:
+        """The router over the shipped examples, with the calibrated limits."""
+        return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_margin, settings.intent_top_k,
+                   load_elsewhere())
+
+    def with_limits(self, threshold: float, margin: float) -> IntentRouter:
+        """The same router deciding with other limits; shares the embeddings (for calibration)."""
+        clone = object.__new__(IntentRouter)
+        clone.__dict__.update(self.__dict__, threshold=threshold, margin=margin)
+        return clone
+
+    def route(self, text: str) -> Routing:
+        return self.route_many([text])[0]
+
+    def route_many(self, texts: list[str]) -> list[Routing]:
+        """Route a batch: one embedding call for every message and sentence."""
+        results: list[Routing | None] = [_rule(text) for text in texts]
+        units = [
+            _units(self._typos.correct(text)) if result is None else []
+            for text, result in zip(texts, results, strict=True)
+        ]
+        scores = self._intent_scores(self._embed([unit for group in units for unit in group]))
+        start = 0
+        for index, group in enumerate(units):
+            if group:
+                # One of the shop's own order ids proves the message is about this shop: only a
+                # better out-of-scope match, not a close one, makes it out of scope.
+                ours = bool(entities.order_ids(texts[index]))
+                margin = 0.0 if ours else self.margin
+                rows = scores[start:start + len(group)]
+                decision = _strongest([self._decide(row, margin) for row in rows])
+                if not ours and decision.intent in STORE_FLOWS and self._names_elsewhere(texts[index]):
+                    decision = Routing(OUT_OF_SCOPE, decision.score, decision.intent, decision.score, in_scope=False)
+                results[index] = decision
+                start += len(group)
+        return results  # type: ignore[return-value]  # every None was replaced above
+
+    def _names_elsewhere(self, text: str) -> bool:
+        return self._elsewhere is not None and self._elsewhere.search(text.lower()) is not None
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._vectors.shape[1]), dtype=self._vectors.dtype)
+        # Held here too: a batch larger than the cache would evict its own first vectors.
+        known = {text: self._cache[text] for text in dict.fromkeys(texts) if text in self._cache}
+        missing = [text for text in dict.fromkeys(texts) if text not in known]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
+                known[text] = self._cache[text] = vector
+        return np.stack([known[text] for text in texts])
+
+    def _intent_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """(messages, intents): mean similarity of each intent's `top_k` nearest examples."""
+        similarities = vectors @ self._vectors.T
+        columns = []
+        for part in self._slices:
+            block = similarities[:, part]
+            k = min(self.top_k, block.shape[1])
+            columns.append(np.sort(block, axis=1)[:, -k:].mean(axis=1))
+        return np.stack(columns, axis=1)
+
+    def _decide(self, row: np.ndarray, margin: float) -> Routing:
+        order = np.argsort(-row)
+        best, second = self.intents[order[0]], self.intents[order[1]]
+        out_score = float(row[self.intents.index(OUT_OF_SCOPE)])
+        if best == OUT_OF_SCOPE:
+            return Routing(OUT_OF_SCOPE, out_score, second, float(row[order[1]]), in_scope=False)
+        best_score = float(row[order[0]])
+        if best_score < self.threshold or best_score - out_score < margin:
+            return Routing(OUT_OF_SCOPE, out_score, best, best_score, in_scope=False)
+        return Routing(best, best_score, second, float(row[order[1]]), in_scope=True)
+
+
+class TypoCorrector:
+    """Fix misspelt words against the examples' vocabulary: "cancle my ordr" -> "cancel my order".
+
+    The model splits an unknown spelling into word pieces that mean nothing. A word is corrected
+    only when it is neither an English word nor a word of the examples, and one edit (two for long
+    words; a swap of neighbours counts as one) separates it from an example word. The examples carry
+    a few typos on purpose; a word seen once that is not English ("cancle") is not vocabulary.
+    """
+
+    def __init__(self, texts: list[str]) -> None:
+        from unstructured.nlp.english_words import ENGLISH_WORDS  # a dependency already, via knowledge
+
+        counts = Counter(word for text in texts for word in set(_WORD.findall(text.lower())))
+        self._english = ENGLISH_WORDS
+        # Frequent words first: of two equally close candidates, the common one is the likely intent.
+        self._vocabulary = [
+            word for word, count in counts.most_common()
+            if len(word) >= _MIN_TYPO_LENGTH and (word in ENGLISH_WORDS or count > 1)
+        ]
+        self._known = set(self._vocabulary)
+
+    def correct(self, text: str) -> str:
+        return _WORD.sub(lambda match: self._fix(match.group(0)), text)
+
+    def _fix(self, word: str) -> str:
+        lower = word.lower()
+        if len(lower) < _MIN_TYPO_LENGTH or lower in self._known or lower in self._english:
+            return word
+        limit = 2 if len(lower) >= _LONG_WORD else 1
+        match = process.extractOne(lower, self._vocabulary, scorer=OSA.distance, score_cutoff=limit)
+        return match[0] if match else word
+
+
+def _phrase_pattern(phrases: frozenset[str]) -> re.Pattern[str] | None:
+    if not phrases:
+        return None
+    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")\b")
+
+
+def _clean(text: str) -> str:
+    """The message without order ids and emails: their word pieces are noise to the model."""
+    return " ".join(entities.without_identifiers(text).split()) or text
+
+
+def _units(text: str) -> list[str]:
+    """The whole message, then each of its sentences when there are several.
+
+    Sentences that only give details ("My name is Jo Park and my zip is 60614.") are slot values
+    for the dialogue manager, not a request, and would pull the whole message off its topic.
+    """
+    parts = [part for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+    requests = [part for part in parts if not _only_details(part)] or parts
+    sentences = [s for s in (_clean(part) for part in requests) if s]
+    return [" ".join(sentences) or _clean(text)] + (sentences if len(sentences) > 1 else [])
+
+
+def _only_details(text: str) -> bool:
+    """The text gives an order id, an email, a name or a zip code, and asks for nothing."""
+    details = entities.order_ids(text) + entities.emails(text) + entities.zip_codes(text)
+    name = entities.person_name(text)
+    if not details and name is None:
+        return False
+    rest = normalize(entities.without_identifiers(text)).split()
+    spoken = {word.lower() for word in name or ()} | set(entities.zip_codes(text))
+    return all(word in _FILLER or word in spoken for word in rest)
+
+
+def _strongest(decisions: list[Routing]) -> Routing:
+    """The whole message when it asks for something; else its most confident request sentence.
+
+    The whole text keeps the gist ("my order hasn't shipped. can I change the headphones?" is a
+    change, not a status question); a sentence only rescues a message whose greeting or story
+    drowned the request. A lone "Hi." never makes an out-of-scope message a greeting.
+    """
+    whole = decisions[0]
+    if whole.in_scope and whole.intent not in SOCIAL:
+        return whole
+    requests = [d for d in decisions[1:] if d.in_scope and d.intent not in SOCIAL]
+    return max(requests, key=lambda d: d.score) if requests else whole
+
+
+def _rule(text: str) -> Routing | None:
+    """Unambiguous messages the embeddings need not see: bare small talk, bare identifiers."""
+    plain = normalize(text)
+    if not plain:
+        return Routing(OUT_OF_SCOPE, 0.0, OUT_OF_SCOPE, 0.0, in_scope=False)
+    if plain in _EXACT_SMALL_TALK:
+        return Routing(_EXACT_SMALL_TALK[plain], 1.0, OUT_OF_SCOPE, 0.0, in_scope=True)
+    if _only_details(text):
+        return Routing(INFORM, 1.0, OUT_OF_SCOPE, 0.0, in_scope=True)
+    return None

@@ -1,0 +1,1 @@
+"""The knowledge base: ingestion, embeddings, vector stores, hybrid retrieval and uploads."""
