@@ -17,7 +17,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from agent.web.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
 from agent.web.chainlit_ui import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION, handle_action, handle_choice, handle_message
 from agent.datalayer import migrate
-from agent.web.datalayer import SQLDataLayer
+from agent.web.datalayer import SQLDataLayer, persisted_user
 from agent.factory import build_services
 from agent.logs import configure_logging
 from agent.settings import get_settings
@@ -115,7 +115,8 @@ if settings.auth.enabled:
 
     @cl.password_auth_callback
     async def password_auth(username: str, password: str) -> cl.User | None:
-        return await verify(history, username, password)
+        user = await verify(history, username, password)
+        return persisted_user(user) if user else None
 
 
 if settings.auth.enabled and settings.auth.widget_secret.get_secret_value():

@@ -34,3 +34,7 @@ _MODEL_MESSAGES = {
     "bad_response": "Our assistant gave an answer I could not use. Please rephrase or try again.",
     "auth": "Our assistant is not configured correctly. A human agent can still help you.",
 }
+
+
+class DialogueError(AgentError):
+    """The offline engine's flows are written wrongly (a developer mistake), e.g. they switch in a circle."""

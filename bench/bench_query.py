@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.factory import build_backend, knowledge_base  # noqa: E402
+from knowledge.factory import build_backend, knowledge_base  # noqa: E402
 from agent.settings import KnowledgeSettings, Settings  # noqa: E402
 from knowledge.base import _KeywordIndex  # noqa: E402
 from knowledge.clean import clean  # noqa: E402
@@ -124,9 +124,9 @@ def main(n_chunks: int, rounds: int) -> None:
         cfg = KnowledgeSettings(store_dir=Path(store_dir))
         settings = Settings(knowledge=cfg)
         embedder = Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
-        backend = build_backend(settings, embedder)
+        backend = build_backend(settings.knowledge, embedder)
         store = backend.open(cfg.collection)
-        kb = knowledge_base(settings, store, embedder)
+        kb = knowledge_base(settings.knowledge, store, embedder)
 
         chunks = variants(real_chunks(settings), n_chunks)
         start = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -19,29 +20,28 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from agent.factory import build_knowledge
-from agent.logs import configure_logging
-from agent.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.evaluation import evaluate
+from knowledge.factory import build_knowledge
+from knowledge.settings import KnowledgeSettings
 
 console = Console()
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = Settings()
+    settings = KnowledgeSettings()
     parser = argparse.ArgumentParser(prog="python -m knowledge", description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, help="Chroma folder to use (default: KNOWLEDGE_STORE_DIR)")
     parser.add_argument("--collection", help="collection name (default: KNOWLEDGE_COLLECTION)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="add, update and remove documents, incrementally")
-    ingest.add_argument("paths", nargs="*", type=Path, help=f"files or folders (default: {settings.knowledge.docs_dir})")
+    ingest.add_argument("paths", nargs="*", type=Path, help=f"files or folders (default: {settings.docs_dir})")
     ingest.add_argument("--rebuild", action="store_true", help="drop everything in the collection first")
 
     search = commands.add_parser("search", help="show the passages a question retrieves")
     search.add_argument("query")
-    search.add_argument("-k", type=int, default=settings.knowledge.top_k)
+    search.add_argument("-k", type=int, default=settings.top_k)
     search.add_argument("--json", action="store_true", help="print one JSON object per passage")
 
     evaluation = commands.add_parser("eval", help="recall@k, MRR and nDCG@10 on labelled questions")
@@ -53,15 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument("questions", type=Path, help='JSONL of {"question": ..., "answerable": true|false}')
 
     args = parser.parse_args(argv)
-    configure_logging("WARNING")
+    logging.basicConfig(level=logging.WARNING)
     if args.store:
-        settings.knowledge.store_dir = args.store
+        settings.store_dir = args.store
     if args.collection:
-        settings.knowledge.collection = args.collection
+        settings.collection = args.collection
     kb = build_knowledge(settings)
 
     if args.command == "ingest":
-        return _ingest(kb, args.paths or [settings.knowledge.docs_dir], args.rebuild)
+        return _ingest(kb, args.paths or [settings.docs_dir], args.rebuild)
     if args.command == "search":
         return _search(kb, args.query, args.k, args.json)
     if args.command == "eval":

@@ -76,11 +76,11 @@ def embedder():
 @pytest.fixture(scope="session")
 def shipped_kb(embedder, tmp_path_factory):
     """The sample knowledge base, ingested once into a private store."""
-    from agent.factory import build_knowledge
+    from knowledge.factory import build_knowledge
     from agent.settings import KnowledgeSettings, Settings
 
     settings = Settings(knowledge=KnowledgeSettings(store_dir=tmp_path_factory.mktemp("kb"), docs_dir=DOCS))
-    kb = build_knowledge(settings, embedder)
+    kb = build_knowledge(settings.knowledge, embedder)
     kb.ingest([DOCS])
     return kb
 

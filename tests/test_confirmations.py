@@ -9,7 +9,9 @@ import pytest
 from agent.runner.conversation import Conversation
 from agent.runner.events import ConfirmationRequested, TextDelta, ToolFinished, TurnDone
 from agent.models.scripted import ScriptedModel, call_tools, tool_call
-from agent.runner.orchestrator import DECLINED_REPLY, EXPIRED_REPLY, SupportAgent
+from agent.runner.confirmations import DECLINED_REPLY, EXPIRED_REPLY
+from agent.models.openai_compat import to_wire
+from agent.runner.orchestrator import SupportAgent
 from agent.settings import Settings, StoreSettings, ToolSettings
 from tools.base import ToolContext, ToolResult, tool
 from tools.errors import ToolFailure
@@ -34,7 +36,7 @@ class Backend:
                 raise ToolFailure("not_found", "No customer with that email.")
             return ToolResult(ok=True, data=found, identified=found)
 
-        @tool(confirm=True)
+        @tool(writes=True, acts_on="order_id")
         def cancel_order(ctx: ToolContext, order_id: str) -> ToolResult:
             """Cancel an order."""
             if ctx.customer_id is None:
@@ -112,9 +114,9 @@ async def test_write_previews_then_applies_once_on_confirm():
     assert card.summary == ("Cancel order #W0000001.", "Refund $10.00 to Visa ending 4242.")
     assert backend.cancelled == [], "a preview must not change anything"
     # The model is told to ask for the click, and never sees the token.
-    tool_message = model.requests[2].messages[-1].content
+    tool_message = to_wire(model.requests[2].messages[-1])["content"]
     assert json.loads(tool_message)["error"] == "needs_confirmation" and "click" in tool_message
-    assert card.token not in json.dumps([m.content for r in model.requests for m in r.messages])
+    assert card.token not in json.dumps([to_wire(m)["content"] for r in model.requests for m in r.messages])
 
     first = await click(agent, conversation, card.token)
     assert backend.cancelled == ["#W0000001"]
@@ -225,7 +227,7 @@ async def test_backend_outage_at_the_click_keeps_the_action_for_a_retry():
 
 
 async def test_a_newer_card_for_the_same_order_replaces_the_older_one():
-    from agent.runner.orchestrator import SUPERSEDED_REPLY
+    from agent.runner.confirmations import SUPERSEDED_REPLY
 
     backend = Backend()
     agent, conversation = make_agent(cancel_twice_script(), backend), Conversation("c9")

@@ -111,7 +111,7 @@ async def _assert_schema_matches_models(url: str, schema: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from agent.datalayer.db import make_engine
+    from tools.store.sql import make_engine
 
     engine = make_engine(url)
     try:

@@ -18,7 +18,7 @@ from agent.runner.conversation import Conversation
 from agent.offline.engine import DialogueEngine
 from agent.offline.router import IntentRouter
 from agent.runner.events import Choices, ConfirmationRequested, Escalation, TextDelta, ToolCallStarted
-from agent.factory import ESCALATION_TOOLS, build_registry
+from agent.factory import build_registry
 from agent.offline.answerer import OfflineAnswerEngine
 from agent.runner.orchestrator import SupportAgent
 from agent.settings import ChatSettings, Settings
@@ -88,7 +88,7 @@ class Chat:
         engine = DialogueEngine(self.router, OfflineAnswerEngine(self.embedder, self.settings.offline,
                                 self.settings.app), self.settings.app, self.settings.chat.max_tool_steps)
         registry = build_registry(self.settings, self.kb, self.shop)
-        return SupportAgent(engine, registry, self.kb, self.settings, escalation_tools=ESCALATION_TOOLS,
+        return SupportAgent(engine, registry, self.kb, self.settings,
                             accounts=AccountDirectory(self.shop).customer_for)
 
     async def _run(self, make) -> str:

@@ -24,10 +24,10 @@ async def test_every_shipped_dialogue_ends_in_the_expected_state(shipped_kb, set
 def test_the_command_reports_each_dialogue_and_fails_on_any_failure(shipped_kb, tmp_path: Path, monkeypatch, capsys):
     import json
 
-    import agent.factory
+    import knowledge.factory
     from agent.eval.__main__ import main
 
-    monkeypatch.setattr(agent.factory, "build_knowledge", lambda settings: shipped_kb)  # already ingested
+    monkeypatch.setattr(knowledge.factory, "build_knowledge", lambda settings: shipped_kb)  # already ingested
     script = tmp_path / "two.jsonl"
     script.write_text("\n".join(json.dumps(d) for d in [
         {"name": "shipping", "signed_in": None, "turns": [{"user": "How long does standard shipping take?"}],

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from agent.factory import build_knowledge
-from agent.settings import KnowledgeSettings, Settings
+from knowledge.factory import build_knowledge
+from agent.settings import KnowledgeSettings
 from knowledge.evaluation import evaluate, score_question
 from knowledge.types import Passage
 from tests.conftest import DOCS, ROOT
@@ -33,7 +33,7 @@ def docs_copy(tmp_path):
 
 @pytest.fixture
 def kb(embedder, tmp_path):
-    return build_knowledge(Settings(knowledge=KnowledgeSettings(store_dir=tmp_path / "store")), embedder)
+    return build_knowledge(KnowledgeSettings(store_dir=tmp_path / "store"), embedder)
 
 
 def test_ingest_is_incremental(kb, docs_copy, monkeypatch):
@@ -60,7 +60,7 @@ def test_ingest_is_incremental(kb, docs_copy, monkeypatch):
     assert all(p.source != "refunds.md" for p in kb.search("refund to my card", k=20))
     assert kb.store.count() < total
 
-    reopened = build_knowledge(Settings(knowledge=KnowledgeSettings(store_dir=kb_store_dir(kb))), kb.embedder)
+    reopened = build_knowledge(KnowledgeSettings(store_dir=kb_store_dir(kb)), kb.embedder)
     assert reopened.store.count() == kb.store.count(), "the store persists on disk"
 
 

@@ -22,6 +22,7 @@ from agent.runner.events import (
 )
 from agent.models.messages import ModelRequest
 from agent.models.scripted import FunctionModel, ScriptedModel, call_tools, tool_call
+from agent.models.openai_compat import to_wire
 from agent.runner.orchestrator import MAX_STEPS_REPLY, STOPPED_MARK, SupportAgent
 from agent.settings import ChatSettings, Settings, ToolSettings
 from knowledge.types import Passage
@@ -51,7 +52,7 @@ def find_article(query: str) -> ToolResult:
     return ToolResult.success(sources=(PASSAGE,))
 
 
-@tool
+@tool(hands_over=True)
 def hand_over(summary: str) -> ToolResult:
     """Hand the conversation to a human."""
     return ToolResult.success({"ticket": "T-1"}, message=f"A colleague will take over: {summary}")
@@ -63,11 +64,11 @@ def refuse(order_id: str) -> dict:
     raise ToolFailure("not_found", f"No order {order_id} on your account.")
 
 
-def make_agent(model, settings: Settings | None = None, escalation_tools=frozenset()) -> SupportAgent:
+def make_agent(model, settings: Settings | None = None) -> SupportAgent:
     settings = settings or Settings()
     registry = ToolRegistry([lookup_order, broken_backend, find_article, hand_over, refuse],
                             ToolSettings(retry_backoff_s=0, retry_attempts=2))
-    return SupportAgent(model, registry, knowledge=None, settings=settings, escalation_tools=escalation_tools)
+    return SupportAgent(model, registry, knowledge=None, settings=settings)
 
 
 async def run(agent: SupportAgent, text: str, conversation: Conversation | None = None) -> list:
@@ -103,10 +104,12 @@ async def test_tool_call_then_answer():
     finished = [e for e in events if isinstance(e, ToolFinished)]
     assert [e.name for e in started] == ["lookup_order"]
     assert finished[0].result.ok and finished[0].result.data["status"] == "delivered"
+    # Each request is recorded as it was sent: the first one had no tool round yet.
+    assert [m.role for m in model.requests[0].messages] == ["system", "user"]
     # The model's second request carries the assistant tool call and the tool's result.
     second = model.requests[1].messages
     assert second[-2].role == "assistant" and second[-2].tool_calls[0].name == "lookup_order"
-    assert second[-1].role == "tool" and '"delivered"' in second[-1].content
+    assert second[-1].role == "tool" and '"delivered"' in to_wire(second[-1])["content"]
     assert events[-1].status == "completed"
     assert events[-1].reply == "Your order #W1234567 was delivered."
 
@@ -122,7 +125,7 @@ async def test_failing_tool_becomes_a_result_the_model_sees():
     assert not result.ok and result.error == "unavailable"
     assert "10.0.0.7" not in result.message, "internal details must not leak to the customer"
     tool_message = model.requests[1].messages[-1]
-    assert tool_message.role == "tool" and '"unavailable"' in tool_message.content
+    assert tool_message.role == "tool" and '"unavailable"' in to_wire(tool_message)["content"]
     assert events[-1].status == "completed"
 
 
@@ -225,7 +228,7 @@ async def test_sources_are_numbered_and_only_cited_ones_reported():
     events = await run(make_agent(model), "how long to return?")
 
     tool_message = model.requests[1].messages[-1]
-    assert '"ref": 1' in tool_message.content and "30 days" in tool_message.content
+    assert '"ref": 1' in to_wire(tool_message)["content"] and "30 days" in to_wire(tool_message)["content"]
     sources = [e for e in events if isinstance(e, Sources)]
     assert len(sources) == 1 and sources[0].citations[0].ref == 1
     assert sources[0].citations[0].passage.source == "returns.md"
@@ -242,7 +245,7 @@ async def test_escalation_tool_emits_an_escalation_event():
         call_tools(tool_call("hand_over", {"summary": "refund dispute"})),
         "I've passed this to a colleague.",
     ])
-    events = await run(make_agent(model, escalation_tools=frozenset({"hand_over"})), "I want a human")
+    events = await run(make_agent(model), "I want a human")
     escalations = [e for e in events if isinstance(e, Escalation)]
     assert escalations == [Escalation(reason="hand_over", summary="A colleague will take over: refund dispute")]
 

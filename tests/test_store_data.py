@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from agent.datalayer.db import make_engine
+from tools.store.sql import make_engine
 from agent.datalayer.migrate import migrate
 from agent.settings import Settings, StoreSettings
 from tests.conftest import require, shared_data

@@ -36,7 +36,8 @@ async def update_address(ctx: ToolContext, order_id: str, address: Address, noti
 
 def test_schema_comes_from_the_types():
     assert update_address.name == "update_address"
-    assert update_address.description == "Change the delivery address of a pending order."
+    # The whole docstring: the rules in later paragraphs reach the model too.
+    assert update_address.description == "Change the delivery address of a pending order.\n\nOnly pending orders can change."
     assert update_address.takes_context
     schema = update_address.schema
     assert schema["required"] == ["order_id", "address"]
@@ -112,7 +113,7 @@ async def test_transient_failures_of_read_tools_are_retried():
 async def test_write_tools_are_never_retried():
     attempts = []
 
-    @tool(backend="orders", read_only=False)
+    @tool(backend="orders", writes=True)
     def cancel(order_id: str) -> dict:
         """Cancel an order."""
         attempts.append(order_id)
@@ -137,7 +138,7 @@ async def test_breaker_opens_after_consecutive_failures_and_recovers():
     backend_up = False
     calls = []
 
-    @tool(backend="inventory", read_only=False)
+    @tool(backend="inventory", writes=True)
     def stock(sku: str) -> int:
         """Units in stock."""
         calls.append(sku)

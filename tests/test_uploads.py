@@ -9,7 +9,7 @@ import pytest
 
 from agent.runner.conversation import Conversation
 from agent.runner.events import Sources, TurnDone
-from agent.factory import build_backend, build_uploads, knowledge_base
+from knowledge.factory import build_backend, build_uploads, knowledge_base
 from agent.offline.answerer import OfflineAnswerEngine
 from agent.models.scripted import FunctionModel
 from agent.runner.orchestrator import SupportAgent
@@ -28,10 +28,10 @@ FACT_PDF = make_pdf([
 @pytest.fixture
 def world(embedder, tmp_path):
     settings = Settings(knowledge=KnowledgeSettings(store_dir=tmp_path / "store"), uploads=UploadSettings(max_files=2))
-    backend = build_backend(settings, embedder)
-    kb = knowledge_base(settings, backend.open(settings.knowledge.collection), embedder)
+    backend = build_backend(settings.knowledge, embedder)
+    kb = knowledge_base(settings.knowledge, backend.open(settings.knowledge.collection), embedder)
     kb.ingest([DOCS / "warranty.md"])
-    uploads = build_uploads(settings, backend, embedder)
+    uploads = build_uploads(settings.uploads, settings.knowledge, backend, embedder)
     engine = OfflineAnswerEngine(embedder, settings.offline, settings.app)
     agent = SupportAgent(engine, ToolRegistry([], settings.tools), kb, settings, uploads=uploads)
     return settings, kb, uploads, agent
@@ -97,7 +97,7 @@ async def test_upload_text_is_marked_as_customer_data_in_the_prompt(world):
 def test_refused_files_say_why(embedder, tmp_path, data, name, reason):
     settings = Settings(knowledge=KnowledgeSettings(store_dir=tmp_path),
                         uploads=UploadSettings(allowed_types=["pdf", "txt"]))
-    uploads = build_uploads(settings, build_backend(settings, embedder), embedder)
+    uploads = build_uploads(settings.uploads, settings.knowledge, build_backend(settings.knowledge, embedder), embedder)
     result = uploads.add("conv-x", data, name)
     assert result.status == "skipped" and reason in result.reason
 

@@ -403,7 +403,7 @@ def test_knowledge_base_end_to_end(target, backend, fresh_name, embedder, tmp_pa
         shutil.copy(DOCS / doc, folder / doc)
 
     name = fresh_name("contract-kb-")
-    kb = knowledge_base(Settings(), backend.open(name), embedder)
+    kb = knowledge_base(Settings().knowledge, backend.open(name), embedder)
     report = kb.ingest([folder])
     assert sorted((r.source, r.status) for r in report.results) == sorted((n, "added") for n in names), (
         f"{report.results}{target.context()}")
@@ -419,5 +419,5 @@ def test_knowledge_base_end_to_end(target, backend, fresh_name, embedder, tmp_pa
     assert again.chunks_written == 0 and kb.store.count() == report.chunks_written
 
     # Another instance (a new client on the same path or server) finds the same sources already ingested.
-    other = knowledge_base(Settings(), target.connect().open(name), embedder)
+    other = knowledge_base(Settings().knowledge, target.connect().open(name), embedder)
     assert [r.status for r in other.ingest([folder]).results] == ["unchanged"] * len(names)

@@ -12,6 +12,7 @@ refused or failed, 2 for a usage mistake (bad JSON, unknown option).
 from __future__ import annotations
 
 import argparse
+import logging
 import asyncio
 import json
 import sys
@@ -19,8 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agent.logs import configure_logging
-from agent.settings import Settings
+from tools.settings import ToolEnvironment
 from tools.runner import ToolRunner, result_json
 
 
@@ -72,11 +72,11 @@ def arguments_of(raw: Any, where: str) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    runner = await ToolRunner.open(Settings(), args.database_url)
+    runner = await ToolRunner.open(ToolEnvironment(), args.database_url)
     try:
         if args.command == "list":
             for spec in runner.registry.specs():
-                needs = " (needs --confirm)" if runner.registry.needs_confirmation(spec.name) else ""
+                needs = " (needs --confirm)" if spec.writes else ""
                 print(f"{spec.name}{needs}: {spec.description}\n    arguments: {json.dumps(spec.parameters)}")
             return 0
         if args.batch:
@@ -100,7 +100,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    configure_logging("WARNING")
+    logging.basicConfig(level=logging.WARNING)
     try:
         return asyncio.run(run(args))
     except UsageError as exc:

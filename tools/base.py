@@ -1,8 +1,10 @@
-"""Tools built from typed Python functions.
+"""Tools built from typed Python functions, and the vocabulary a model uses to call them.
 
-The JSON schema the model sees comes from the function's signature (pydantic
-does the work); the docstring's first paragraph is the description. A tool
-never raises into the agent loop: every failure becomes a `ToolResult`.
+The JSON schema the model sees comes from the function's signature (pydantic does the work); the
+whole docstring is the description. A tool declares what it is on `@tool(...)`: whether it writes
+(and so only previews until the customer confirms), which argument names the order it acts on, and
+whether it hands the conversation over to a human. Nothing else lists tool names. A tool never
+raises into the agent loop: every failure becomes a `ToolResult`.
 """
 
 from __future__ import annotations
@@ -11,14 +13,36 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints
+from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from knowledge.types import Passage
-from tools.errors import ToolDefinitionError
+from tools.errors import ErrorKind, ToolDefinitionError
 
-ErrorKind = Literal["not_found", "invalid", "unavailable", "needs_confirmation", "forbidden"]
+_AWAITING = "needs_confirmation"  # the wire word a model sees for a previewed write (see the prompt)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A model's request to run a tool."""
+
+    id: str
+    name: str
+    arguments: str  # raw JSON text as the model produced it; the registry validates it
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """What a model is told about a tool, and what the tool declared about itself."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    writes: bool = False  # previews only; applies after the customer's confirmation
+    acts_on: str | None = None  # the argument naming the order (or record) the tool acts on
+    hands_over: bool = False  # passes the conversation to a human colleague
+    identifies: bool = False  # finds the customer the conversation acts for
 
 
 @dataclass(frozen=True)
@@ -43,8 +67,13 @@ class ToolResult:
     identified: str | None = None  # a customer id the conversation acts for from now on
 
     @property
+    def awaiting_confirmation(self) -> bool:
+        """A write previewed, not applied: it waits for the customer's confirmation."""
+        return self.error == _AWAITING
+
+    @property
     def summary(self) -> list[str]:
-        """The lines a confirmation card shows, for a `needs_confirmation` result."""
+        """The lines a confirmation card shows, for a result awaiting confirmation."""
         return list(self.data.get("summary", [])) if isinstance(self.data, dict) else []
 
     @classmethod
@@ -58,12 +87,16 @@ class ToolResult:
     @classmethod
     def needs_confirmation(cls, summary: list[str], preview: Any = None) -> ToolResult:
         """A write previewed, not applied: the customer must click Confirm on exactly this."""
-        message = "Nothing has changed yet. The customer must confirm: " + " ".join(summary)
-        return cls(ok=False, error="needs_confirmation", message=message, data={"summary": summary, "preview": preview})
+        message = (
+            "Nothing has changed yet. The customer must confirm: " + " ".join(summary) + " The customer now sees "
+            "this summary with Confirm and Cancel buttons. Ask them to check it and click Confirm; do not call "
+            "the tool again for this action."
+        )
+        return cls(ok=False, error=_AWAITING, message=message, data={"summary": summary, "preview": preview})
 
     def for_model(self) -> str:
         body: dict[str, Any] = {"ok": self.ok}
-        if self.ok or self.error == "needs_confirmation":
+        if self.ok or self.awaiting_confirmation:
             body["data"] = self.data
         if not self.ok:
             body["error"] = self.error
@@ -80,12 +113,26 @@ class Tool:
     params: type[BaseModel]
     takes_context: bool
     backend: str = "default"  # tools sharing a backend share a circuit breaker
-    read_only: bool = True  # only read-only tools are retried
-    confirm: bool = False  # a write that runs only with the customer's confirmation (see ToolContext)
+    writes: bool = False  # a write that runs only with the customer's confirmation (see ToolContext)
+    acts_on: str | None = None  # the argument naming the record it acts on (a newer card replaces an older one)
+    hands_over: bool = False  # opens a hand-over to a human; like a write, never retried
+    identifies: bool = False  # looks up who the customer is (its success carries `identified`)
     schema: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.schema = _clean_schema(self.params.model_json_schema())
+        if self.acts_on is not None and self.acts_on not in self.schema.get("properties", {}):
+            raise ToolDefinitionError(f"{self.name}: acts_on={self.acts_on!r} is not one of its arguments")
+
+    @property
+    def retried(self) -> bool:
+        """Only reads are retried: a write or a hand-over sent twice could happen twice."""
+        return not (self.writes or self.hands_over)
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.name, self.description, self.schema, self.writes, self.acts_on, self.hands_over,
+                        self.identifies)
 
     def parse(self, arguments: str | dict[str, Any]) -> BaseModel | ToolResult:
         try:
@@ -110,10 +157,17 @@ def tool(
     *,
     name: str | None = None,
     backend: str = "default",
-    read_only: bool = True,
-    confirm: bool = False,
+    writes: bool = False,
+    acts_on: str | None = None,
+    hands_over: bool = False,
+    identifies: bool = False,
 ) -> Any:
-    """Turn a typed function (sync or async) into a `Tool`. `confirm=True` marks a write needing a Confirm click."""
+    """Turn a typed function (sync or async) into a `Tool`.
+
+    `writes=True` marks a write that previews until the customer confirms; `acts_on` names the argument
+    holding the order it changes; `hands_over=True` marks a hand-over to a human colleague; `identifies=True`
+    a lookup of who the customer is.
+    """
 
     def build(func: Callable[..., Any]) -> Tool:
         hints = get_type_hints(func, include_extras=True)
@@ -130,7 +184,7 @@ def tool(
         doc = inspect.getdoc(func)
         if not doc:
             raise ToolDefinitionError(f"{tool_name}: the docstring is the model's description; write one")
-        description = doc.split("\n\n")[0].replace("\n", " ")
-        return Tool(tool_name, description, func, model, takes_context, backend, read_only and not confirm, confirm)
+        # The whole docstring: rules such as "once per order: collect every item first" are in later paragraphs.
+        return Tool(tool_name, doc, func, model, takes_context, backend, writes, acts_on, hands_over, identifies)
 
     return build(fn) if fn is not None else build

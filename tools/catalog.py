@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.settings import Settings
+from tools.settings import ToolConfig
 from tools.base import Tool
 from tools.billing import billing_tools
 from tools.crm import crm_tools
@@ -14,7 +14,7 @@ from tools.store.access import StoreAccess
 from tools.store.db import StoreDatabase
 
 
-def store_tools(db: StoreDatabase, settings: Settings) -> list[Tool]:
+def store_tools(db: StoreDatabase, settings: ToolConfig) -> list[Tool]:
     access = StoreAccess(db)
     return [
         *crm_tools(access),

@@ -41,7 +41,7 @@ def _found(ctx: ToolContext, matches: list[str]) -> ToolResult:
 
 
 def crm_tools(access: StoreAccess) -> list[Tool]:
-    @tool(backend="store")
+    @tool(backend="store", identifies=True)
     async def find_user_id_by_email(ctx: ToolContext, email: Email) -> ToolResult:
         """Find a user id by email, which identifies the customer this conversation acts for.
 
@@ -51,7 +51,7 @@ def crm_tools(access: StoreAccess) -> list[Tool]:
             matches = list(await session.scalars(select(Customer.id).where(Customer.email == email)))
         return _found(ctx, matches)
 
-    @tool(backend="store")
+    @tool(backend="store", identifies=True)
     async def find_user_id_by_name_zip(
         ctx: ToolContext, first_name: FirstName, last_name: LastName, zip: Zip
     ) -> ToolResult:
@@ -76,7 +76,7 @@ def crm_tools(access: StoreAccess) -> list[Tool]:
                 raise not_found("User", user_id)
             return ToolResult.success(shapes.customer(await scope.customer()))
 
-    @tool(backend="store", confirm=True)
+    @tool(backend="store", writes=True, acts_on="user_id")
     async def modify_user_address(
         ctx: ToolContext, user_id: UserId, address1: Address1, address2: Address2, city: City, state: State,
         country: Country, zip: Zip,

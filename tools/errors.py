@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Literal
 
-if TYPE_CHECKING:
-    from tools.base import ErrorKind
+# What went wrong, in words a model and a UI can act on (the wire word of `ToolResult.error`).
+ErrorKind = Literal["not_found", "invalid", "unavailable", "needs_confirmation", "forbidden"]
 
 
 class ToolError(Exception):
@@ -27,3 +27,7 @@ class ToolFailure(ToolError):
 
 class TransientToolError(ToolError):
     """A backend hiccup worth retrying (read-only tools only)."""
+
+
+class StoreConfigurationError(ToolError, ValueError):
+    """The store's database URL or schema is not usable (a deployment mistake, raised before any query)."""

@@ -9,8 +9,8 @@ from typing import Annotated
 from pydantic import Field
 from sqlalchemy import select
 
-from agent.datalayer.db import utcnow
-from agent.settings import Settings
+from tools.store.sql import utcnow
+from tools.settings import ToolConfig
 from tools.base import Tool, ToolContext, ToolResult, tool
 from tools.store.access import transient_errors
 from tools.store.db import StoreDatabase
@@ -32,8 +32,8 @@ def new_ticket_id() -> str:
     return "T-" + "".join(secrets.choice(_TICKET_ALPHABET) for _ in range(TICKET_ID_LENGTH))
 
 
-def escalation_tools(db: StoreDatabase, settings: Settings) -> list[Tool]:
-    @tool(backend="helpdesk", read_only=False)
+def escalation_tools(db: StoreDatabase, settings: ToolConfig) -> list[Tool]:
+    @tool(backend="helpdesk", hands_over=True)
     async def transfer_to_human_agents(
         ctx: ToolContext, summary: Summary, reason: Reason = "customer request"
     ) -> ToolResult:

@@ -95,7 +95,7 @@ def _tracking(order: Order) -> ToolResult:
 
 
 def _changes(access: StoreAccess) -> list[Tool]:
-    @tool(backend="store", confirm=True)
+    @tool(backend="store", writes=True, acts_on="order_id")
     async def cancel_pending_order(ctx: ToolContext, order_id: OrderId, reason: CancelReason) -> ToolResult:
         """Cancel a pending order and refund every payment to its method. Needs the customer's confirmation.
 
@@ -123,7 +123,7 @@ def _changes(access: StoreAccess) -> list[Tool]:
 
         return await access.write(ctx, "cancel_pending_order", {"order_id": order_id, "reason": reason}, rule)
 
-    @tool(backend="store", confirm=True)
+    @tool(backend="store", writes=True, acts_on="order_id")
     async def modify_pending_order_address(
         ctx: ToolContext, order_id: OrderId, address1: Address1, address2: Address2, city: City, state: State,
         country: Country, zip: Zip,
@@ -147,7 +147,7 @@ def _changes(access: StoreAccess) -> list[Tool]:
         arguments = {"order_id": order_id, **fields}
         return await access.write(ctx, "modify_pending_order_address", arguments, rule)
 
-    @tool(backend="store", confirm=True)
+    @tool(backend="store", writes=True, acts_on="order_id")
     async def modify_pending_order_payment(
         ctx: ToolContext, order_id: OrderId, payment_method_id: PaymentMethodId
     ) -> ToolResult:
@@ -183,7 +183,7 @@ def _changes(access: StoreAccess) -> list[Tool]:
         arguments = {"order_id": order_id, "payment_method_id": payment_method_id}
         return await access.write(ctx, "modify_pending_order_payment", arguments, rule)
 
-    @tool(backend="store", confirm=True)
+    @tool(backend="store", writes=True, acts_on="order_id")
     async def modify_pending_order_items(
         ctx: ToolContext, order_id: OrderId, item_ids: ItemIds, new_item_ids: NewItemIds,
         payment_method_id: PaymentMethodId,

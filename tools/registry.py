@@ -10,11 +10,10 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from agent.models.messages import ToolCall, ToolSpec
-from agent.settings import ToolSettings
-from tools.base import Tool, ToolContext, ToolResult
+from tools.base import Tool, ToolCall, ToolContext, ToolResult, ToolSpec
 from tools.errors import ToolDefinitionError, ToolFailure, TransientToolError
 from tools.resilience import CircuitBreaker
+from tools.settings import ToolSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +33,10 @@ class ToolRegistry:
 
     @classmethod
     def from_settings(cls, available: Iterable[Tool], settings: ToolSettings) -> ToolRegistry:
-        """Enable the tools named in `TOOLS_ENABLED`; an unknown name is a configuration mistake."""
+        """Every tool, or those named in `TOOLS_ENABLED`; an unknown name there is a configuration mistake."""
         catalog = {t.name: t for t in available}
+        if not settings.enabled:
+            return cls(catalog.values(), settings)
         unknown = [name for name in settings.enabled if name not in catalog]
         if unknown:
             raise ToolDefinitionError(f"TOOLS_ENABLED names unknown tools {unknown}; known: {sorted(catalog)}")
@@ -44,11 +45,13 @@ class ToolRegistry:
     def __contains__(self, name: str) -> bool:
         return name in self._tools
 
-    def needs_confirmation(self, name: str) -> bool:
-        return name in self._tools and self._tools[name].confirm
+    def spec(self, name: str) -> ToolSpec | None:
+        """What the tool `name` declared about itself (None for a name the model made up)."""
+        tool = self._tools.get(name)
+        return tool.spec if tool else None
 
     def specs(self) -> list[ToolSpec]:
-        return [ToolSpec(t.name, t.description, t.schema) for t in self._tools.values()]
+        return [t.spec for t in self._tools.values()]
 
     def breaker(self, backend: str) -> CircuitBreaker:
         if backend not in self._breakers:
@@ -86,7 +89,7 @@ class ToolRegistry:
         return result if isinstance(result, ToolResult) else ToolResult.success(result)
 
     async def _call_with_retries(self, tool: Tool, ctx: ToolContext, kwargs: dict[str, Any]) -> Any:
-        attempts = self.settings.retry_attempts if tool.read_only else 1
+        attempts = self.settings.retry_attempts if tool.retried else 1
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
             wait=wait_exponential_jitter(initial=self.settings.retry_backoff_s, jitter=self.settings.retry_backoff_s),

@@ -13,7 +13,7 @@ ONCE = "No other return or exchange can be requested for this order afterwards."
 
 
 def return_tools(access: StoreAccess) -> list[Tool]:
-    @tool(backend="store", confirm=True)
+    @tool(backend="store", writes=True, acts_on="order_id")
     async def return_delivered_order_items(
         ctx: ToolContext, order_id: OrderId, item_ids: ItemIds, payment_method_id: PaymentMethodId
     ) -> ToolResult:
@@ -55,7 +55,7 @@ def return_tools(access: StoreAccess) -> list[Tool]:
         arguments = {"order_id": order_id, "item_ids": item_ids, "payment_method_id": payment_method_id}
         return await access.write(ctx, "return_delivered_order_items", arguments, rule)
 
-    @tool(backend="store", confirm=True)
+    @tool(backend="store", writes=True, acts_on="order_id")
     async def exchange_delivered_order_items(
         ctx: ToolContext, order_id: OrderId, item_ids: ItemIds, new_item_ids: NewItemIds,
         payment_method_id: PaymentMethodId,

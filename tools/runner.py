@@ -15,9 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from agent.models.messages import ToolCall
-from agent.settings import Settings
-from tools.base import ToolContext, ToolResult
+from tools.settings import ToolConfig
+from tools.base import ToolCall, ToolContext, ToolResult
 from tools.catalog import store_tools
 from tools.registry import ToolRegistry
 from tools.store.db import StoreDatabase
@@ -30,7 +29,7 @@ class ToolRunner:
     db: StoreDatabase
 
     @classmethod
-    async def open(cls, settings: Settings, database_url: str | None = None) -> ToolRunner:
+    async def open(cls, settings: ToolConfig, database_url: str | None = None) -> ToolRunner:
         db = StoreDatabase.from_settings(settings, database_url)
         await migrate_store(db.url, db.schema)
         return cls(ToolRegistry(store_tools(db, settings), settings.tools), db)

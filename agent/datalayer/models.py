@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -26,11 +25,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# JSONB on PostgreSQL compares and indexes properly; plain JSON (text) on SQLite.
-PortableJSON = JSON().with_variant(JSONB(), "postgresql")
+from tools.store.sql import PortableJSON
+
 ROLES = ("customer", "lead", "admin")
 
 

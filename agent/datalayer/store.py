@@ -21,7 +21,8 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent.datalayer import models
-from agent.datalayer.db import format_ts, insert, make_engine, parse_ts, run_with_retries, utcnow
+from agent.datalayer.db import format_ts, parse_ts, run_with_retries
+from tools.store.sql import insert, make_engine, utcnow
 from agent.datalayer.errors import DataLayerError, ThreadOwnershipError
 from agent.datalayer.storage import Storage
 

@@ -83,11 +83,11 @@ def run_dialogues(args: argparse.Namespace, settings: Settings) -> int:
 
     from agent.offline.engine import DialogueEngine
     from agent.eval.dialogues import format_outcomes, report, run_dialogues as play
-    from agent.factory import build_knowledge
+    from knowledge.factory import build_knowledge
     from agent.logs import configure_logging
 
     configure_logging("WARNING")  # the transcripts are the output, not each tool call's log line
-    knowledge = build_knowledge(settings)
+    knowledge = build_knowledge(settings.knowledge)
     knowledge.ingest([settings.knowledge.docs_dir])  # the shipped help centre; unchanged files are skipped
     engine = DialogueEngine.from_settings(knowledge.embedder, settings)
     with tempfile.TemporaryDirectory(prefix="dialogues-") as workdir:

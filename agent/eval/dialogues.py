@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from agent.runner.conversation import Conversation
 from agent.runner.events import Choices, ConfirmationRequested, ErrorEvent, ToolCallStarted, TurnDone
-from agent.factory import ESCALATION_TOOLS, build_registry
+from agent.factory import build_registry
 from agent.models.base import ChatModel
 from agent.runner.orchestrator import SupportAgent
 from agent.settings import Settings
@@ -104,7 +104,7 @@ class DialogueRunner:
         try:
             registry = build_registry(self.settings, self.knowledge, db)  # type: ignore[arg-type]
             agent = SupportAgent(self.model, registry, self.knowledge, self.settings,
-                                 escalation_tools=ESCALATION_TOOLS, accounts=AccountDirectory(db).customer_for)
+                                 accounts=AccountDirectory(db).customer_for)
             conversation_id = f"eval-{number}"
             outcome = await _play(agent, dialogue, conversation_id)
             if outcome.passed:

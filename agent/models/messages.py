@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from knowledge.types import Passage
+from tools.base import ToolCall, ToolResult, ToolSpec
 
 Role = Literal["system", "user", "assistant", "tool"]
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: str  # raw JSON text as the model produced it; the registry validates it
 
 
 @dataclass(frozen=True)
@@ -22,8 +18,18 @@ class Message:
     role: Role
     content: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
-    tool_call_id: str | None = None
-    name: str | None = None
+    # A tool message carries the call it answers and its typed result; a wire adapter encodes the
+    # result for its model (ToolResult.for_model), a model that reads Python (the offline engine) reads it.
+    call: ToolCall | None = None
+    result: ToolResult | None = None
+
+    @property
+    def tool_call_id(self) -> str | None:
+        return self.call.id if self.call else None
+
+    @property
+    def name(self) -> str | None:
+        return self.call.name if self.call else None
 
     @classmethod
     def system(cls, content: str) -> Message:
@@ -38,27 +44,34 @@ class Message:
         return cls("assistant", content, tool_calls=tool_calls)
 
     @classmethod
-    def tool(cls, call: ToolCall, content: str) -> Message:
-        return cls("tool", content, tool_call_id=call.id, name=call.name)
+    def tool(cls, call: ToolCall, result: ToolResult) -> Message:
+        return cls("tool", call=call, result=result)
 
 
 @dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    description: str
-    parameters: dict[str, Any]
+class Settled:
+    """What became of a confirmation card since the model last spoke (the customer clicked it)."""
+
+    tool: str
+    outcome: Literal["applied", "declined", "failed", "expired", "repeated"]
 
 
 @dataclass(frozen=True)
 class ModelRequest:
-    messages: list[Message]
-    tools: list[ToolSpec] = field(default_factory=list)
+    """One call of a model. Everything in it is a snapshot: recording a request keeps it as it was."""
+
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
     # Relevant passages retrieved for this turn, numbered from 1 in this order.
     # LLMs see them in the system message; the offline engine reads them here.
-    context: list[Passage] = field(default_factory=list)
-    # The conversation's dialogue state, saved in the session store between turns. A model that
-    # keeps its own state (the offline dialogue engine) reads and changes it; LLMs ignore it.
-    state: dict[str, Any] = field(default_factory=dict)
+    context: tuple[Passage, ...] = ()
+    # The conversation's dialogue state, saved between turns. A model that keeps its own state (the
+    # offline dialogue engine) reads it here, read-only, and returns the new one in `ModelResponse.state`.
+    state: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # Cards resolved by the customer's clicks since the last message.
+    settled: tuple[Settled, ...] = ()
+    # Model calls the runner still allows in this turn, this one included.
+    calls_left: int = 1
 
     @property
     def last_user_text(self) -> str:
@@ -78,6 +91,7 @@ class ModelResponse:
     finish_reason: str | None = None
     usage: Usage | None = None
     choices: tuple[str, ...] = ()  # quick replies offered to the customer as buttons
+    state: dict[str, Any] | None = None  # a stateful model's new state (None: unchanged, or no state kept)
 
 
 @dataclass(frozen=True)

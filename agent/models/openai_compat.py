@@ -54,8 +54,9 @@ def _model_error(exc: Exception) -> ModelError:
 
 
 def to_wire(message: Message) -> dict[str, Any]:
-    if message.role == "tool":
-        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.role == "tool" and message.result is not None:
+        # The one place a tool result becomes JSON: the model reads it as the tool message's content.
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.result.for_model()}
     wire: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.tool_calls:
         wire["content"] = message.content or None

@@ -1,56 +1,35 @@
-"""The offline answer engine: a `ChatModel` that needs no LLM.
+"""The extractive answerer: help-centre answers quoted from retrieved passages, without an LLM.
 
-It answers from the passages the orchestrator retrieved, quoting the sentences
-closest in meaning to the question, each cited as [n]. With nothing relevant it
-says it doesn't know and points to a human, rather than guess.
+A plain component the dialogue engine calls: it quotes the sentences closest in meaning to the
+question, each cited as [n] (the passage's position in the list it is given). With nothing that
+answers the question it returns None, and the caller says it doesn't know rather than guess.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
+import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 
 import numpy as np
 
-from agent.models.base import stream_text
-from agent.models.messages import ModelRequest, ModelResponse, ModelStreamEvent
 from agent.settings import AppSettings, OfflineSettings
 from knowledge.embedder import Embedder
 from knowledge.text import split_sentences
+from knowledge.types import Passage
 
-_SMALL_TALK_MAX_WORDS = 6  # longer messages carry a question even if they open with "hi"
-_GREETING = re.compile(r"^(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening))\b", re.I)
-_THANKS = re.compile(r"\b(thanks|thank you|thx|ty|cheers|appreciate it)\b", re.I)
-_GOODBYE = re.compile(r"\b(bye|goodbye|see you|that'?s all|that is all)\b", re.I)
 # Sentences about the article rather than the question: "See Refunds.", "This page explains..."
 _NOT_AN_ANSWER = re.compile(r"^((please )?(see|read)\b|this (page|article|guide|section)\b)", re.I)
-_HUMAN = re.compile(r"\b(human|real person|agent|representative|someone real|operator|live chat)\b", re.I)
 
 
-class OfflineAnswerEngine:
-    name = "offline"
-
+class ExtractiveAnswerer:
     def __init__(self, embedder: Embedder, settings: OfflineSettings, app: AppSettings) -> None:
         self.embedder = embedder
         self.settings = settings
         self.app = app
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        return await asyncio.to_thread(self._answer, request)
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-        async for event in stream_text(await self.complete(request)):
-            yield event
-
-    def _answer(self, request: ModelRequest) -> ModelResponse:
-        question = request.last_user_text
-        text = self._small_talk(question)
-        if text is None:
-            text = self._extract(question, request) if request.context else self.dont_know()
-        return ModelResponse(text=text, finish_reason="stop")
+        self._cache_lock = threading.Lock()  # answers run in worker threads and share the cache
 
     def human_contact(self) -> str:
         return f"email {self.app.support_email} ({self.app.support_hours})"
@@ -61,61 +40,23 @@ class OfflineAnswerEngine:
             f"A member of our support team can help you: {self.human_contact()}."
         )
 
-    def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
-        """Embeddings of knowledge-base sentences, cached: the same passages come back turn after turn."""
-        missing = list(dict.fromkeys(s for s in sentences if s not in self._cache))
-        if missing:
-            for sentence, vector in zip(missing, self.embedder.embed(missing), strict=True):
-                self._cache[sentence] = vector
-        for sentence in sentences:
-            self._cache.move_to_end(sentence)
-        while len(self._cache) > self.settings.sentence_cache_size:
-            self._cache.popitem(last=False)
-        return np.stack([self._cache[s] for s in sentences])
-
-    def _small_talk(self, text: str) -> str | None:
-        if _HUMAN.search(text):
-            return (
-                f"Of course. Our support team is happy to help: {self.human_contact()}. "
-                "Include your order number if your question is about an order."
-            )
-        if len(text.split()) > _SMALL_TALK_MAX_WORDS:
-            return None
-        if _GREETING.search(text):
-            return (
-                f"Hello! I'm the {self.app.store_name} assistant. Ask me about shipping, returns, "
-                "refunds, payments, warranty or your account."
-            )
-        if _THANKS.search(text):
-            return "You're welcome! Is there anything else I can help you with?"
-        if _GOODBYE.search(text):
-            return f"Thanks for contacting {self.app.store_name}. Have a great day!"
-        return None
-
-    def _extract(self, question: str, request: ModelRequest) -> str:
+    def answer(self, question: str, passages: Sequence[Passage]) -> str | None:
+        """The cited answer to `question` from `passages`, or None when no sentence answers it."""
         candidates = [
             (ref, position, sentence)
-            for ref, passage in enumerate(request.context, 1)
+            for ref, passage in enumerate(passages, 1)
             for position, sentence in enumerate(split_sentences(passage.text))
             if not _NOT_AN_ANSWER.match(sentence) and not sentence.endswith(":")
         ]
         if not candidates:
-            return self.dont_know()
+            return None
         query = self.embedder.embed([question])[0]
         vectors = self._sentence_vectors([c[2] for c in candidates])
         scores = vectors @ query
         best = float(np.max(scores))
         if best < self.settings.min_sentence_score:
-            return self.dont_know()  # a related article, but no sentence that answers the question
-        floor = best - self.settings.sentence_margin
-        ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
-        chosen: list[int] = []
-        for i in ranked:
-            if len(chosen) == self.settings.max_sentences or scores[i] < floor:
-                break
-            # Several articles often state the same fact; quote it once.
-            if all(vectors[i] @ vectors[j] < self.settings.duplicate_similarity for j in chosen):
-                chosen.append(i)
+            return None  # a related article, but no sentence that answers the question
+        chosen = self._choose(scores, vectors, best)
         chosen.sort(key=lambda i: candidates[i][:2])  # reading order: by passage, then position
         parts: list[str] = []
         for n, i in enumerate(chosen):
@@ -123,3 +64,29 @@ class OfflineAnswerEngine:
             last_of_ref = n + 1 == len(chosen) or candidates[chosen[n + 1]][0] != ref
             parts.append(f"{sentence} [{ref}]" if last_of_ref else sentence)
         return " ".join(parts)
+
+    def _choose(self, scores: np.ndarray, vectors: np.ndarray, best: float) -> list[int]:
+        floor = best - self.settings.sentence_margin
+        chosen: list[int] = []
+        for i in sorted(range(len(scores)), key=lambda i: -scores[i]):
+            if len(chosen) == self.settings.max_sentences or scores[i] < floor:
+                break
+            # Several articles often state the same fact; quote it once.
+            if all(vectors[i] @ vectors[j] < self.settings.duplicate_similarity for j in chosen):
+                chosen.append(i)
+        return chosen
+
+    def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
+        """Embeddings of knowledge-base sentences, cached: the same passages come back turn after turn."""
+        with self._cache_lock:
+            missing = list(dict.fromkeys(s for s in sentences if s not in self._cache))
+        vectors = dict(zip(missing, self.embedder.embed(missing), strict=True)) if missing else {}
+        with self._cache_lock:
+            self._cache.update(vectors)
+            for sentence in sentences:
+                if sentence in self._cache:
+                    self._cache.move_to_end(sentence)
+            found = np.stack([self._cache[s] if s in self._cache else vectors[s] for s in sentences])
+            while len(self._cache) > self.settings.sentence_cache_size:
+                self._cache.popitem(last=False)
+        return found

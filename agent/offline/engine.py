@@ -14,15 +14,17 @@ talk; say what's out of scope. Two messages in a row not understood bring a coll
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import threading
 from collections.abc import AsyncIterator
 
 from agent.offline import entities, replies
 from agent.offline.flows import FLOWS, cues
-from agent.offline.flows.base import Context, Reply, Step, pick
-from agent.offline.flows.handover import REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
-from agent.offline.flows.observe import observe, parse
+from agent.errors import DialogueError
+from agent.offline.flows.base import Call, Context, Reply, Step, Switched, pick
+from agent.offline.flows.handover import HANDOVER, REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
+from agent.offline.flows.observe import observe
 from agent.offline.flows.slots import NEW_ITEM, corrects, find, forget, named_variants, reject, variants_for
 from agent.offline.intents import (
     GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
@@ -30,8 +32,9 @@ from agent.offline.intents import (
 from agent.offline.router import IntentRouter, Routing
 from agent.offline.state import DialogueState, Flow
 from agent.models.base import stream_text
-from agent.models.messages import Message, ModelRequest, ModelResponse, ModelStreamEvent, ToolCall
-from agent.offline.answerer import OfflineAnswerEngine
+from agent.models.messages import Message, ModelRequest, ModelResponse, ModelStreamEvent, Settled
+from tools.base import ToolCall
+from agent.offline.answerer import ExtractiveAnswerer
 from agent.settings import AppSettings, Settings
 from knowledge.embedder import Embedder
 
@@ -42,26 +45,26 @@ SHORT_ANSWER_WORDS = 4  # "yes", "ok go ahead": a bare answer; longer messages m
 class DialogueEngine:
     name = "dialogue"
 
-    def __init__(self, router: IntentRouter, answerer: OfflineAnswerEngine, app: AppSettings, max_steps: int) -> None:
+    def __init__(self, router: IntentRouter, answerer: ExtractiveAnswerer, app: AppSettings) -> None:
         self.router = router
         self.answerer = answerer  # the extractive help-centre answerer, for policy questions
         self.app = app
-        self.max_steps = max_steps  # model calls the orchestrator allows per turn
         self._routing = threading.Lock()  # the router's embedding cache is shared by every conversation
 
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: Settings) -> DialogueEngine:
         router = IntentRouter.from_settings(embedder, settings.offline)
-        answerer = OfflineAnswerEngine(embedder, settings.offline, settings.app)
-        return cls(router, answerer, settings.app, settings.chat.max_tool_steps)
+        answerer = ExtractiveAnswerer(embedder, settings.offline, settings.app)
+        return cls(router, answerer, settings.app)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        state = DialogueState(request.state)
+        # The request's state is read-only: the new state goes back in the response.
+        state = DialogueState(copy.deepcopy(dict(request.state)))
         if request.messages and request.messages[-1].role == "tool":
             step = self._after_tools(request, state)
         else:
             step = await self._on_message(request, state)
-        return self._respond(step, state)
+        return self._respond(step, state, request)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         async for event in stream_text(await self.complete(request)):
@@ -74,7 +77,8 @@ class DialogueEngine:
         state.turn["after_answer"] = state.data.pop("answered", False)
         state.turn["offered"] = state.data.pop("offered", None)
         state.hear(text)
-        _settle_card(state)
+        for settled in request.settled:
+            _settle_card(state, settled)
         routing = await asyncio.to_thread(self._route, text)
         if (flow := state.flow) is not None:
             flow.hear(text)
@@ -204,17 +208,19 @@ class DialogueEngine:
             flow.fill("order_id", order_id)
         return self._plan(state)
 
-    def _plan(self, state: DialogueState) -> Step:
-        flow = state.flow
-        if flow is None:
-            return Reply(state.notices()[0] if state.notices() else replies.ANYTHING_ELSE)
-        return FLOWS[flow.intent](Context(state, flow, self.app))
+    def _plan(self, state: DialogueState) -> Call | Reply:
+        for _ in range(len(FLOWS)):  # each switch moves to another flow; none switches back
+            flow = state.flow
+            if flow is None:
+                return Reply(state.notices()[0] if state.notices() else replies.ANYTHING_ELSE)
+            step = FLOWS[flow.intent](Context(state, flow, self.app))
+            if not isinstance(step, Switched):
+                return step
+        raise DialogueError(f"flows kept switching, last to {state.flow.intent if state.flow else None}")
 
     async def _knowledge(self, request: ModelRequest, text: str) -> str | None:
         """The help centre's cited answer, or None when it has none (below the answerer's threshold)."""
-        question = ModelRequest([Message.user(text)], context=request.context)
-        answer = (await self.answerer.complete(question)).text
-        return None if answer == self.answerer.dont_know() else answer
+        return await asyncio.to_thread(self.answerer.answer, text, request.context)
 
     async def _bare_answer(self, request: ModelRequest, state: DialogueState, answer: str) -> Step:
         """A lone "yes" / "no" / "ok" with no task open: it answers whatever was said last."""
@@ -267,8 +273,10 @@ class DialogueEngine:
 
     # --- tool results ---------------------------------------------------------------------------
     def _after_tools(self, request: ModelRequest, state: DialogueState) -> Step:
-        for name, arguments, body in _results(request.messages):
-            observe(state, name, arguments, body)
+        specs = {spec.name: spec for spec in request.tools}
+        for message in _results(request.messages):
+            assert message.call is not None and message.result is not None
+            observe(state, specs.get(message.call.name), message.call, message.result)
         if state.turn.get("unavailable"):
             return Reply(replies.for_shop(replies.UNAVAILABLE_NOW, self.app), (replies.TALK_TO_PERSON,))
         if "escalating" in state.turn:
@@ -279,52 +287,40 @@ class DialogueEngine:
             return Reply(replies.HANDED_OVER.format(why=why, message=handed))
         return self._plan(state)
 
-    def _respond(self, step: Step, state: DialogueState) -> ModelResponse:
+    def _respond(self, step: Step, state: DialogueState, request: ModelRequest) -> ModelResponse:
         if isinstance(step, Reply):
-            return ModelResponse(text=step.text, choices=step.choices, finish_reason="stop")
-        rounds = int(state.turn.get("rounds", 0))
-        if rounds >= self.max_steps - 1:
-            # The orchestrator allows no more tool rounds this turn: pause, and carry on at a click.
+            return ModelResponse(text=step.text, choices=step.choices, finish_reason="stop", state=state.data)
+        if request.calls_left <= 1:
+            # The runner allows no more model calls this turn, so no tool round: pause, carry on at a click.
             flow = state.flow
             if flow is not None:
                 flow.ask("continue", replies.CONTINUE, {replies.KEEP_GOING: True})
-            return ModelResponse(text=replies.CONTINUE, choices=(replies.KEEP_GOING,), finish_reason="stop")
-        state.turn["rounds"] = rounds + 1
+            return ModelResponse(text=replies.CONTINUE, choices=(replies.KEEP_GOING,), finish_reason="stop",
+                                 state=state.data)
+        roles = {HANDOVER: next((spec.name for spec in request.tools if spec.hands_over), HANDOVER)}
         calls = []
         for name, arguments in step.calls:
             number = int(state.data.get("calls", 0)) + 1
             state.data["calls"] = number
-            calls.append(ToolCall(f"dialogue_{number}", name, json.dumps(arguments)))
-        return ModelResponse(tool_calls=tuple(calls), finish_reason="tool_calls")
+            calls.append(ToolCall(f"dialogue_{number}", roles.get(name, name), json.dumps(arguments)))
+        return ModelResponse(tool_calls=tuple(calls), finish_reason="tool_calls", state=state.data)
 
 
-def _settle_card(state: DialogueState) -> None:
+def _settle_card(state: DialogueState, settled: Settled) -> None:
     """A click on a card happened since the last message: close the flow it belonged to."""
-    action = state.take_last_action()
-    if action is None:
-        return
-    if action.get("outcome") == "applied":
+    if settled.outcome == "applied":
         state.forget_store()
-    state.remember(f"{action.get('tool')}: {action.get('outcome')}")
+    state.remember(f"{settled.tool}: {settled.outcome}")
     flow = state.flow
-    if flow is not None and flow.card == action.get("tool"):
+    if flow is not None and flow.card == settled.tool:
         state.end()
 
 
-def _results(messages: list[Message]) -> list[tuple[str, dict, dict]]:
-    """(tool, arguments, result) for the tool messages answering the latest tool calls."""
-    answers: list[Message] = []
-    calls: dict[str, ToolCall] = {}
+def _results(messages: tuple[Message, ...]) -> list[Message]:
+    """The tool messages answering the latest tool calls, in call order (each carries its call)."""
+    latest: list[Message] = []
     for message in reversed(messages):
-        if message.role == "tool":
-            answers.append(message)
-            continue
-        if message.role == "assistant" and message.tool_calls:
-            calls = {call.id: call for call in message.tool_calls}
-        break
-    found = []
-    for message in reversed(answers):
-        call = calls.get(message.tool_call_id or "")
-        arguments = json.loads(call.arguments or "{}") if call else {}
-        found.append((message.name or (call.name if call else ""), arguments, parse(message.content)))
-    return found
+        if message.role != "tool":
+            break
+        latest.append(message)
+    return latest[::-1]

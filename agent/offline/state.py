@@ -210,10 +210,6 @@ class DialogueState:
     def recent(self) -> list[str]:
         return list(self.data["recent"])
 
-    def take_last_action(self) -> dict[str, Any] | None:
-        """What became of the last confirmation card (set by the orchestrator after a click), once."""
-        return self.data.pop("last_action", None)
-
 
 def _keep_last(items: list[str], item: str, limit: int) -> None:
     items.append(item)

@@ -32,6 +32,8 @@ class Conversation:
     # Outcomes of the latest resolved tokens: a second click on a card gets the same answer.
     resolved: dict[str, str] = field(default_factory=dict)
     dialogue: dict[str, Any] = field(default_factory=dict)  # a stateful model's own state (see ModelRequest)
+    # Cards the customer resolved since the model last spoke, as (tool, outcome): told to it next turn.
+    settled: list[tuple[str, str]] = field(default_factory=list)
 
     def resolve(self, token: str, outcome: str, keep: int) -> None:
         self.pending.pop(token, None)
@@ -70,6 +72,7 @@ class Conversation:
             "pending": {token: action.to_state() for token, action in self.pending.items()},
             "resolved": dict(self.resolved),
             "dialogue": self.dialogue,
+            "settled": [list(pair) for pair in self.settled],
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class Conversation:
             pending={token: PendingAction.from_state(a) for token, a in state.get("pending", {}).items()},
             resolved=dict(state.get("resolved", {})),
             dialogue=dict(state.get("dialogue", {})),
+            settled=[(str(tool), str(outcome)) for tool, outcome in state.get("settled", [])],
         )
 
 

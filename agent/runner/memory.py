@@ -49,10 +49,10 @@ class LLMSummarizer:
 
     async def summarize(self, previous: str, dropped: list[Message]) -> str:
         transcript = "\n".join(f"{m.role}: {m.content}" for m in dropped)
-        request = ModelRequest([
+        request = ModelRequest((
             Message.system(self.PROMPT.format(n=self.fallback.max_sentences)),
             Message.user(f"Summary so far:\n{previous or '(none)'}\n\nNew messages:\n{transcript}"),
-        ])
+        ))
         try:
             return (await self.model.complete(request)).text.strip() or self.fallback.extract(previous, dropped)
         except Exception:

@@ -18,7 +18,7 @@ from chainlit.data.utils import queue_until_user_message
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadFilter
 from chainlit.user import PersistedUser, User
 
-from agent.datalayer.db import format_ts
+from agent.users import UserRecord, record_of
 from agent.datalayer.storage import Storage, build_storage
 from agent.datalayer.store import ChatStore, ThreadDeletedHook
 
@@ -41,14 +41,14 @@ def _queued(method: Any) -> Any:
     return wrapper
 
 
-def persisted_user(row: dict[str, Any]) -> PersistedUser:
+def persisted_user(user: UserRecord) -> PersistedUser:
     # The role is exposed in metadata for the app, always from the column, never from stored metadata.
     return PersistedUser(
-        id=row["id"],
-        identifier=row["identifier"],
-        display_name=row["display_name"],
-        metadata={**(row["metadata"] or {}), "role": row["role"]},
-        createdAt=format_ts(row["created_at"]) or "",
+        id=user.id,
+        identifier=user.identifier,
+        display_name=user.display_name,
+        metadata={**user.metadata, "role": user.role},
+        createdAt=user.created_at,
     )
 
 
@@ -74,10 +74,10 @@ class SQLDataLayer(ChatStore, BaseDataLayer):
 
     async def get_user(self, identifier: str) -> PersistedUser | None:
         row = await self.user_row(identifier)
-        return persisted_user(row) if row else None
+        return persisted_user(record_of(row)) if row else None
 
     async def create_user(self, user: User) -> PersistedUser | None:
-        return persisted_user(await self.ensure_user(user.identifier, user.display_name, user.metadata))
+        return persisted_user(record_of(await self.ensure_user(user.identifier, user.display_name, user.metadata)))
 
     async def upsert_feedback(self, feedback: Feedback) -> str:
         return await self.save_feedback(

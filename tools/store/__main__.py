@@ -12,6 +12,7 @@ store without --force, an unreachable database), 2 for a usage mistake (bad file
 from __future__ import annotations
 
 import argparse
+import logging
 import asyncio
 import json
 import sys
@@ -21,9 +22,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
-from agent.errors import ConfigurationError
-from agent.logs import configure_logging
-from agent.settings import Settings
+from tools.errors import StoreConfigurationError
+from tools.settings import ToolEnvironment
 from tools.store.db import StoreDatabase
 from tools.store.migrate import migrate_store
 from tools.store.models import (
@@ -48,7 +48,7 @@ class Refused(Exception):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    defaults = Settings().store
+    defaults = ToolEnvironment().store
     parser = argparse.ArgumentParser(prog="python -m tools.store", description=__doc__.split("\n\n")[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", help="store database (default: STORE_DATABASE_URL or DATABASE_URL)")
@@ -111,7 +111,7 @@ async def stats(db: StoreDatabase) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    db = StoreDatabase.from_settings(Settings(), args.database_url)
+    db = StoreDatabase.from_settings(ToolEnvironment(), args.database_url)
     try:
         await migrate_store(db.url, db.schema)
         if args.command == "migrate":
@@ -146,12 +146,12 @@ async def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    configure_logging("WARNING")
+    logging.basicConfig(level=logging.WARNING)
     try:
         asyncio.run(run(args))
-    except (UsageError, ConfigurationError, Refused, DBAPIError, OSError) as exc:
+    except (UsageError, StoreConfigurationError, Refused, DBAPIError, OSError) as exc:
         print(f"error: {explain(exc)}", file=sys.stderr)
-        return 2 if isinstance(exc, (UsageError, ConfigurationError)) else 1
+        return 2 if isinstance(exc, (UsageError, StoreConfigurationError)) else 1
     return 0
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only, raiseload, selectinload
 
-from agent.datalayer.db import is_transient, utcnow
+from tools.store.sql import is_transient, utcnow
 from tools.base import ToolContext, ToolResult
 from tools.errors import ToolError, ToolFailure, TransientToolError
 from tools.store.db import StoreDatabase

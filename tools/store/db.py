@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agent.datalayer.db import make_engine
-from agent.settings import Settings
+from tools.store.sql import make_engine
+from tools.settings import ToolConfig
 
 
 class StoreDatabase:
@@ -21,7 +21,7 @@ class StoreDatabase:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, url: str | None = None) -> StoreDatabase:
+    def from_settings(cls, settings: ToolConfig, url: str | None = None) -> StoreDatabase:
         default_url, schema = settings.store_database
         return cls(url or default_url, schema, settings.database.echo)
 

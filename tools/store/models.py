@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from agent.datalayer.models import PortableJSON
+from tools.store.sql import PortableJSON
 
 Money = Numeric(12, 2, asdecimal=True)
 

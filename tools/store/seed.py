@@ -19,7 +19,7 @@ from sqlalchemy import false, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.settings import Settings
+from tools.settings import ToolConfig
 from tools.store.db import StoreDatabase
 from tools.store.models import Customer
 from tools.store.shapes import cents, money
@@ -326,7 +326,7 @@ async def is_empty(db: StoreDatabase) -> bool:
         return await _no_customers(session)
 
 
-async def ensure_seeded(db: StoreDatabase, settings: Settings) -> bool:
+async def ensure_seeded(db: StoreDatabase, settings: ToolConfig) -> bool:
     """Seed the demo shop if the store has no customers; True if this call seeded it.
 
     On PostgreSQL an advisory lock makes instances starting together seed once: the second one waits,

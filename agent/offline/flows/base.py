@@ -43,7 +43,12 @@ class Reply:
     choices: tuple[str, ...] = ()
 
 
-Step = Call | Reply
+@dataclass(frozen=True)
+class Switched:
+    """The request turned out to be another one (see `Context.switch`): plan the new flow instead."""
+
+
+Step = Call | Reply | Switched
 
 
 def call(name: str, **arguments: Any) -> Call:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from agent.offline import replies
-from agent.offline.flows.base import Context, Step
+from agent.offline.flows.base import Context, Step, Switched
 from agent.offline.flows.choose import need_items, need_refund_method, swap, understood
 from agent.offline.flows.lookup import cannot, chosen_order, need_user
-from agent.offline.flows.pending import modify_order
 from agent.offline.flows.rules import is_delivered, is_pending
 from agent.offline.intents import MODIFY_ORDER
 
@@ -20,7 +19,8 @@ def _delivered_order(ctx: Context, question: str, action: str) -> dict[str, Any]
     if isinstance(order, dict) and action == "exchange" and is_pending(order):
         # Not shipped yet: the same wish is an item change of the pending order.
         ctx.state.notice(replies.SWAP_INSTEAD.format(order_id=order["order_id"]))
-        return modify_order(ctx.switch(MODIFY_ORDER, ("order_id", "item_ids"), kind="items"))
+        ctx.switch(MODIFY_ORDER, ("order_id", "item_ids"), kind="items")
+        return Switched()
     if isinstance(order, dict) and not is_delivered(order):
         return cannot(ctx, order, action)
     return order

@@ -16,11 +16,15 @@ REASON_NOT_UNDERSTOOD = "assistant did not understand"
 REASON_POLICY = "policy does not allow the request"
 
 
+HANDOVER = "<hand over>"
+
+
 def escalate(state: DialogueState, reason: str, why: str, said: list[str]) -> Call:
     """The hand-over tool call, with a summary of who, what, how far it got, and what went wrong."""
     summary = write_summary(state, why, said)
     state.turn["escalating"] = reason
-    return Call((("transfer_to_human_agents", {"summary": summary, "reason": reason}),))
+    # A role, not a tool name: the engine calls whichever tool declares that it hands over.
+    return Call(((HANDOVER, {"summary": summary, "reason": reason}),))
 
 
 def write_summary(state: DialogueState, why: str, said: list[str]) -> str:

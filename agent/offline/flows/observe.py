@@ -1,8 +1,9 @@
 """Learn from tool results: who the customer is, what the store said, what went wrong.
 
-Results arrive as the JSON of `ToolResult.for_model()` in role="tool" messages. Reads go to the cache
-(reused across turns), answers of information flows to the flow, and problems become notices the next
-reply starts with, with the slot that caused them cleared so the flow asks again.
+Each result arrives typed, with the call it answers and what its tool declared about itself (`ToolSpec`):
+the engine knows writes and hand-overs by their declaration, not by name. Reads go to the cache (reused
+across turns), answers to the open flow, and problems become notices the next reply starts with, with
+the slot that caused them cleared so the flow asks again.
 """
 
 from __future__ import annotations
@@ -12,28 +13,12 @@ from typing import Any
 
 from agent.offline import replies
 from agent.offline.state import DialogueState
-
-WRITE_TOOLS = frozenset({
-    "cancel_pending_order", "modify_pending_order_address", "modify_pending_order_items",
-    "modify_pending_order_payment", "return_delivered_order_items", "exchange_delivered_order_items",
-    "modify_user_address",
-})  # fmt: skip
-ANSWER_TOOLS = frozenset({"track_order", "get_refund_status", "get_invoice", "search_products"})
-IDENTIFY_TOOLS = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
-ESCALATE_TOOL = "transfer_to_human_agents"
+from tools.base import ToolCall, ToolResult, ToolSpec
 
 
-def parse(content: str) -> dict[str, Any]:
-    try:
-        body = json.loads(content)
-    except (json.JSONDecodeError, TypeError):
-        return {"ok": False, "error": "invalid", "message": str(content)}
-    return body if isinstance(body, dict) else {"ok": False, "error": "invalid", "message": str(content)}
-
-
-def observe(state: DialogueState, name: str, arguments: dict[str, Any], body: dict[str, Any]) -> None:
+def observe(state: DialogueState, spec: ToolSpec | None, call: ToolCall, result: ToolResult) -> None:
     """Record one tool result in the state."""
-    error, data, message = body.get("error"), body.get("data"), str(body.get("message") or "")
+    error, flow = result.error, state.flow
     if error == "unavailable":
         state.turn["unavailable"] = True
         return
@@ -42,41 +27,50 @@ def observe(state: DialogueState, name: str, arguments: dict[str, Any], body: di
         state.bound = False
         state.data["anonymous"] = True
         return
-    flow = state.flow
-    if name in IDENTIFY_TOOLS:
-        _identified(state, body)
-    elif body.get("ok"):
-        _read(state, name, arguments, data, message)
+    arguments = _arguments(call)
+    if spec is not None and spec.identifies:
+        _identified(state, result)
+    elif result.ok:
+        _read(state, call.name, result.data, result.message)
     elif error == "not_found" and flow is not None:
-        _missing(state, arguments, message)
-    if name == ESCALATE_TOOL:
-        state.turn["escalated"] = message if body.get("ok") else ""
-    elif name in WRITE_TOOLS and flow is not None:
-        if error == "needs_confirmation":
-            flow.card = name
+        _missing(state, arguments, result.message)
+    if spec is not None and spec.hands_over:
+        state.turn["escalated"] = result.message if result.ok else ""
+    elif spec is not None and spec.writes and flow is not None:
+        if result.awaiting_confirmation:
+            flow.card = call.name
             flow.ask("confirm", "")
-            state.turn["card"] = name
+            state.turn["card"] = call.name
         elif error in ("invalid", "not_found"):
-            flow.note(f"{name} refused: {message}")
-            state.turn["write_refused"] = message
+            flow.note(f"{call.name} refused: {result.message}")
+            state.turn["write_refused"] = result.message
 
 
-def _identified(state: DialogueState, body: dict[str, Any]) -> None:
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    try:
+        arguments = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return arguments if isinstance(arguments, dict) else {}
+
+
+def _identified(state: DialogueState, result: ToolResult) -> None:
     flow = state.flow
-    if body.get("ok"):
-        state.customer = str(body["data"])
+    if result.ok:
+        state.customer = str(result.data)
         state.data["anonymous"] = False
         state.notice(replies.FOUND_ACCOUNT)
         if flow is not None:
             flow.clear("email", "name", "zip")
         return
-    state.turn["identify_failed"] = str(body.get("message") or "")
+    state.turn["identify_failed"] = result.message
     state.data["identify_failures"] = int(state.data.get("identify_failures", 0)) + 1
     if flow is not None:
         flow.clear("email", "name", "zip")
 
 
-def _read(state: DialogueState, name: str, arguments: dict[str, Any], data: Any, message: str) -> None:
+def _read(state: DialogueState, name: str, data: Any, message: str) -> None:
+    """Account and catalogue reads the flows plan with go to the cache; any other read answers the flow."""
     state.bound = True  # an account read answered: the conversation acts for a customer
     cache, flow = state.cache, state.flow
     if name == "list_my_orders":
@@ -92,7 +86,7 @@ def _read(state: DialogueState, name: str, arguments: dict[str, Any], data: Any,
         cache.setdefault("products", {})[data["product_id"]] = data
     elif name == "list_all_product_types":
         cache["catalog"] = data
-    if name in ANSWER_TOOLS and flow is not None:
+    elif flow is not None:
         flow.results[name] = {"data": data, "message": message}
 
 

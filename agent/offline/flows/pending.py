@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.offline import replies
-from agent.offline.flows.base import Context, Step
+from agent.offline.flows.base import Context, Step, Switched
 from agent.offline.flows.choose import need_address, need_payment, swap
 from agent.offline.flows.lookup import cannot, chosen_order, need_user
 from agent.offline.flows.rules import is_changeable, is_delivered, is_pending, order_total, original_method
@@ -39,10 +39,9 @@ def modify_order(ctx: Context) -> Step:
     kind = ctx.flow.get("kind")
     if kind == "items" and is_delivered(order):
         # Delivered: the same wish is an exchange.
-        from agent.offline.flows.delivered import exchange_items  # delivered.py builds on this module
-
         ctx.state.notice(replies.EXCHANGE_INSTEAD.format(order_id=order["order_id"]))
-        return exchange_items(ctx.switch(EXCHANGE_ITEMS, ("order_id", "item_ids")))
+        ctx.switch(EXCHANGE_ITEMS, ("order_id", "item_ids"))
+        return Switched()
     if not is_changeable(order):
         return cannot(ctx, order, "change")
     if kind is None:

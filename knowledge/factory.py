@@ -1,0 +1,44 @@
+"""Build the knowledge base and the upload library from their settings groups (no app needed)."""
+
+from __future__ import annotations
+
+from knowledge.base import KnowledgeBase, RetrievalOptions
+from knowledge.embedder import Embedder
+from knowledge.pipeline import ChunkingOptions
+from knowledge.settings import KnowledgeSettings, UploadSettings
+from knowledge.uploads import UploadLibrary, UploadLimits
+from knowledge.vectorstore import StoreBackend, VectorStore
+
+MEGABYTE = 1024 * 1024
+
+
+def build_embedder(cfg: KnowledgeSettings) -> Embedder:
+    return Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
+
+
+def build_backend(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> StoreBackend:
+    from knowledge.chroma_store import ChromaBackend  # the vendor SDK stays in its adapter
+
+    if not cfg.chroma_url:
+        cfg.store_dir.mkdir(parents=True, exist_ok=True)
+    return ChromaBackend(embedder or build_embedder(cfg), path=str(cfg.store_dir), url=cfg.chroma_url)
+
+
+def knowledge_base(cfg: KnowledgeSettings, store: VectorStore, embedder: Embedder) -> KnowledgeBase:
+    chunking = ChunkingOptions(cfg.chunk_max_words, cfg.chunk_overlap_words, int(cfg.max_file_mb * MEGABYTE),
+                               cfg.ingest_group_chunks)
+    retrieval = RetrievalOptions(cfg.top_k, cfg.min_score, cfg.candidates, cfg.rrf_k, cfg.keyword_weight,
+                                 cfg.duplicate_similarity, cfg.keyword_refresh_s)
+    return KnowledgeBase(store, embedder, chunking, retrieval)
+
+
+def build_knowledge(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> KnowledgeBase:
+    embedder = embedder or build_embedder(cfg)
+    return knowledge_base(cfg, build_backend(cfg, embedder).open(cfg.collection), embedder)
+
+
+def build_uploads(uploads: UploadSettings, cfg: KnowledgeSettings, backend: StoreBackend,
+                  embedder: Embedder) -> UploadLibrary:
+    limits = UploadLimits(uploads.max_files, int(uploads.max_size_mb * MEGABYTE), tuple(uploads.allowed_types),
+                          uploads.ttl_s, uploads.top_k)
+    return UploadLibrary(backend, lambda store: knowledge_base(cfg, store, embedder), limits)

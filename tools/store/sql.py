@@ -1,0 +1,116 @@
+"""SQL plumbing shared by the shop store and the chat history: engines, dialects, retries, migrations.
+
+SQLite and PostgreSQL only. Both databases (often the same one) are reached through here, so their
+dialect handling, transient-error rules and migration locking stay the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import JSON, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tools.errors import StoreConfigurationError
+
+log = logging.getLogger(__name__)
+SUPPORTED = ("sqlite", "postgresql")
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# PostgreSQL states worth retrying: serialization failure, deadlock, and the connection classes.
+_TRANSIENT_SQLSTATES = ("40001", "40P01", "08", "57P01", "57P02", "57P03")
+# JSONB on PostgreSQL compares and indexes properly; plain JSON (text) on SQLite.
+PortableJSON = JSON().with_variant(JSONB(), "postgresql")
+
+
+def check_target(url: str, schema: str) -> str:
+    """Return the backend name, or raise StoreConfigurationError for an unsupported URL or bad schema."""
+    backend = make_url(url).get_backend_name()
+    if backend not in SUPPORTED:
+        raise StoreConfigurationError(f"DATABASE_URL must be SQLite or PostgreSQL, not {backend!r}")
+    if schema and backend != "postgresql":
+        raise StoreConfigurationError("DATABASE_SCHEMA_NAME applies only to PostgreSQL; leave it empty for SQLite")
+    if schema and not _SCHEMA_NAME.match(schema):
+        raise StoreConfigurationError(f"DATABASE_SCHEMA_NAME {schema!r} is not a plain identifier")
+    return backend
+
+
+def make_engine(url: str, schema: str = "", echo: bool = False) -> AsyncEngine:
+    backend = check_target(url, schema)
+    options: dict[str, Any] = {}
+    if schema:
+        # Unqualified tables in models and queries land in `schema` on every connection of this engine.
+        options["schema_translate_map"] = {None: schema}
+    if backend == "sqlite":
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=True, execution_options=options)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite ignores foreign keys unless asked, per connection; WAL lets readers run during a write.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def insert(conn: AsyncConnection, table: Any) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_update` / `on_conflict_do_nothing` on both backends."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+        return str(state).startswith(_TRANSIENT_SQLSTATES)
+    return False
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+async def upgrade(url: str, schema: str, scripts: Path, lock_key: int, label: str) -> None:
+    """Run the Alembic scripts in `scripts` to head, under a PostgreSQL advisory lock `lock_key`."""
+    check_target(url, schema)
+    # No schema_translate_map here: the migration names the schema itself, version table included.
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Instances starting together wait for each other instead of racing CREATE TABLE.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+                if schema:
+                    quoted = conn.dialect.identifier_preparer.quote_schema(schema)
+                    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+            await conn.run_sync(_upgrade, scripts, schema)
+    finally:
+        await engine.dispose()
+    log.info("%s schema %s is at the newest revision", label, schema or "(default)")
+
+
+def _upgrade(connection: Connection, scripts: Path, schema: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(scripts))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    command.upgrade(config, "head")
