@@ -7,21 +7,20 @@ import logging
 import os
 
 import chainlit as cl
-from chainlit import server as chainlit_server
-from chainlit.auth import get_current_user
 from chainlit.server import app as server
-from chainlit.session import WebsocketSession
-from chainlit.types import DeleteFeedbackRequest, ThreadDict, UpdateFeedbackRequest
-from fastapi import Depends, HTTPException, Request, Response
+from chainlit.types import ThreadDict
 
 from agent.web.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
-from agent.web.chainlit_ui import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION, handle_action, handle_choice, handle_message
 from agent.datalayer import migrate
+from agent.datalayer.history import StoreHistory
 from agent.web.datalayer import SQLDataLayer, persisted_user
 from agent.factory import build_services
 from agent.logs import configure_logging
 from agent.settings import get_settings
 from agent.users import verify
+from agent.web import routes
+from agent.web.handlers import handle_action, handle_choice, handle_message
+from agent.web.render import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION
 from tools.store.migrate import migrate_store
 from tools.store.seed import ensure_seeded
 
@@ -31,7 +30,7 @@ log = logging.getLogger("app")
 history = SQLDataLayer.from_settings(
     settings.database, on_thread_deleted=lambda thread_id: asyncio.to_thread(services.uploads.delete, thread_id)
 )
-services = build_services(settings, history=history.conversation_messages)
+services = build_services(settings, history=StoreHistory(history))
 
 WELCOME = (
     f"**Hi, I'm the {settings.app.store_name} assistant.** I can answer questions about shipping, "
@@ -51,62 +50,7 @@ def data_layer() -> SQLDataLayer:
     return history
 
 
-_CHAINLIT_ROUTES = len(server.router.routes)
-
-
-@server.get("/files/threads/{thread_id}/{element_id}")
-async def element_file(thread_id: str, element_id: str, user: cl.User | None = Depends(get_current_user)) -> Response:
-    """Stored element files (cited passages, attachments), only for the thread's owner."""
-    owner = user.identifier if user else None
-    if owner is None or not await history.is_owner(thread_id, owner):
-        raise HTTPException(status_code=404, detail="Not found")
-    found = await history.element_file(thread_id, element_id)
-    if found is None:
-        raise HTTPException(status_code=404, detail="Not found")
-    data, mime, _name = found
-    return Response(data, media_type=mime, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
-
-
-@server.get("/health")
-async def health() -> dict[str, object]:
-    """Liveness plus each tool backend's circuit (closed, open, half_open), for load balancers and leads."""
-    return {"status": "ok", "circuits": services.registry.health()}
-
-
-def _live_thread(session_id: str, user: cl.User | None) -> str | None:
-    """The thread of this user's open chat session (its steps may not be saved yet)."""
-    session = WebsocketSession.get_by_id(session_id)
-    if session is None or (session.user.identifier if session.user else None) != (user.identifier if user else None):
-        return None
-    return session.thread_id
-
-
-@server.put("/feedback")
-async def update_feedback(
-    request: Request, update: UpdateFeedbackRequest, user: cl.User | None = Depends(get_current_user)
-) -> Response:
-    """Chainlit's rating route, which checks no ownership, for the rated conversation's author only."""
-    thread_id = await history.step_thread(update.feedback.forId) or update.feedback.threadId
-    owned = bool(user and thread_id) and await history.is_owner(thread_id, user.identifier)
-    if not thread_id or not (owned or _live_thread(update.sessionId, user) == thread_id):
-        raise HTTPException(status_code=404, detail="Not found")
-    return await chainlit_server.update_feedback(request, update, user)
-
-
-@server.delete("/feedback")
-async def delete_feedback(
-    request: Request, payload: DeleteFeedbackRequest, user: cl.User | None = Depends(get_current_user)
-) -> Response:
-    thread_id = await history.feedback_thread(payload.feedbackId)
-    if not (user and thread_id and await history.is_owner(thread_id, user.identifier)):
-        raise HTTPException(status_code=404, detail="Not found")
-    return await chainlit_server.delete_feedback(request, payload, user)
-
-
-# Chainlit's catch-all route (and its own /health and /feedback) would answer first: ours go to the front.
-_ours = server.router.routes[_CHAINLIT_ROUTES:]
-del server.router.routes[_CHAINLIT_ROUTES:]
-server.router.routes[:0] = _ours
+routes.install(server, routes.routes(history, services.registry.health))
 
 
 if settings.auth.enabled:
@@ -165,11 +109,6 @@ async def expire_uploads() -> None:
         await asyncio.sleep(settings.uploads.expiry_check_s)
 
 
-def current_user_id() -> str | None:
-    user = cl.user_session.get("user")
-    return user.identifier if user else None
-
-
 @cl.on_chat_start
 async def on_chat_start() -> None:
     # Nothing to load yet: state is created by the first message, under the conversation's lock.
@@ -185,20 +124,18 @@ async def on_chat_resume(thread: ThreadDict) -> None:
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
-    await handle_message(message, services, cl.context.session.thread_id, current_user_id(),
-                         persist=history.update_step)
+    await handle_message(message, services.chat, cl.context.session.thread_id, cl.user_session.get("user"))
 
 
 @cl.action_callback(CONFIRM_ACTION)
 @cl.action_callback(DECLINE_ACTION)
 async def on_action(action: cl.Action) -> None:
-    await handle_action(action, services, cl.context.session.thread_id, current_user_id(), persist=history.update_step)
+    await handle_action(action, services.chat, cl.context.session.thread_id, cl.user_session.get("user"))
 
 
 @cl.action_callback(CHOICE_ACTION)
 async def on_choice(action: cl.Action) -> None:
-    await handle_choice(action, services, cl.context.session.thread_id, cl.user_session.get("user"),
-                        persist=history.update_step)
+    await handle_choice(action, services.chat, cl.context.session.thread_id, cl.user_session.get("user"))
 
 
 @cl.on_stop

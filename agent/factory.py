@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from agent.chat.history import History
+from agent.chat.service import ChatService
 from agent.offline.engine import DialogueEngine
 from agent.models.base import ChatModel
 from agent.runner.memory import ExtractiveSummarizer, LLMSummarizer
 from agent.runner.orchestrator import SupportAgent
 from agent.sessions.base import RateLimiter, SessionStore
-from agent.sessions.conversations import ConversationRepository, History
+from agent.sessions.conversations import ConversationRepository
 from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
 from agent.settings import Settings
 from knowledge.base import KnowledgeBase
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
+    chat: ChatService
     agent: SupportAgent
     knowledge: KnowledgeBase
     registry: ToolRegistry
@@ -77,7 +80,8 @@ def build_conversations(settings: Settings, store: SessionStore, model: ChatMode
     extractive = ExtractiveSummarizer(cfg.summary_max_sentences)
     summarizer = LLMSummarizer(model, extractive) if settings.llm.configured else extractive
     return ConversationRepository(store, summarizer, max_messages=cfg.memory_max_messages,
-                                  max_tokens=cfg.memory_max_tokens, history=history)
+                                  max_tokens=cfg.memory_max_tokens,
+                                  history=history.conversation_messages if history else None)
 
 
 def build_registry(settings: Settings, knowledge: KnowledgeBase, store: StoreDatabase) -> ToolRegistry:
@@ -85,6 +89,7 @@ def build_registry(settings: Settings, knowledge: KnowledgeBase, store: StoreDat
 
 
 def build_services(settings: Settings, *, sync_docs: bool = True, history: History | None = None) -> Services:
+    """Everything the app runs on; `history` is where the chat service writes every message (the data layer)."""
     cfg = settings.knowledge
     embedder = build_embedder(cfg)
     backend = build_backend(cfg, embedder)
@@ -98,4 +103,5 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
     agent = SupportAgent(model, registry, knowledge, settings, uploads=uploads, accounts=AccountDirectory(shop).customer_for)
     store, limiter, login_limiter = build_sessions(settings)
     conversations = build_conversations(settings, store, model, history)
-    return Services(agent, knowledge, registry, uploads, conversations, limiter, login_limiter, shop)
+    chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name)
+    return Services(chat, agent, knowledge, registry, uploads, conversations, limiter, login_limiter, shop)

@@ -4,6 +4,9 @@
     python -m agent.users list
     python -m agent.users set-password --identifier lead@example.com
 
+Every command takes --database-url URL (default: DATABASE_URL) and --schema NAME (default:
+DATABASE_SCHEMA_NAME), before or after the command's name (`python -m agent.users --schema s list`).
+
 Without --password the CLI prompts (or reads one line from a pipe), which keeps
 passwords out of shell history. Identifiers are compared trimmed and lower-case.
 This module must not import Chainlit: the CLI runs anywhere (see layer.py).
@@ -36,6 +39,7 @@ from agent.datalayer.errors import DataLayerError, UnknownUserError, UserExistsE
 from agent.datalayer.migrate import migrate
 from agent.datalayer.models import ROLES, User
 from agent.errors import AgentError
+from knowledge.cli import CommandLine, option
 
 if TYPE_CHECKING:
     from agent.datalayer.store import ChatStore
@@ -220,25 +224,25 @@ def _read_password(given: str | None) -> str:
     return first
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> CommandLine:
     from agent.settings import DatabaseSettings
 
     db = DatabaseSettings()
-    parser = argparse.ArgumentParser(prog="python -m agent.users", description="Manage sign-in accounts.")
-    parser.add_argument("--database-url", default=db.url, help="default: DATABASE_URL")
-    parser.add_argument("--schema", default=db.schema_name, help="PostgreSQL schema; default: DATABASE_SCHEMA_NAME")
-    parser.set_defaults(retries=db.write_retries)
-    commands = parser.add_subparsers(dest="command", required=True)
-    add = commands.add_parser("add", help="create an account")
+    cli = CommandLine("python -m agent.users", "Manage sign-in accounts.", [
+        option("--database-url", default=db.url, help="default: DATABASE_URL"),
+        option("--schema", default=db.schema_name, help="PostgreSQL schema; default: DATABASE_SCHEMA_NAME"),
+    ])  # fmt: skip
+    cli.set_defaults(retries=db.write_retries)
+    add = cli.add_parser("add", help="create an account")
     add.add_argument("--identifier", required=True, help="sign-in name, usually an email address")
     add.add_argument("--role", choices=ROLES, default="customer")
     add.add_argument("--display-name")
     add.add_argument("--password", help="omit to be prompted (keeps it out of shell history)")
-    commands.add_parser("list", help="list accounts")
-    change = commands.add_parser("set-password", help="replace an account's password")
+    cli.add_parser("list", help="list accounts")
+    change = cli.add_parser("set-password", help="replace an account's password")
     change.add_argument("--identifier", required=True)
     change.add_argument("--password", help="omit to be prompted")
-    return parser
+    return cli
 
 
 async def _run(args: argparse.Namespace) -> None:

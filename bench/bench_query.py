@@ -119,6 +119,54 @@ def variants(base: list[Chunk], count: int, seed: int = 7) -> list[Chunk]:
     return out
 
 
+def fill_store(store, embedder: Embedder, chunks: list[Chunk]) -> None:
+    """Embed the chunks once and write them, one write per document as the pipeline does."""
+    start = time.perf_counter()
+    vectors = embedder.embed([embedding_text(c) for c in chunks])
+    embed_s = time.perf_counter() - start
+    by_source: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):
+        by_source.setdefault(c.source, []).append(i)
+    start = time.perf_counter()
+    for source, rows in by_source.items():  # one write per document, with the pipeline's metadata
+        extra = {"doc_hash": hashlib.sha256(source.encode()).hexdigest(), "chunk_count": len(rows),
+                 "root": "", "kind": "md"}
+        store.upsert([chunks[i] for i in rows], vectors[rows], extra)
+    write_s = time.perf_counter() - start
+    print(f"store: {store.count()} chunks (embedded in {embed_s:.0f} s, written in {write_s:.0f} s)")
+
+
+def time_keyword_index(store, kb) -> tuple[float, float, float]:
+    """(fetch, build, first search's build) seconds of the BM25 index: what the first search after a change pays."""
+    start = time.perf_counter()
+    rows = store.texts()
+    fetch_s = time.perf_counter() - start
+    start = time.perf_counter()
+    _KeywordIndex().build(rows)
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    kb._keyword_index()
+    first_s = time.perf_counter() - start
+    return fetch_s, build_s, first_s
+
+
+def time_queries(raw_once, kb, rounds: int) -> tuple[list[float], list[float]]:
+    """Milliseconds per question of the baseline and of KnowledgeBase.search, after one warm-up round."""
+    for q in QUESTIONS:  # warm-up
+        raw_once(q)
+        kb.search(q)
+    raw, search = [], []
+    for _ in range(rounds):
+        for q in QUESTIONS:
+            start = time.perf_counter()
+            raw_once(q)
+            raw.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            kb.search(q)
+            search.append((time.perf_counter() - start) * 1000)
+    return raw, search
+
+
 def main(n_chunks: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as store_dir:
         cfg = KnowledgeSettings(store_dir=Path(store_dir))
@@ -128,52 +176,20 @@ def main(n_chunks: int, rounds: int) -> None:
         store = backend.open(cfg.collection)
         kb = knowledge_base(settings.knowledge, store, embedder)
 
-        chunks = variants(real_chunks(settings), n_chunks)
-        start = time.perf_counter()
-        vectors = embedder.embed([embedding_text(c) for c in chunks])
-        embed_s = time.perf_counter() - start
-        by_source: dict[str, list[int]] = {}
-        for i, c in enumerate(chunks):
-            by_source.setdefault(c.source, []).append(i)
-        start = time.perf_counter()
-        for source, rows in by_source.items():  # one write per document, with the pipeline's metadata
-            extra = {"doc_hash": hashlib.sha256(source.encode()).hexdigest(), "chunk_count": len(rows),
-                     "root": "", "kind": "md"}
-            store.upsert([chunks[i] for i in rows], vectors[rows], extra)
-        write_s = time.perf_counter() - start
-        print(f"store: {store.count()} chunks (embedded in {embed_s:.0f} s, written in {write_s:.0f} s)")
+        fill_store(store, embedder, variants(real_chunks(settings), n_chunks))
 
         raw_model = embedder._load()
         raw_collection = store._collection
         top_k = kb.options.top_k
 
         # BM25 build, timed once: what the first search after a change pays.
-        start = time.perf_counter()
-        rows = store.texts()
-        fetch_s = time.perf_counter() - start
-        start = time.perf_counter()
-        _KeywordIndex().build(rows)
-        build_s = time.perf_counter() - start
-        start = time.perf_counter()
-        kb._keyword_index()
-        first_s = time.perf_counter() - start
+        fetch_s, build_s, first_s = time_keyword_index(store, kb)
 
         def raw_once(question: str) -> None:
             vector = raw_model.encode([question], normalize_embeddings=True)
             raw_collection.query(query_embeddings=vector, n_results=top_k)
 
-        for q in QUESTIONS:  # warm-up
-            raw_once(q)
-            kb.search(q)
-        raw, search = [], []
-        for _ in range(rounds):
-            for q in QUESTIONS:
-                start = time.perf_counter()
-                raw_once(q)
-                raw.append((time.perf_counter() - start) * 1000)
-                start = time.perf_counter()
-                kb.search(q)
-                search.append((time.perf_counter() - start) * 1000)
+        raw, search = time_queries(raw_once, kb, rounds)
 
     ratio50 = statistics.median(search) / statistics.median(raw)
     ratio99 = percentile(search, 99) / percentile(raw, 99)

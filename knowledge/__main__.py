@@ -5,12 +5,15 @@
     python -m knowledge eval QUESTIONS.jsonl [-k N] [--report OUT.json]
     python -m knowledge calibrate LABELLED.jsonl
 
-Every command takes --store DIR (or KNOWLEDGE_STORE_DIR) to work on an index of its own.
+Every command takes --store DIR (or KNOWLEDGE_STORE_DIR) to work on an index of its own, and
+--collection NAME (or KNOWLEDGE_COLLECTION), before or after the command's name:
+
+    python -m knowledge --store /tmp/kb ingest docs/
+    python -m knowledge ingest docs/ --store /tmp/kb --collection team-a
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -21,6 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from knowledge.base import KnowledgeBase
+from knowledge.cli import CommandLine, option
 from knowledge.evaluation import evaluate
 from knowledge.factory import build_knowledge
 from knowledge.settings import KnowledgeSettings
@@ -30,29 +34,29 @@ console = Console()
 
 def main(argv: list[str] | None = None) -> int:
     settings = KnowledgeSettings()
-    parser = argparse.ArgumentParser(prog="python -m knowledge", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--store", type=Path, help="Chroma folder to use (default: KNOWLEDGE_STORE_DIR)")
-    parser.add_argument("--collection", help="collection name (default: KNOWLEDGE_COLLECTION)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    cli = CommandLine("python -m knowledge", __doc__.split("\n\n")[0], [
+        option("--store", type=Path, help="Chroma folder to use (default: KNOWLEDGE_STORE_DIR)"),
+        option("--collection", help="collection name (default: KNOWLEDGE_COLLECTION)"),
+    ])  # fmt: skip
 
-    ingest = commands.add_parser("ingest", help="add, update and remove documents, incrementally")
+    ingest = cli.add_parser("ingest", help="add, update and remove documents, incrementally")
     ingest.add_argument("paths", nargs="*", type=Path, help=f"files or folders (default: {settings.docs_dir})")
     ingest.add_argument("--rebuild", action="store_true", help="drop everything in the collection first")
 
-    search = commands.add_parser("search", help="show the passages a question retrieves")
+    search = cli.add_parser("search", help="show the passages a question retrieves")
     search.add_argument("query")
     search.add_argument("-k", type=int, default=settings.top_k)
     search.add_argument("--json", action="store_true", help="print one JSON object per passage")
 
-    evaluation = commands.add_parser("eval", help="recall@k, MRR and nDCG@10 on labelled questions")
+    evaluation = cli.add_parser("eval", help="recall@k, MRR and nDCG@10 on labelled questions")
     evaluation.add_argument("questions", type=Path, help='JSONL of {"question": ..., "relevant": [file names]}')
     evaluation.add_argument("-k", type=int, default=5, help="k for recall@k")
     evaluation.add_argument("--report", type=Path, default=Path("eval-report.json"), help="where to write JSON")
 
-    calibrate = commands.add_parser("calibrate", help="sweep KNOWLEDGE_MIN_SCORE over labelled questions")
+    calibrate = cli.add_parser("calibrate", help="sweep KNOWLEDGE_MIN_SCORE over labelled questions")
     calibrate.add_argument("questions", type=Path, help='JSONL of {"question": ..., "answerable": true|false}')
 
-    args = parser.parse_args(argv)
+    args = cli.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.store:
         settings.store_dir = args.store

@@ -1,4 +1,5 @@
-"""A small hand-made store for the business-tool tests, and a snapshot of every store table.
+"""A small hand-made store for the business-tool tests, a snapshot of every store table, and the `shop`
+(SQLite) and `any_shop` (SQLite and PostgreSQL) fixtures: import both names into a test module to use them.
 
 Dana has one order in each state the rules care about; Omar is the "other customer" whose records
 must read as missing; two Sam Lees share a name and zip; Zoë Ågren has an accented name.
@@ -6,14 +7,18 @@ must read as missing; two Sam Lees share a name and zip; Zoë Ågren has an acce
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from agent.models.scripted import tool_call
 from agent.settings import Settings, ToolSettings
+from tests.postgres import PG_URL, private_schema, require_postgres
 from tools.base import ToolContext, ToolResult
 from tools.catalog import store_tools
 from tools.registry import ToolRegistry
@@ -33,6 +38,9 @@ HEADPHONES, KEYBOARD, SHIRT = "1000000001", "1000000002", "1000000003"
 BLACK_WIRELESS, WHITE_WIRELESS, RED_WIRED, BLUE_WIRED = "2000000001", "2000000002", "2000000003", "2000000004"
 LINEAR, TACTILE, CLICKY = "2100000001", "2100000002", "2100000003"
 BLUE_M, BLUE_L, RED_M = "2200000001", "2200000002", "2200000003"
+NOWHERE = "#W9999999"
+ADDRESS = {"address1": "1 Congress Ave", "address2": "Suite 5", "city": "Austin", "state": "TX", "country": "USA",
+           "zip": "78701"}  # fmt: skip
 
 PRODUCTS = {
     HEADPHONES: ("Headphones", {
@@ -189,3 +197,37 @@ class Shop:
         assert applied.ok, applied.message
         assert applied.data == preview.data["preview"], "the preview shows exactly what is applied"
         return applied
+
+
+@pytest.fixture
+async def shop(tmp_path) -> AsyncIterator[Shop]:
+    db = StoreDatabase(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    await build_store(db)
+    yield Shop(db)
+    await db.dispose()
+
+
+@asynccontextmanager
+async def postgres_shop() -> AsyncIterator[Shop]:
+    require_postgres()
+    with private_schema() as schema:
+        db = StoreDatabase(PG_URL, schema)
+        try:
+            await build_store(db)
+            yield Shop(db)
+        finally:
+            await db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_shop(request, shop) -> AsyncIterator[Shop]:
+    """Writes and idempotency run on both backends."""
+    if request.param == "sqlite":
+        yield shop
+        return
+    async with postgres_shop() as pg:
+        yield pg
+
+
+def not_found(kind: str, ident: str) -> str:
+    return f"{kind} {ident} was not found."

@@ -19,7 +19,7 @@ from agent.offline.engine import DialogueEngine
 from agent.offline.router import IntentRouter
 from agent.runner.events import Choices, ConfirmationRequested, Escalation, TextDelta, ToolCallStarted
 from agent.factory import build_registry
-from agent.offline.answerer import OfflineAnswerEngine
+from agent.offline.answerer import ExtractiveAnswerer
 from agent.runner.orchestrator import SupportAgent
 from agent.settings import ChatSettings, Settings
 from tools.store.accounts import AccountDirectory
@@ -85,8 +85,8 @@ class Chat:
         self.token: str | None = None
 
     def agent(self) -> SupportAgent:
-        engine = DialogueEngine(self.router, OfflineAnswerEngine(self.embedder, self.settings.offline,
-                                self.settings.app), self.settings.app, self.settings.chat.max_tool_steps)
+        engine = DialogueEngine(self.router, ExtractiveAnswerer(self.embedder, self.settings.offline,
+                                self.settings.app), self.settings.app)
         registry = build_registry(self.settings, self.kb, self.shop)
         return SupportAgent(engine, registry, self.kb, self.settings,
                             accounts=AccountDirectory(self.shop).customer_for)

@@ -1,4 +1,8 @@
-"""Ingestion into a real local Chroma (incremental, all-or-nothing) and hybrid retrieval quality."""
+"""Ingestion into a real local Chroma (incremental, all-or-nothing) and hybrid retrieval quality.
+
+The ingestion tests only store and find exact texts, so they embed with `FakeEmbedder` (no model);
+the retrieval-quality tests use the shipped knowledge base embedded with MiniLM.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 from knowledge.factory import build_knowledge
 from agent.settings import KnowledgeSettings
 from knowledge.evaluation import evaluate, score_question
+from knowledge.testing import FakeEmbedder
 from knowledge.types import Passage
 from tests.conftest import DOCS, ROOT
 
@@ -32,8 +37,9 @@ def docs_copy(tmp_path):
 
 
 @pytest.fixture
-def kb(embedder, tmp_path):
-    return build_knowledge(KnowledgeSettings(store_dir=tmp_path / "store"), embedder)
+def kb(tmp_path):
+    """A real on-disk Chroma; the bookkeeping tested with it needs no sense of meaning, so no MiniLM."""
+    return build_knowledge(KnowledgeSettings(store_dir=tmp_path / "store"), FakeEmbedder())
 
 
 def test_ingest_is_incremental(kb, docs_copy, monkeypatch):

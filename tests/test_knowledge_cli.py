@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+from knowledge.__main__ import main as knowledge_main
 from tests.conftest import DOCS, ROOT
 from tests.files import make_pdf
+from tests.processes import SETTING_PREFIXES
 
 
 def run(store, *args: str) -> subprocess.CompletedProcess:
@@ -69,3 +75,41 @@ def test_eval_prints_metrics_and_writes_a_report(tmp_path):
     data = json.loads(report.read_text())
     assert data["summary"]["questions"] == 2 and data["summary"]["mrr"] > 0.5
     assert {"recall@5", "mrr", "ndcg@10"} <= set(data["summary"])
+
+
+@pytest.fixture
+def default_store(tmp_path, monkeypatch) -> Path:
+    """For `main()` in this process: no app settings from the environment or a ./.env, and a default store
+    (KNOWLEDGE_STORE_DIR) that must stay untouched when --store names another."""
+    for name in [n for n in os.environ if n.startswith(SETTING_PREFIXES)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    decoy = tmp_path / "default-store"
+    monkeypatch.setenv("KNOWLEDGE_STORE_DIR", str(decoy))
+    return decoy
+
+
+@pytest.mark.parametrize("ingest_options", ["before", "after"])
+def test_store_and_collection_go_before_or_after_the_command(tmp_path, default_store, capsys, ingest_options):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "gift-wrap.md").write_text("# Gift wrapping\n\n## Price\n\nGift wrapping costs three dollars per item.\n")
+    store = tmp_path / "store"
+    options = ["--store", str(store), "--collection", "team-gifts"]
+
+    def knowledge(where: str, *args: str) -> int:
+        return knowledge_main([*options, *args] if where == "before" else [*args, *options])
+
+    assert knowledge(ingest_options, "ingest", str(corpus)) == 0
+    assert "1 added" in capsys.readouterr().out
+    assert store.is_dir() and any(store.iterdir()), "the index is written into --store"
+    assert not default_store.exists(), "and not into KNOWLEDGE_STORE_DIR"
+
+    search_options = "after" if ingest_options == "before" else "before"
+    assert knowledge(search_options, "search", "how much does gift wrapping cost", "--json", "-k", "1") == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["source"] == "gift-wrap.md"
+
+    assert knowledge_main(["--store", str(store), "search", "gift wrapping", "--json"]) == 0
+    assert capsys.readouterr().out == "", "another collection of the same store holds nothing"
+    assert not default_store.exists()

@@ -129,11 +129,12 @@ def test_route_many_matches_route(router):
     assert [r.score for r in batch] == pytest.approx([r.score for r in one_by_one], abs=1e-5)
 
 
-def test_router_needs_out_of_scope_examples(embedder):
+def test_router_needs_out_of_scope_examples():
     from agent.offline.router import IntentRouter
+    from knowledge.testing import FakeEmbedder
 
     with pytest.raises(ValueError, match="out_of_scope"):
-        IntentRouter(embedder, {"greeting": ["hi"], "thanks": ["thanks"]}, threshold=0.5, margin=0.05)
+        IntentRouter(FakeEmbedder(), {"greeting": ["hi"], "thanks": ["thanks"]}, threshold=0.5, margin=0.05)
 
 
 def test_cli_prints_and_writes_the_report(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from agent.datalayer.migrate import migrate
 from agent.settings import Settings, StoreSettings
 from tests.conftest import require, shared_data
 from tests.postgres import PG_URL, private_schema, require_postgres
-from tests.processes import app_env
+from tests.processes import SETTING_PREFIXES, app_env
 from tools.store.db import StoreDatabase
 from tools.store.migrate import migrate_store
 from tools.store.models import ORDER_STATUSES, Base, Customer, Order
@@ -297,6 +298,38 @@ def test_cli_seed_export_import_export(tmp_path):
     stats = cli("stats", url=url)
     assert stats.returncode == 0, stats.stderr
     assert re.search(r"^customers\s+10$", stats.stdout, re.M) and "orders by status:" in stats.stdout
+
+
+@pytest.mark.parametrize("seed_options", ["before", "after"])
+def test_cli_takes_the_database_url_before_or_after_the_command(target, seed_options, tmp_path, monkeypatch, capsys):
+    from tools.store.__main__ import main
+
+    url, schema = target
+    for name in [n for n in os.environ if n.startswith(SETTING_PREFIXES)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no ./.env
+    monkeypatch.setenv("STORE_SCHEMA_NAME", schema)  # the store CLI takes no --schema; "" for SQLite
+    default = tmp_path / "default" / "store.db"  # what the CLI would use without --database-url
+    monkeypatch.setenv("STORE_DATABASE_URL", f"sqlite+aiosqlite:///{default}")
+
+    def store_cli(where: str, *args: str) -> int:
+        option = ["--database-url", url]
+        return main([*option, *args] if where == "before" else [*args, *option])
+
+    assert store_cli(seed_options, "seed", "--customers", "12", "--seed", "3") == 0
+    assert "seeded 12 customers" in capsys.readouterr().out
+    assert store_cli("after" if seed_options == "before" else "before", "stats") == 0
+    assert re.search(r"^customers\s+12$", capsys.readouterr().out, re.MULTILINE)
+    assert not default.exists(), "the default store is never opened"
+
+    async def customers() -> int:
+        db = StoreDatabase(url, schema)
+        try:
+            return await count(db, Customer)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(customers()) == 12
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.processes import app_env
+from tests.processes import SETTING_PREFIXES, app_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DANA = "dana_whitfield_1001"
@@ -85,3 +86,21 @@ def test_batch_runs_many_calls_and_keeps_customers_apart(store_url, tmp_path):
 def test_usage_mistakes_are_one_line_errors(store_url, args, message):
     run = cli(*args, url=store_url)
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_database_url_goes_before_or_after_the_command(store_url, where, tmp_path, monkeypatch, capsys):
+    from tools.__main__ import main
+
+    for name in [n for n in os.environ if n.startswith(SETTING_PREFIXES)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no ./.env
+    default = tmp_path / "default" / "store.db"  # what the tools would use without --database-url
+    monkeypatch.setenv("STORE_DATABASE_URL", f"sqlite+aiosqlite:///{default}")
+    command = ["call", "get_user_details", json.dumps({"user_id": DANA}), "--as-customer", DANA]
+    option = ["--database-url", store_url]
+
+    assert main([*option, *command] if where == "before" else [*command, *option]) == 0
+    [result] = lines(capsys.readouterr().out)
+    assert result["ok"] and result["data"]["email"] == "dana@example.com", "read from the seeded store"
+    assert not default.exists(), "the default store is never opened"

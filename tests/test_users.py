@@ -13,6 +13,7 @@ from agent.datalayer import migrate
 from agent.datalayer.errors import UnknownUserError, UserExistsError
 from agent.datalayer.models import ROLES
 from tests.conftest import ROOT
+from tests.postgres import PG_URL, private_schema, require_postgres, run_sync
 
 
 @pytest.fixture(autouse=True)
@@ -142,6 +143,35 @@ def test_cli_rejects_bad_input_without_a_traceback(tmp_path):
     assert short.returncode == 1 and "at least" in short.stderr and "Traceback" not in short.stderr
     wrong = cli("--database-url", "mysql+aiomysql://h/db", "list")
     assert wrong.returncode == 1 and "SQLite or PostgreSQL" in wrong.stderr
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database(request, tmp_path) -> tuple[str, str]:
+    """(url, schema) of an accounts database nobody has migrated yet."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'options.db'}", ""
+        return
+    require_postgres()
+    with private_schema() as schema:
+        yield PG_URL, schema
+
+
+@pytest.mark.parametrize("add_options", ["before", "after"])
+def test_cli_takes_database_options_before_or_after_the_command(fresh_database, add_options, tmp_path,
+                                                                monkeypatch, capsys):
+    url, schema = fresh_database
+    monkeypatch.chdir(tmp_path)  # the default DATABASE_URL, sqlite:///.data/app.db, would land here
+    url_option, schema_option = ["--database-url", url], ["--schema", schema]
+    options = [*url_option, *schema_option]
+    add = ["add", "--identifier", "lead@example.com", "--role", "lead", "--password", "s3cret-pass"]
+
+    assert users.main([*options, *add] if add_options == "before" else [*add, *options]) == 0
+    assert "created lead lead@example.com" in capsys.readouterr().out
+    split = [*url_option, "list", *schema_option] if add_options == "before" else [*schema_option, "list", *url_option]
+    assert users.main(split) == 0
+    assert [line.split("\t")[:2] for line in capsys.readouterr().out.splitlines()[1:]] == [["lead@example.com", "lead"]]
+    assert not (tmp_path / ".data").exists(), "the default database is never opened"
+    assert [u.identifier for u in run_sync(users.list_users(url, schema=schema))] == ["lead@example.com"]
 
 
 def test_the_users_module_runs_without_chainlit():

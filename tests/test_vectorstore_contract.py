@@ -2,7 +2,9 @@
 
 "embedded" is `ChromaBackend(path=...)` (chromadb.PersistentClient) in the test's tmp folder; "server" is
 `ChromaBackend(url=...)` (chromadb.HttpClient) against a real `chroma run` started once per session
-(see tests/chroma_server.py). Embeddings are real all-MiniLM vectors from the session `embedder`.
+(see tests/chroma_server.py); "memory" is the test double `knowledge.testing.MemoryBackend`, held to the
+same contract so tests that use it can trust it. Embeddings are real all-MiniLM vectors from the session
+`embedder`.
 Every test works in its own uuid-named collections, dropped afterwards, so tests never share data.
 """
 
@@ -14,12 +16,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from knowledge.chroma_store import ChromaBackend, ChromaStore
+import knowledge.chroma_store
+import knowledge.testing
+from knowledge.chroma_store import ChromaBackend
+from knowledge.testing import MemoryBackend
 from knowledge.types import Chunk
+from knowledge.vectorstore import StoreBackend, VectorStore
 from tests.chroma_server import ChromaServer, chroma_server  # noqa: F401  (fixture)
 from tests.conftest import DOCS
 
@@ -43,10 +50,10 @@ QUESTION = "How many days do I have to send an item back?"  # closest to ret-1
 
 @dataclass
 class Target:
-    """How to reach one backend: `connect()` builds a NEW ChromaBackend on the same path or server."""
+    """How to reach one backend: `connect()` builds a NEW backend (client) on the same path, server or memory."""
 
     kind: str
-    connect: Callable[[], ChromaBackend]
+    connect: Callable[[], StoreBackend]
     server: ChromaServer | None = None
 
     def context(self) -> str:
@@ -54,24 +61,26 @@ class Target:
         return f"\n[{self.kind} backend]\n{self.server.log_tail()}" if self.server else f"\n[{self.kind} backend]"
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(params=["embedded", "server", "memory"])
 def target(request: pytest.FixtureRequest, embedder, tmp_path: Path) -> Target:
     if request.param == "embedded":
         path = str(tmp_path / "chroma")
         return Target("embedded", lambda: ChromaBackend(embedder, path=path))
+    if request.param == "memory":
+        return Target("memory", MemoryBackend().connect)  # every connect() shares the first one's collections
     server: ChromaServer = request.getfixturevalue("chroma_server")  # started only if a server test runs
     return Target("server", lambda: ChromaBackend(embedder, url=server.url), server)
 
 
 @pytest.fixture
-def backend(target: Target) -> Iterator[ChromaBackend]:
+def backend(target: Target) -> Iterator[StoreBackend]:
     yield target.connect()
     if target.server is not None:
         assert target.server.process.poll() is None, f"the Chroma server died during the test{target.context()}"
 
 
 @pytest.fixture
-def fresh_name(backend: ChromaBackend) -> Iterator[Callable[..., str]]:
+def fresh_name(backend: StoreBackend) -> Iterator[Callable[..., str]]:
     """Makes unique, valid collection names ([a-zA-Z0-9._-], 3-512 chars) and drops them all afterwards."""
     made: list[str] = []
 
@@ -86,7 +95,7 @@ def fresh_name(backend: ChromaBackend) -> Iterator[Callable[..., str]]:
 
 
 @pytest.fixture
-def store(backend: ChromaBackend, fresh_name) -> ChromaStore:
+def store(backend: StoreBackend, fresh_name) -> VectorStore:
     return backend.open(fresh_name())
 
 
@@ -104,7 +113,14 @@ def vector_of(chunk_id: str, vectors: np.ndarray) -> np.ndarray:
     return vectors[[c.id for c in CHUNKS].index(chunk_id)]
 
 
-def filled(store: ChromaStore, vectors: np.ndarray) -> ChromaStore:
+def move_clock_forward(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The adapters' wall clock (creation times) runs `seconds` ahead from now on: no sleeping for time to pass."""
+    ahead = SimpleNamespace(time=lambda: time.time() + seconds)
+    for module in (knowledge.chroma_store, knowledge.testing):
+        monkeypatch.setattr(module, "time", ahead)
+
+
+def filled(store: VectorStore, vectors: np.ndarray) -> VectorStore:
     store.upsert(CHUNKS, vectors, EXTRA)
     return store
 
@@ -332,7 +348,7 @@ def test_collections_are_isolated(backend, fresh_name, vectors, question, embedd
     assert mine.count() == 2
 
 
-def test_names_lists_collections_by_prefix_with_creation_time(target, backend, fresh_name) -> None:
+def test_names_lists_collections_by_prefix_with_creation_time(target, backend, fresh_name, monkeypatch) -> None:
     prefix = f"contract-{uuid.uuid4().hex[:8]}-"
     before = time.time()
     a, b = fresh_name(prefix), fresh_name(prefix)
@@ -349,7 +365,7 @@ def test_names_lists_collections_by_prefix_with_creation_time(target, backend, f
     assert set(backend.names("contract-")) >= {a, b, unrelated}
     assert backend.names(f"{prefix}no-such-") == {}
 
-    time.sleep(0.05)
+    move_clock_forward(monkeypatch, 3600)  # a reset creation time would now be an hour late
     backend.open(a)  # reopening must not reset the creation time (it drives expiry of old uploads)
     assert target.connect().names(prefix) == found
 
@@ -371,6 +387,8 @@ def test_drop_removes_a_collection_and_tolerates_a_missing_one(target, backend, 
 def test_collections_never_use_chromas_default_embedding_function(target, store, embedder, fresh_name,
                                                                  backend) -> None:
     """Chroma's default function downloads a model; ours is registered as "support-agent-minilm"."""
+    if target.kind == "memory":
+        pytest.skip("Chroma's own collection configuration: the memory store never embeds text itself")
     config = store._collection.configuration_json
     assert config["embedding_function"]["type"] == "known", config
     assert config["embedding_function"]["name"] == "support-agent-minilm", config

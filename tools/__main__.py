@@ -5,6 +5,9 @@
         --as-customer dana_whitfield_1001 --confirm
     python -m tools call --batch calls.jsonl     # {"tool", "arguments", "as_customer", "confirm"} per line
 
+Every command takes --database-url URL (default: STORE_DATABASE_URL or DATABASE_URL), before or after
+the command's name: `python -m tools --database-url URL list` is `python -m tools list --database-url URL`.
+
 Each result is printed as one JSON line. Exit status: 0 when every call succeeded, 1 when a tool
 refused or failed, 2 for a usage mistake (bad JSON, unknown option).
 """
@@ -12,16 +15,17 @@ refused or failed, 2 for a usage mistake (bad JSON, unknown option).
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tools.settings import ToolEnvironment
+from knowledge.cli import CommandLine, option
 from tools.runner import ToolRunner, result_json
+from tools.settings import ToolEnvironment
 
 
 class UsageError(Exception):
@@ -29,21 +33,20 @@ class UsageError(Exception):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tools", description=__doc__.split("\n\n")[0])
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database-url", help="store database (default: STORE_DATABASE_URL or DATABASE_URL)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", parents=[common], help="the tools, their arguments and whether they need confirmation")
-    call = commands.add_parser("call", parents=[common], help="run one tool, or a JSON-lines batch")
+    cli = CommandLine("python -m tools", __doc__.split("\n\n")[0], [
+        option("--database-url", help="store database (default: STORE_DATABASE_URL or DATABASE_URL)"),
+    ])  # fmt: skip
+    cli.add_parser("list", help="the tools, their arguments and whether they need confirmation")
+    call = cli.add_parser("call", help="run one tool, or a JSON-lines batch")
     call.add_argument("tool", nargs="?", help="tool name")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments")
     call.add_argument("--as-customer", help="the customer (user_id) the call acts for")
     call.add_argument("--confirm", action="store_true", help="the customer's explicit confirmation of a write")
     call.add_argument("--idempotency-key", help="same key, same confirmed write: applied once")
     call.add_argument("--batch", type=Path, help="JSON lines of {tool, arguments, as_customer, confirm}")
-    args = parser.parse_args(argv)
+    args = cli.parse_args(argv)
     if args.command == "call" and bool(args.batch) == bool(args.tool):
-        parser.error("give either a tool name or --batch FILE")
+        cli.error("give either a tool name or --batch FILE")
     return args
 
 

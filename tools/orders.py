@@ -95,6 +95,10 @@ def _tracking(order: Order) -> ToolResult:
 
 
 def _changes(access: StoreAccess) -> list[Tool]:
+    return [*_cancel(access), *_address(access), *_payment(access), *_items(access)]
+
+
+def _cancel(access: StoreAccess) -> list[Tool]:
     @tool(backend="store", writes=True, acts_on="order_id")
     async def cancel_pending_order(ctx: ToolContext, order_id: OrderId, reason: CancelReason) -> ToolResult:
         """Cancel a pending order and refund every payment to its method. Needs the customer's confirmation.
@@ -123,6 +127,10 @@ def _changes(access: StoreAccess) -> list[Tool]:
 
         return await access.write(ctx, "cancel_pending_order", {"order_id": order_id, "reason": reason}, rule)
 
+    return [cancel_pending_order]
+
+
+def _address(access: StoreAccess) -> list[Tool]:
     @tool(backend="store", writes=True, acts_on="order_id")
     async def modify_pending_order_address(
         ctx: ToolContext, order_id: OrderId, address1: Address1, address2: Address2, city: City, state: State,
@@ -147,6 +155,10 @@ def _changes(access: StoreAccess) -> list[Tool]:
         arguments = {"order_id": order_id, **fields}
         return await access.write(ctx, "modify_pending_order_address", arguments, rule)
 
+    return [modify_pending_order_address]
+
+
+def _payment(access: StoreAccess) -> list[Tool]:
     @tool(backend="store", writes=True, acts_on="order_id")
     async def modify_pending_order_payment(
         ctx: ToolContext, order_id: OrderId, payment_method_id: PaymentMethodId
@@ -183,6 +195,10 @@ def _changes(access: StoreAccess) -> list[Tool]:
         arguments = {"order_id": order_id, "payment_method_id": payment_method_id}
         return await access.write(ctx, "modify_pending_order_payment", arguments, rule)
 
+    return [modify_pending_order_payment]
+
+
+def _items(access: StoreAccess) -> list[Tool]:
     @tool(backend="store", writes=True, acts_on="order_id")
     async def modify_pending_order_items(
         ctx: ToolContext, order_id: OrderId, item_ids: ItemIds, new_item_ids: NewItemIds,
@@ -225,6 +241,4 @@ def _changes(access: StoreAccess) -> list[Tool]:
         }  # fmt: skip
         return await access.write(ctx, "modify_pending_order_items", arguments, rule)
 
-    return [
-        cancel_pending_order, modify_pending_order_address, modify_pending_order_payment, modify_pending_order_items,
-    ]
+    return [modify_pending_order_items]

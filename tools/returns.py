@@ -13,6 +13,10 @@ ONCE = "No other return or exchange can be requested for this order afterwards."
 
 
 def return_tools(access: StoreAccess) -> list[Tool]:
+    return [*_return(access), *_exchange(access)]
+
+
+def _return(access: StoreAccess) -> list[Tool]:
     @tool(backend="store", writes=True, acts_on="order_id")
     async def return_delivered_order_items(
         ctx: ToolContext, order_id: OrderId, item_ids: ItemIds, payment_method_id: PaymentMethodId
@@ -55,6 +59,10 @@ def return_tools(access: StoreAccess) -> list[Tool]:
         arguments = {"order_id": order_id, "item_ids": item_ids, "payment_method_id": payment_method_id}
         return await access.write(ctx, "return_delivered_order_items", arguments, rule)
 
+    return [return_delivered_order_items]
+
+
+def _exchange(access: StoreAccess) -> list[Tool]:
     @tool(backend="store", writes=True, acts_on="order_id")
     async def exchange_delivered_order_items(
         ctx: ToolContext, order_id: OrderId, item_ids: ItemIds, new_item_ids: NewItemIds,
@@ -103,4 +111,4 @@ def return_tools(access: StoreAccess) -> list[Tool]:
         }  # fmt: skip
         return await access.write(ctx, "exchange_delivered_order_items", arguments, rule)
 
-    return [return_delivered_order_items, exchange_delivered_order_items]
+    return [exchange_delivered_order_items]

@@ -71,6 +71,9 @@ class AppSettings(BaseSettings):
     model_config = settings_group("APP_")
 
     store_name: str = Field("Larkspur Goods", description="Shop name used in replies")
+    assistant_name: str = Field(
+        "Larkspur Assistant", description="Author name of the assistant's messages (keep equal to [UI] name in .chainlit/config.toml)"
+    )
     support_email: str = Field("support@larkspurgoods.example", description="Where humans answer")
     support_hours: str = Field(
         "Mon-Fri 8:00-20:00, Sat 9:00-17:00 ET", description="When humans answer"

@@ -5,6 +5,9 @@
     python -m agent.eval dialogues FILE.jsonl [--json OUT.json] [--verbose]
 
 Each command is one `add_*` function registering its parser and its `run`; add a new one to COMMANDS.
+The parser is a `knowledge.cli.CommandLine`, like every CLI of the project: an option all commands
+share goes into its list and is then accepted before and after the command's name (none yet; the
+settings come from the environment).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.settings import Settings
+from knowledge.cli import CommandLine
 
-SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
+SubParsers = CommandLine  # what each `add_*` registers its command with
 # The grid `calibrate` sweeps: similarity thresholds and out-of-scope margins.
 THRESHOLDS = [round(0.30 + 0.025 * i, 3) for i in range(13)]
 MARGINS = [round(0.01 * i, 2) for i in range(15)]
@@ -103,11 +107,10 @@ COMMANDS: list[Callable[[SubParsers], None]] = [add_routing, add_calibrate, add_
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent.eval", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    cli = CommandLine("python -m agent.eval", __doc__.split("\n\n")[0])
     for add in COMMANDS:
-        add(commands)
-    args = parser.parse_args(argv)
+        add(cli)
+    args = cli.parse_args(argv)
     return args.run(args, Settings())
 
 

@@ -38,6 +38,11 @@ class Citation:
 class Sources:
     citations: tuple[Citation, ...]
 
+    @property
+    def line(self) -> str:
+        """The reply's closing line naming its sources, as every channel shows it."""
+        return "\n\n**Sources:** " + " · ".join(f"[{c.ref}] {c.passage.citation}" for c in self.citations)
+
 
 @dataclass(frozen=True)
 class Escalation:
@@ -63,6 +68,14 @@ class Choices:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A message from the chat service itself, not the model: what became of uploads, why a message waits."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     kind: str
     message: str  # safe to show the customer
@@ -78,6 +91,6 @@ class TurnDone:
 
 
 AgentEvent = (
-    TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ConfirmationRequested | Choices | ErrorEvent
-    | TurnDone
+    TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ConfirmationRequested | Choices | Notice
+    | ErrorEvent | TurnDone
 )

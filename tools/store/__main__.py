@@ -5,6 +5,9 @@
     python -m tools.store import-json db.json          # τ-bench retail JSON; replaces the shop's records
     python -m tools.store stats
 
+Every command takes --database-url URL (default: STORE_DATABASE_URL or DATABASE_URL), before or after
+the command's name: `python -m tools.store --database-url URL stats` is `... stats --database-url URL`.
+
 Every command migrates the store first. Exit status: 0 done, 1 refused or failed (a non-empty
 store without --force, an unreachable database), 2 for a usage mistake (bad file, bad JSON).
 """
@@ -12,9 +15,9 @@ store without --force, an unreachable database), 2 for a usage mistake (bad file
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
+from knowledge.cli import CommandLine, option
 from tools.errors import StoreConfigurationError
 from tools.settings import ToolEnvironment
 from tools.store.db import StoreDatabase
@@ -49,23 +53,22 @@ class Refused(Exception):
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     defaults = ToolEnvironment().store
-    parser = argparse.ArgumentParser(prog="python -m tools.store", description=__doc__.split("\n\n")[0])
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database-url", help="store database (default: STORE_DATABASE_URL or DATABASE_URL)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", parents=[common], help="bring the store's tables to the newest revision")
-    seed = commands.add_parser("seed", parents=[common], help="fill the store with the demo shop")
+    cli = CommandLine("python -m tools.store", __doc__.split("\n\n")[0], [
+        option("--database-url", help="store database (default: STORE_DATABASE_URL or DATABASE_URL)"),
+    ])  # fmt: skip
+    cli.add_parser("migrate", help="bring the store's tables to the newest revision")
+    seed = cli.add_parser("seed", help="fill the store with the demo shop")
     seed.add_argument("--customers", type=int, default=defaults.seed_customers, help="customers, the demo one included")
     seed.add_argument("--seed", type=int, default=defaults.seed_random_seed, help="same seed, same shop")
     seed.add_argument("--force", action="store_true", help="replace a store that already has customers")
-    load = commands.add_parser("import-json", parents=[common], help="replace the shop with τ-bench retail JSON")
+    load = cli.add_parser("import-json", help="replace the shop with τ-bench retail JSON")
     load.add_argument("file", help="JSON file, or - for stdin")
-    dump = commands.add_parser("export-json", parents=[common], help="write the shop as τ-bench retail JSON")
+    dump = cli.add_parser("export-json", help="write the shop as τ-bench retail JSON")
     dump.add_argument("file", help="JSON file, or - for stdout")
-    commands.add_parser("stats", parents=[common], help="rows per table and orders per status")
-    args = parser.parse_args(argv)
+    cli.add_parser("stats", help="rows per table and orders per status")
+    args = cli.parse_args(argv)
     if args.command == "seed" and args.customers < 1:
-        parser.error("--customers must be at least 1")
+        cli.error("--customers must be at least 1")
     return args
 
 

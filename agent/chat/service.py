@@ -1,0 +1,149 @@
+"""`ChatService`: one customer action end to end, the same for every channel (page, HTTP API, widget).
+
+A message: rate limit -> the conversation, locked and loaded -> uploads -> the turn -> the customer's
+message and the reply written to the history -> memory saved -> lock released. A click on a card: the
+same, with the confirmation instead of a turn. It yields the runner's typed events; a channel renders
+them and knows nothing else. The last event is always a `TurnDone`, sent only once everything is saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from agent.chat.history import Entry, History, now
+from agent.chat.intake import Upload, take_in
+from agent.errors import AgentRuntimeError
+from agent.runner.conversation import Conversation
+from agent.runner.events import AgentEvent, ErrorEvent, Notice, Sources, TextDelta, TurnDone
+from agent.runner.orchestrator import SupportAgent
+from agent.sessions.base import RateLimiter
+from agent.sessions.conversations import ConversationRepository
+from knowledge.uploads import UploadLibrary
+
+log = logging.getLogger(__name__)
+RATE_LIMITED = (
+    "You're sending messages faster than I can answer. Please wait {wait} seconds, then send your message again."
+)
+Turn = Callable[[Conversation, list[Entry]], AsyncIterator[AgentEvent]]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Customer:
+    """Who acts, in which conversation: the signed-in identifier (None when anonymous) and the shown name."""
+
+    conversation_id: str
+    user_id: str | None = None
+    name: str = "Customer"
+
+
+class ChatService:
+    def __init__(self, agent: SupportAgent, conversations: ConversationRepository, limiter: RateLimiter,
+                 uploads: UploadLibrary | None = None, history: History | None = None,
+                 assistant_name: str = "Assistant") -> None:
+        self.agent = agent
+        self.conversations = conversations
+        self.limiter = limiter
+        self.uploads = uploads
+        self.history = history
+        self.assistant_name = assistant_name
+
+    async def send(self, who: Customer, text: str, files: Sequence[Upload] = (), *, message_id: str | None = None,
+                   reply_id: str | None = None) -> AsyncIterator[AgentEvent]:
+        """A customer's message (and attachments). `message_id` / `reply_id` let a channel reuse its own ids."""
+        message_id, reply_id = message_id or new_id(), reply_id or new_id()
+
+        async def turn(conversation: Conversation, entries: list[Entry]) -> AsyncIterator[AgentEvent]:
+            if text.strip():
+                entries.append(Entry(message_id, "customer", who.name, text))
+            if files and self.uploads is not None:
+                notice = Notice(new_id(), await take_in(self.uploads, conversation, files))
+                entries.append(Entry(notice.id, "assistant", self.assistant_name, notice.text))
+                yield notice
+            if text.strip():
+                async with aclosing(self._answer(self.agent.run_turn(conversation, text), reply_id, entries)) as answer:
+                    async for event in answer:
+                        yield event
+
+        async with aclosing(self._act(who, turn)) as events:
+            async for event in events:
+                yield event
+
+    async def confirm(self, who: Customer, token: str, approve: bool, *,
+                      reply_id: str | None = None) -> AsyncIterator[AgentEvent]:
+        """A click on a confirmation card: Confirm (`approve`) or Cancel, by the card's token."""
+        reply_id = reply_id or new_id()
+
+        async def turn(conversation: Conversation, entries: list[Entry]) -> AsyncIterator[AgentEvent]:
+            answer = self._answer(self.agent.resolve_action(conversation, token, approve), reply_id, entries)
+            async with aclosing(answer) as events:
+                async for event in events:
+                    yield event
+
+        async with aclosing(self._act(who, turn)) as events:
+            async for event in events:
+                yield event
+
+    async def _act(self, who: Customer, turn: Turn) -> AsyncIterator[AgentEvent]:
+        """Rate limit, lock, run `turn`, record its entries, save; `TurnDone` is held back until all of it."""
+        decision = await self.limiter.hit(who.user_id or who.conversation_id)
+        if not decision.allowed:
+            yield Notice(new_id(), RATE_LIMITED.format(wait=max(1, math.ceil(decision.retry_after_s))))
+            yield TurnDone("", "rejected")
+            return
+        done = TurnDone("", "failed")
+        try:
+            async with self.conversations.open(who.conversation_id, who.user_id) as conversation:
+                entries: list[Entry] = []
+                try:
+                    async with aclosing(turn(conversation, entries)) as events:
+                        async for event in events:
+                            if isinstance(event, TurnDone):
+                                done = event
+                            else:
+                                yield event
+                finally:
+                    # Written before the turn ends, and even when it was stopped: the history loses nothing.
+                    failure = await asyncio.shield(self._record(who.conversation_id, entries))
+                if failure is not None:
+                    yield failure
+        except AgentRuntimeError as exc:  # lock timeout, write conflicts: said plainly, never a stack trace
+            log.warning("action in conversation %s not processed: %s", who.conversation_id, exc)
+            yield ErrorEvent(getattr(exc, "kind", "runtime"), exc.user_message)
+        yield done
+
+    async def _answer(self, events: AsyncIterator[AgentEvent], reply_id: str,
+                      entries: list[Entry]) -> AsyncIterator[AgentEvent]:
+        """Pass the runner's events on; the reply (all of it, or what was streamed before a stop) joins the entries."""
+        parts, sources, started = [], "", now()
+        try:
+            async with aclosing(events) as stream:
+                async for event in stream:
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+                    elif isinstance(event, Sources):
+                        sources = event.line
+                    yield event
+        finally:
+            if text := "".join(parts).strip():
+                entries.append(Entry(reply_id, "assistant", self.assistant_name, text + sources, started))
+
+    async def _record(self, conversation_id: str, entries: list[Entry]) -> ErrorEvent | None:
+        written = [entry for entry in entries if entry.text]
+        if self.history is None or not written:
+            return None
+        try:
+            await self.history.record(conversation_id, written)
+        except AgentRuntimeError as exc:
+            log.error("conversation %s: %d messages not saved: %s", conversation_id, len(written), exc)
+            return ErrorEvent("not_saved", exc.user_message)
+        return None

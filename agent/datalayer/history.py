@@ -1,0 +1,37 @@
+"""The chat service's `History`, written into the chat-history tables Chainlit reads (steps of a thread).
+
+An entry becomes the step Chainlit itself would write for the same message (same id, type and fields),
+so a page that also persists it only rewrites the same row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agent.chat.history import Entry
+from agent.datalayer.db import format_ts
+from agent.datalayer.store import ChatStore
+
+STEP_TYPES = {"customer": "user_message", "assistant": "assistant_message"}
+
+
+class StoreHistory:
+    def __init__(self, store: ChatStore) -> None:
+        self.store = store
+
+    async def conversation_messages(self, conversation_id: str) -> list[tuple[str, str]]:
+        return await self.store.conversation_messages(conversation_id)
+
+    async def record(self, conversation_id: str, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            await self.store.upsert_step(step_of(conversation_id, entry))
+
+
+def step_of(conversation_id: str, entry: Entry) -> dict[str, Any]:
+    created = format_ts(entry.created_at)
+    return {
+        "id": entry.id, "threadId": conversation_id, "parentId": None, "name": entry.author,
+        "type": STEP_TYPES[entry.speaker], "output": entry.text, "createdAt": created, "start": created,
+        "end": created, "streaming": False, "isError": False, "metadata": {},
+    }  # fmt: skip

@@ -1,0 +1,92 @@
+"""ChatStore's steps: upserts inside their own thread, deletion, the messages that rebuild memory, favorites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agent.datalayer.db import parse_ts
+from agent.datalayer.errors import DataLayerError, ThreadOwnershipError
+from agent.datalayer.store_base import StoreBase
+from agent.datalayer.store_rows import (
+    KNOWN_STEP_KEYS, MESSAGE_ROLES, STEP_COLUMNS, STEP_TIMES, _step_dict, _step_query, elements, feedbacks, steps,
+    threads,
+)  # fmt: skip
+from tools.store.sql import insert, utcnow
+
+
+class StepStore(StoreBase):
+    async def upsert_step(self, step: dict[str, Any]) -> None:
+        thread_id, step_id = step.get("threadId"), step.get("id")
+        if not thread_id or not step_id:
+            raise DataLayerError(f"step {step_id!r} needs an id and a threadId", thread_id=thread_id)
+        values: dict[str, Any] = {"id": step_id, "thread_id": thread_id}
+        values |= {column: step[key] for key, column in STEP_COLUMNS.items() if key in step}
+        values |= {column: parse_ts(step[key]) for key, column in STEP_TIMES.items() if step.get(key)}
+        extra = {k: v for k, v in step.items() if k not in KNOWN_STEP_KEYS}
+        if extra:
+            values["extra"] = extra
+
+        async def run(conn: AsyncConnection) -> None:
+            await self._ensure_thread(conn, thread_id)  # create_step may come before update_thread
+            stmt = insert(conn, steps).values(values | {"created_at": values.get("created_at") or utcnow()})
+            changed = {k: stmt.excluded[k] for k in values if k not in ("id", "thread_id")}
+            # A known step id only updates inside its own thread: ids are client-chosen for user messages.
+            if changed:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["id"], set_=changed, where=steps.c.thread_id == stmt.excluded.thread_id
+                )
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
+            await conn.execute(stmt)
+            owner = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar_one()
+            if owner != thread_id:
+                raise ThreadOwnershipError(f"step {step_id} belongs to another thread", thread_id=thread_id)
+
+        await self.transaction("create_step", thread_id, run)
+
+    async def delete_step(self, step_id: str) -> None:
+        async def run(conn: AsyncConnection) -> tuple[str | None, list[str]]:
+            thread_id = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar()
+            keys = (
+                await conn.execute(
+                    select(elements.c.object_key).where(
+                        elements.c.for_id == step_id, elements.c.object_key.is_not(None)
+                    )
+                )
+            ).scalars().all()
+            await conn.execute(delete(feedbacks).where(feedbacks.c.for_id == step_id))
+            await conn.execute(delete(elements).where(elements.c.for_id == step_id))
+            await conn.execute(delete(steps).where(steps.c.id == step_id))
+            return thread_id, list(keys)
+
+        thread_id, keys = await self.transaction("delete_step", None, run)
+        for key in keys:
+            await self._storage_call("delete element file", thread_id, lambda key=key: self.storage.delete(key))
+
+    async def conversation_messages(self, thread_id: str) -> list[tuple[str, str]]:
+        """(role, text) of the customer's and assistant's messages, oldest first, to rebuild memory."""
+
+        async def run(conn: AsyncConnection) -> list[tuple[str, str]]:
+            rows = await conn.execute(
+                select(steps.c.type, steps.c.output)
+                .where(steps.c.thread_id == thread_id, steps.c.type.in_(MESSAGE_ROLES))
+                .order_by(steps.c.created_at, steps.c.id)
+            )
+            return [(MESSAGE_ROLES[r.type], r.output or "") for r in rows]
+
+        return await self.transaction("conversation_messages", thread_id, run)
+
+    async def favorite_steps(self, user_id: str) -> list[dict[str, Any]]:
+        async def run(conn: AsyncConnection) -> list[dict[str, Any]]:
+            rows = await conn.execute(
+                _step_query()
+                .join(threads, steps.c.thread_id == threads.c.id)
+                .where(threads.c.user_id == user_id, steps.c["metadata"]["favorite"].as_boolean().is_(True))
+                .order_by(steps.c.created_at.desc())
+            )
+            return [_step_dict(r) for r in rows]
+
+        return await self.transaction("get_favorite_steps", None, run)

@@ -1,0 +1,132 @@
+"""Show the chat service's events on the Chainlit page: streamed replies, tool steps, cards and buttons.
+
+Everything is shown in the order it happened: the reply message is created when its first words
+arrive, after the tool steps that fed it (a message's time decides its place when a thread reloads).
+"""
+
+from __future__ import annotations
+
+import json
+
+import chainlit as cl
+from chainlit.utils import utc_now
+
+from agent.runner.events import (
+    AgentEvent, Choices, ConfirmationRequested, ErrorEvent, Escalation, Notice, Sources, TextDelta, ToolCallStarted,
+    ToolFinished,
+)  # fmt: skip
+
+CONFIRM_ACTION = "confirm_action"
+DECLINE_ACTION = "decline_action"
+CHOICE_ACTION = "choice_action"
+CHOICES_KEY = "choices"  # user-session key: buttons shown per message id (server state, never the click's word)
+
+
+def source_elements(event: Sources) -> list[cl.Text]:
+    """Side elements for the passages; Chainlit links each name in the sources line to its element."""
+    return [cl.Text(name=f"[{c.ref}] {c.passage.citation}", content=c.passage.text, display="side")
+            for c in event.citations]
+
+
+def tool_output(event: ToolFinished) -> str:
+    result = event.result
+    if not result.ok:
+        return f"{result.error}: {result.message}"
+    if result.sources:
+        return "\n".join(f"- {p.citation} (score {p.score:.2f})" for p in result.sources)
+    return json.dumps(result.data, indent=2, default=str, ensure_ascii=False) if result.data is not None else result.message
+
+
+class TurnView:
+    """One turn on the page. `reply_id` is the id the service records the reply under."""
+
+    def __init__(self, reply_id: str) -> None:
+        self.reply_id = reply_id
+        self.reply: cl.Message | None = None
+        self.steps: dict[str, cl.Step] = {}
+
+    def _reply(self) -> cl.Message:
+        if self.reply is None:  # created now, so it sorts after the steps that came before it
+            self.reply = cl.Message(content="", id=self.reply_id)
+        return self.reply
+
+    async def show(self, event: AgentEvent) -> None:
+        if isinstance(event, TextDelta):
+            await self._reply().stream_token(event.text)
+        elif isinstance(event, ToolCallStarted):
+            step = cl.Step(name=event.name, type="tool", show_input="json")
+            step.input = event.arguments
+            self.steps[event.call_id] = step
+            await step.send()
+        elif isinstance(event, ToolFinished):
+            await self._finish_step(event)
+        elif isinstance(event, Sources):
+            reply = self._reply()
+            reply.elements = source_elements(event)
+            reply.content += event.line
+        elif isinstance(event, Choices):
+            reply = self._reply()
+            reply.actions = choice_buttons(reply.id, event.options)
+            cl.user_session.set(CHOICES_KEY, {**(cl.user_session.get(CHOICES_KEY) or {}), reply.id: event.options})
+        elif isinstance(event, ConfirmationRequested):
+            for token in event.replaces:  # a replaced card could only answer "replaced": hide its buttons
+                await remove_card_buttons(token)
+            await confirmation_card(event).send()
+        elif isinstance(event, Escalation):
+            await cl.Message(content=event.summary, author="Support team").send()
+        elif isinstance(event, Notice):
+            await cl.Message(content=event.text, id=event.id).send()
+        elif isinstance(event, ErrorEvent):
+            await cl.ErrorMessage(content=event.message).send()
+
+    async def _finish_step(self, event: ToolFinished) -> None:
+        step = self.steps.pop(event.call_id, None)
+        if step is None:
+            return
+        step.output = tool_output(event)
+        # A previewed write waiting for the customer's click is not an error.
+        step.is_error = not event.result.ok and not event.result.awaiting_confirmation
+        step.end = utc_now()
+        await step.update()
+
+    async def close(self) -> None:
+        if self.reply is not None and (self.reply.content or self.reply.actions):
+            await self.reply.send()
+
+
+def confirmation_card(event: ConfirmationRequested) -> cl.Message:
+    """The exact action and its effect, with Confirm / Cancel bound to the token (ids let us remove both)."""
+    lines = "\n".join(f"- {line}" for line in event.summary)
+    payload = {"token": event.token}
+    actions = [
+        cl.Action(name=CONFIRM_ACTION, payload=payload, label="Confirm", icon="check", id=f"{event.token}-yes"),
+        cl.Action(name=DECLINE_ACTION, payload=payload, label="Cancel", icon="x", id=f"{event.token}-no"),
+    ]
+    return cl.Message(content=f"**Please confirm this change:**\n{lines}", actions=actions)
+
+
+async def remove_card_buttons(token: str, for_id: str = "") -> None:
+    for suffix, name in (("yes", CONFIRM_ACTION), ("no", DECLINE_ACTION)):
+        await cl.Action(name=name, payload={}, id=f"{token}-{suffix}", forId=for_id).remove()
+
+
+def choice_buttons(message_id: str, options: tuple[str, ...]) -> list[cl.Action]:
+    """One button per quick reply; ids derive from the message so a click can remove them all."""
+    return [cl.Action(name=CHOICE_ACTION, payload={"value": option}, label=option, id=f"{message_id}-choice-{i}")
+            for i, option in enumerate(options)]
+
+
+async def take_choice(action: cl.Action) -> str | None:
+    """The option a quick-reply click chose, once; its message's buttons go. None for a stale or forged click.
+
+    How many buttons there were comes from what this session showed, never from the click's payload.
+    """
+    shown: dict[str, tuple[str, ...]] = cl.user_session.get(CHOICES_KEY) or {}
+    options = shown.pop(action.forId, None)
+    cl.user_session.set(CHOICES_KEY, shown)
+    if options is None:
+        return None
+    for i in range(len(options)):
+        await cl.Action(name=CHOICE_ACTION, payload={}, id=f"{action.forId}-choice-{i}", forId=action.forId).remove()
+    value = str(action.payload.get("value", ""))
+    return value if value in options else None

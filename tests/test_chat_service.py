@@ -1,0 +1,163 @@
+"""The chat service without any screen: the offline engine, the real tools on a seeded shop, the real
+chat-history tables. Nothing here imports Chainlit (tests/test_architecture.py checks the service can't)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest.mock import AsyncMock, MagicMock
+
+import pytest
+from sqlalchemy import select
+
+from agent.chat.history import Entry
+from agent.chat.intake import Upload
+from agent.chat.service import ChatService, Customer
+from agent.datalayer.errors import DataLayerError
+from agent.datalayer.history import StoreHistory
+from agent.datalayer.migrate import migrate
+from agent.datalayer.storage import LocalStorage
+from agent.datalayer.store import ChatStore
+from agent.factory import build_registry
+from agent.offline.answerer import ExtractiveAnswerer
+from agent.offline.engine import DialogueEngine
+from agent.runner.events import ConfirmationRequested, ErrorEvent, Notice, TextDelta, TurnDone
+from agent.runner.memory import ExtractiveSummarizer
+from agent.runner.orchestrator import SupportAgent
+from agent.sessions.base import Decision
+from agent.sessions.conversations import ConversationRepository
+from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
+from tools.store.accounts import AccountDirectory
+from tools.store.models import Order
+from tests.test_dialogue_engine import router, shop, status, template  # noqa: F401  (fixtures)
+
+ANONYMOUS = Customer("conv-1", None, "Visitor")
+
+
+@pytest.fixture
+async def history(tmp_path: Path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"
+    await migrate(url)
+    store = ChatStore(url, LocalStorage(tmp_path / "files"))
+    yield store
+    await store.close()
+
+
+def make_service(shop, shipped_kb, settings, router, history=None, limiter=None, uploads=None):  # noqa: F811
+    engine = DialogueEngine(router, ExtractiveAnswerer(shipped_kb.embedder, settings.offline, settings.app), settings.app)
+    agent = SupportAgent(engine, build_registry(settings, shipped_kb, shop), shipped_kb, settings,
+                         uploads=uploads, accounts=AccountDirectory(shop).customer_for)
+    sessions = MemorySessionStore(60, 1)
+    repository = ConversationRepository(sessions, ExtractiveSummarizer(4), max_messages=20, max_tokens=2000)
+    service = ChatService(agent, repository, limiter or MemoryRateLimiter(600, 100), uploads, history,
+                          assistant_name="Larkspur Assistant")
+    return service, sessions
+
+
+async def collect(events) -> list:
+    return [event async for event in events]
+
+
+def text_of(events: list) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+async def test_a_whole_return_identification_card_and_confirmation(shop, shipped_kb, settings, router, history):  # noqa: F811
+    service, sessions = make_service(shop, shipped_kb, settings, router, StoreHistory(history))
+
+    events = await collect(service.send(ANONYMOUS, "I want to return the headphones from my last order"))
+    assert "email" in text_of(events) and isinstance(events[-1], TurnDone)
+    events = await collect(service.send(ANONYMOUS, "dana@example.com"))
+    assert "Headphones" in text_of(events)
+    events = await collect(service.send(ANONYMOUS, "Visa ending 4242"))
+    [card] = [e for e in events if isinstance(e, ConfirmationRequested)]
+    assert card.tool == "return_delivered_order_items"
+    assert await status(shop, "#W1001001") == "delivered", "the card only previews"
+
+    events = await collect(service.confirm(ANONYMOUS, card.token, approve=True, reply_id="reply-confirm"))
+    assert "is requested" in text_of(events) and events[-1] == TurnDone(text_of(events), "completed")
+    assert await status(shop, "#W1001001") == "return requested"
+    again = await collect(service.confirm(ANONYMOUS, card.token, approve=True))  # a double click
+    assert text_of(again) == text_of(events)
+    async with shop.read() as session:
+        assert (await session.scalars(select(Order.status).where(Order.id == "#W1001001"))).one() == "return requested"
+
+    transcript = await history.conversation_messages("conv-1")
+    assert [role for role, _ in transcript] == ["user", "assistant"] * 3 + ["assistant", "assistant"]
+    assert transcript[0] == ("user", "I want to return the headphones from my last order")
+    assert transcript[-2][1] == text_of(events), "the click's answer is in the history, under the given id"
+    assert (await history.step_thread("reply-confirm")) == "conv-1"
+    assert (await sessions.get("conv-1"))["pending"] == {}
+
+
+async def test_everything_is_recorded_before_the_turn_ends(shop, shipped_kb, settings, router):  # noqa: F811
+    recorded: list[Entry] = []
+    seen_at_done: list[int] = []
+
+    class Recorder:
+        async def conversation_messages(self, conversation_id):
+            return []
+
+        async def record(self, conversation_id, entries):
+            recorded.extend(entries)
+
+    service, _ = make_service(shop, shipped_kb, settings, router, Recorder())
+    async for event in service.send(ANONYMOUS, "How long do I have to return an item?", message_id="m1",
+                                    reply_id="r1"):
+        if isinstance(event, TurnDone):
+            seen_at_done.append(len(recorded))
+    assert [(e.id, e.speaker) for e in recorded] == [("m1", "customer"), ("r1", "assistant")]
+    assert seen_at_done == [2], "TurnDone comes only after the history has both"
+    assert "30 days" in recorded[1].text and "**Sources:**" in recorded[1].text
+
+
+async def test_a_history_outage_is_said_and_memory_keeps_the_turn(shop, shipped_kb, settings, router):  # noqa: F811
+    broken = MagicMock()
+    broken.record = AsyncMock(side_effect=DataLayerError("database is down"))
+    service, sessions = make_service(shop, shipped_kb, settings, router, broken)
+    events = await collect(service.send(ANONYMOUS, "hello"))
+    errors = [e for e in events if isinstance(e, ErrorEvent)]
+    assert [e.message for e in errors] == [DataLayerError.user_message]
+    assert isinstance(events[-1], TurnDone)
+    assert (await sessions.get("conv-1"))["messages"][0]["content"] == "hello"
+
+
+async def test_rate_limited_messages_wait_and_reach_nobody(shop, shipped_kb, settings, router):  # noqa: F811
+    limiter = MagicMock()
+    limiter.hit = AsyncMock(return_value=Decision(False, 12.2))
+    service, sessions = make_service(shop, shipped_kb, settings, router, limiter=limiter)
+    events = await collect(service.send(ANONYMOUS, "again"))
+    assert isinstance(events[0], Notice) and "wait 13 seconds" in events[0].text
+    assert events[-1].status == "rejected"
+    assert await sessions.get("conv-1") is None, "a refused message never reaches the agent"
+
+
+async def test_uploads_are_checked_by_the_service(shop, shipped_kb, settings, router, tmp_path):  # noqa: F811
+    library = MagicMock()
+    library.limits.max_bytes, library.limits.max_files = 10, 3
+    library.too_many.return_value = None
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 11)
+    service, sessions = make_service(shop, shipped_kb, settings, router, uploads=library)
+    events = await collect(service.send(ANONYMOUS, "", [Upload("big.txt", path=big)]))
+    [notice] = [e for e in events if isinstance(e, Notice)]
+    assert "larger than the" in notice.text
+    library.add.assert_not_called()  # refused before being read
+
+
+async def test_a_stopped_turn_still_records_what_was_shown(shop, shipped_kb, settings, router):  # noqa: F811
+    recorded: list[Entry] = []
+
+    class Recorder:
+        async def conversation_messages(self, conversation_id):
+            return []
+
+        async def record(self, conversation_id, entries):
+            recorded.extend(entries)
+
+    service, _ = make_service(shop, shipped_kb, settings, router, Recorder())
+    events = service.send(ANONYMOUS, "How long do I have to return an item?", reply_id="r1")
+    async for event in events:
+        if isinstance(event, TextDelta):
+            break  # the customer pressed stop after the first words
+    await events.aclose()
+    assert [e.id for e in recorded][-1] == "r1" and recorded[-1].text
