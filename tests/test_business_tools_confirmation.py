@@ -18,14 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from tests.store_fixtures import (
-    ADDRESS, BLUE_L, BLUE_M, CARD, DANA, FAST, GIFT, OMAR, balance, count,
-    order_doc, snapshot,
+    ADDRESS, BLUE_L, BLUE_M, CARD, DANA, FAST, GIFT, OMAR, balance, count, order_doc, snapshot,
 )  # fmt: skip
 from tests.store_fixtures import any_shop, shop  # noqa: F401  (fixtures)
 from tools.store.access import TOKEN_REUSED
 from tools.store.db import StoreDatabase
 from tools.store.models import AppliedAction, Ticket
-
 
 # --- confirmation: preview, apply once per token -------------------------------------------------------------------
 

@@ -6,19 +6,18 @@ The shop, its fixtures and the constants these files share are in tests/store_fi
 
 from __future__ import annotations
 
-
 import pytest
 
 from agent.settings import Settings, ToolSettings
 from tests.store_fixtures import (
-    ADDRESS, BLACK_WIRELESS, BLUE_L, BLUE_M, BLUE_WIRED, CARD, DANA, GIFT, HEADPHONES, KEYBOARD, LOW_GIFT, NOWHERE, OMAR, OMAR_GIFT, PAYPAL, RED_M, RED_WIRED, SHIRT, TACTILE, WHITE_WIRELESS, not_found, order_doc, snapshot,
+    ADDRESS, BLACK_WIRELESS, BLUE_L, BLUE_M, BLUE_WIRED, CARD, DANA, GIFT, HEADPHONES, KEYBOARD, LOW_GIFT, NOWHERE,
+    OMAR, OMAR_GIFT, PAYPAL, RED_M, RED_WIRED, SHIRT, TACTILE, WHITE_WIRELESS, not_found, order_doc, snapshot,
 )  # fmt: skip
 from tests.store_fixtures import any_shop, shop  # noqa: F401  (fixtures)
 from tools import inventory, orders
 from tools.base import ToolResult
 from tools.catalog import store_tools
 from tools.store.access import IDENTIFY_FIRST
-
 
 # --- the catalogue of tools ----------------------------------------------------------------------------------------
 

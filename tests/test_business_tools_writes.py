@@ -11,11 +11,10 @@ from decimal import Decimal
 import pytest
 
 from tests.store_fixtures import (
-    ADDRESS, BLACK_WIRELESS, BLUE_L, BLUE_M, BLUE_WIRED, CARD, CLICKY, DANA, GIFT, LINEAR,
-    LOW_GIFT, PAYPAL, RED_M, TACTILE, WHITE_WIRELESS, balance, order_doc, snapshot,
+    ADDRESS, BLACK_WIRELESS, BLUE_L, BLUE_M, BLUE_WIRED, CARD, CLICKY, DANA, GIFT, LINEAR, LOW_GIFT, PAYPAL, RED_M,
+    TACTILE, WHITE_WIRELESS, balance, order_doc, snapshot,
 )  # fmt: skip
 from tests.store_fixtures import any_shop, shop  # noqa: F401  (fixtures)
-
 
 # --- τ-bench policy rules: refused at preview and at confirmation, nothing changes ----------------------------------
 

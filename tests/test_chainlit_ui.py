@@ -1,4 +1,8 @@
-"""The Chainlit adapter without a browser: a mocked emitter records what the page would receive."""
+"""The Chainlit adapter without a browser: a mocked emitter records what the page would receive.
+
+The adapter only maps Chainlit's messages and clicks onto the chat service and renders its events;
+the service's own behaviour is tested without Chainlit in tests/test_chat_service.py.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,9 @@ from unittest.mock import AsyncMock, MagicMock
 
 import pytest
 
-from agent.datalayer.errors import DataLayerError
+from agent.chat.service import ChatService
 from agent.models.scripted import ScriptedModel
 from agent.runner.orchestrator import SupportAgent
-from agent.sessions.base import Decision
 from agent.sessions.conversations import ConversationRepository
 from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
 from agent.runner.memory import ExtractiveSummarizer
@@ -37,133 +40,149 @@ def sent_texts(emitter) -> list[str]:
     return [s.get("output", "") for s in steps]
 
 
-def services(replies, limiter=None):
+def emitted(emitter, name: str) -> list[dict]:
+    return [call.args[1] for call in emitter.emit.call_args_list if call.args[0] == name]
+
+
+def chat(model, registry=None):
     settings = Settings()
     store = MemorySessionStore(60, 1)
     repo = ConversationRepository(store, ExtractiveSummarizer(4), max_messages=10, max_tokens=1000)
-    agent = SupportAgent(ScriptedModel(replies), ToolRegistry([], settings.tools), None, settings)
-    svc = MagicMock()
-    svc.agent, svc.conversations, svc.uploads = agent, repo, MagicMock()
-    svc.limiter = limiter or MemoryRateLimiter(60, 5)
-    return svc, store
+    agent = SupportAgent(model, registry or ToolRegistry([], settings.tools), None, settings)
+    return ChatService(agent, repo, MemoryRateLimiter(60, 5)), store
 
 
-async def test_message_and_reply_are_persisted_before_the_turn_ends(page):
+async def test_a_message_is_answered_on_the_page_under_the_services_reply_id(page):
     import chainlit as cl
 
-    from agent.web.chainlit_ui import handle_message
+    from agent.web.handlers import handle_message
 
-    svc, store = services(["You can return items within 30 days [1]."])
-    written = []
-
-    async def persist(step):
-        written.append((step["type"], step["output"]))
-
-    await handle_message(cl.Message(content="return window?", type="user_message"), svc, "t1", "dana", persist)
-    assert written == [("user_message", "return window?"),
-                       ("assistant_message", "You can return items within 30 days [1].")]
+    service, store = chat(ScriptedModel(["You can return items within 30 days."]))
+    await handle_message(cl.Message(content="return window?", type="user_message"), service, "t1", None)
+    [start] = [call.args[0] for call in page.stream_start.call_args_list]
+    assert start["output"].startswith("You")
+    final = [call.args[0] for call in page.send_step.call_args_list if call.args[0]["id"] == start["id"]]
+    assert final[-1]["output"] == "You can return items within 30 days."
     state = await store.get("t1")
     assert [m["role"] for m in state["messages"]] == ["user", "assistant"]
+
+
+async def test_tool_steps_come_before_the_reply_they_fed(page):
+    """Shown in the order things happened: the reply is created after the tool step, not before it."""
+    import chainlit as cl
+
+    from agent.models.scripted import call_tools, tool_call
+    from agent.web.handlers import handle_message
+    from tests.test_orchestrator import lookup_order
+
+    model = ScriptedModel([call_tools(tool_call("lookup_order", {"order_id": "#W1234567"})), "It was delivered."])
+    service, _ = chat(model, ToolRegistry([lookup_order], Settings().tools))
+    await handle_message(cl.Message(content="where is #W1234567?", type="user_message"), service, "t1", None)
+    order = [(name, args[0]["type"]) for name, args, _ in page.method_calls if name in ("send_step", "stream_start")]
+    assert order[:2] == [("send_step", "tool"), ("stream_start", "assistant_message")]
 
 
 async def test_a_failed_write_is_shown_not_swallowed(page):
     import chainlit as cl
 
-    from agent.web.chainlit_ui import handle_message
+    from agent.datalayer.errors import DataLayerError
+    from agent.web.handlers import handle_message
 
-    svc, store = services(["An answer."])
-
-    async def broken(step):
-        raise DataLayerError("database is down (thread t1)")
-
-    await handle_message(cl.Message(content="hello there", type="user_message"), svc, "t1", "dana", broken)
+    service, store = chat(ScriptedModel(["An answer."]))
+    service.history = MagicMock()
+    service.history.record = AsyncMock(side_effect=DataLayerError("database is down (thread t1)"))
+    await handle_message(cl.Message(content="hello there", type="user_message"), service, "t1", None)
     assert DataLayerError.user_message in sent_texts(page)
     assert (await store.get("t1"))["messages"][-1]["content"] == "An answer.", "memory kept the turn"
-
-
-async def test_rate_limited_messages_get_a_polite_wait(page):
-    import chainlit as cl
-
-    from agent.web.chainlit_ui import handle_message
-
-    limiter = MagicMock()
-    limiter.hit = AsyncMock(return_value=Decision(False, 12.2))
-    svc, store = services([], limiter)
-    await handle_message(cl.Message(content="again", type="user_message"), svc, "t1", "dana")
-    assert any("wait 13 seconds" in text for text in sent_texts(page))
-    assert await store.get("t1") is None, "a refused message never reaches the agent"
 
 
 async def test_confirmation_card_and_click(page):
     """A write shows a card with Confirm / Cancel; the click hides both buttons and applies it once."""
     import chainlit as cl
 
-    from agent.web.chainlit_ui import CONFIRM_ACTION, handle_action, handle_message
+    from agent.web.handlers import handle_action, handle_message
+    from agent.web.render import CONFIRM_ACTION
     from tests.test_confirmations import Backend, cancel_script
 
     backend = Backend()
-    svc, store = services([])
-    svc.agent = SupportAgent(cancel_script(), ToolRegistry(backend.tools(), Settings().tools), None, Settings())
-    await handle_message(cl.Message(content="cancel #W0000001", type="user_message"), svc, "t1", None)
+    service, store = chat(cancel_script(), ToolRegistry(backend.tools(), Settings().tools))
+    await handle_message(cl.Message(content="cancel #W0000001", type="user_message"), service, "t1", None)
 
-    actions = [call.args[1] for call in page.emit.call_args_list if call.args[0] == "action"]
+    actions = emitted(page, "action")
     assert [(a["name"], a["label"]) for a in actions] == [(CONFIRM_ACTION, "Confirm"), ("decline_action", "Cancel")]
     assert any("Cancel order #W0000001." in text and "Refund $10.00" in text for text in sent_texts(page))
     token = actions[0]["payload"]["token"]
     assert token in (await store.get("t1"))["pending"]
 
-    written = []
-
-    async def persist(step):
-        written.append(step["output"])
-
     click = cl.Action(name=CONFIRM_ACTION, payload={"token": token}, forId=actions[0]["forId"])
-    await handle_action(click, svc, "t1", None, persist)
-    await handle_action(click, svc, "t1", None, persist)  # a double click
-    removed = [call.args[1]["id"] for call in page.emit.call_args_list if call.args[0] == "remove_action"]
+    await handle_action(click, service, "t1", None)
+    await handle_action(click, service, "t1", None)  # a double click
+    removed = [a["id"] for a in emitted(page, "remove_action")]
     assert {f"{token}-yes", f"{token}-no"} <= set(removed)
     assert backend.cancelled == ["#W0000001"]
-    assert written == ["Order #W0000001 is cancelled.", "Order #W0000001 is cancelled."]
+    answers = [call.args[0]["output"] for call in page.stream_start.call_args_list]
+    assert answers[-2:] == ["Order #W0000001 is cancelled.", "Order #W0000001 is cancelled."]
     assert (await store.get("t1"))["pending"] == {}
 
 
 async def test_a_newer_card_hides_the_buttons_of_the_one_it_replaces(page):
     import chainlit as cl
 
-    from agent.web.chainlit_ui import handle_message
+    from agent.web.handlers import handle_message
     from tests.test_confirmations import Backend, cancel_twice_script
 
-    svc, _store = services([])
-    svc.agent = SupportAgent(cancel_twice_script(), ToolRegistry(Backend().tools(), Settings().tools), None, Settings())
-    await handle_message(cl.Message(content="cancel #W0000001", type="user_message"), svc, "t1", None)
-    [first, _] = [c.args[1] for c in page.emit.call_args_list if c.args[0] == "action"]
-    assert not [c for c in page.emit.call_args_list if c.args[0] == "remove_action"]
+    service, _store = chat(cancel_twice_script(), ToolRegistry(Backend().tools(), Settings().tools))
+    await handle_message(cl.Message(content="cancel #W0000001", type="user_message"), service, "t1", None)
+    [first, _] = emitted(page, "action")
+    assert not emitted(page, "remove_action")
 
-    await handle_message(cl.Message(content="do it again", type="user_message"), svc, "t1", None)
-    removed = {c.args[1]["id"] for c in page.emit.call_args_list if c.args[0] == "remove_action"}
+    await handle_message(cl.Message(content="do it again", type="user_message"), service, "t1", None)
+    removed = {a["id"] for a in emitted(page, "remove_action")}
     token = first["payload"]["token"]
     assert removed == {f"{token}-yes", f"{token}-no"}
-    shown = [c.args[1]["id"] for c in page.emit.call_args_list if c.args[0] == "action"]
+    shown = [a["id"] for a in emitted(page, "action")]
     assert len(shown) == 4 and not removed & set(shown[2:]), "the new card keeps its own buttons"
 
 
 async def test_quick_replies_become_buttons_and_a_click_answers_it(page):
     import chainlit as cl
 
-    from agent.web.chainlit_ui import CHOICE_ACTION, handle_choice, handle_message
     from agent.models.messages import ModelResponse
+    from agent.web.handlers import handle_choice, handle_message
+    from agent.web.render import CHOICE_ACTION
 
-    svc, store = services([
+    service, store = chat(ScriptedModel([
         ModelResponse(text="Which order?", choices=("#W1001001", "#W1001003")),
         "Order #W1001003 is pending.",
-    ])
-    await handle_message(cl.Message(content="where is my order", type="user_message"), svc, "t1", None)
-    buttons = [call.args[1] for call in page.emit.call_args_list if call.args[0] == "action"]
+    ]))
+    await handle_message(cl.Message(content="where is my order", type="user_message"), service, "t1", None)
+    buttons = emitted(page, "action")
     assert [(b["name"], b["label"]) for b in buttons] == [(CHOICE_ACTION, "#W1001001"), (CHOICE_ACTION, "#W1001003")]
 
     click = cl.Action(name=CHOICE_ACTION, payload=buttons[1]["payload"], forId=buttons[1]["forId"])
-    await handle_choice(click, svc, "t1", None)
-    removed = {call.args[1]["id"] for call in page.emit.call_args_list if call.args[0] == "remove_action"}
+    await handle_choice(click, service, "t1", None)
+    removed = {a["id"] for a in emitted(page, "remove_action")}
     assert removed == {b["id"] for b in buttons}
     state = await store.get("t1")
     assert [m["content"] for m in state["messages"]][-2:] == ["#W1001003", "Order #W1001003 is pending."]
+
+
+async def test_a_crafted_click_cannot_drive_the_server(page):
+    """The number of buttons to remove comes from what the page was shown, never from the click's payload."""
+    import chainlit as cl
+
+    from agent.models.messages import ModelResponse
+    from agent.web.handlers import handle_choice, handle_message
+    from agent.web.render import CHOICE_ACTION
+
+    service, store = chat(ScriptedModel([ModelResponse(text="Which order?", choices=("#W1001001", "#W1001003"))]))
+    await handle_message(cl.Message(content="where is my order", type="user_message"), service, "t1", None)
+    button = emitted(page, "action")[0]
+    forged = cl.Action(name=CHOICE_ACTION, payload={"value": "#W1001001", "count": 100_000}, forId=button["forId"])
+    await handle_choice(forged, service, "t1", None)
+    assert len(emitted(page, "remove_action")) == 2, "only the two buttons shown"
+    page.emit.reset_mock()
+    await handle_choice(forged, service, "t1", None)  # the same click again: nothing was offered any more
+    stranger = cl.Action(name=CHOICE_ACTION, payload={"value": "anything"}, forId="not-a-message")
+    await handle_choice(stranger, service, "t1", None)
+    assert not emitted(page, "remove_action") and len((await store.get("t1"))["messages"]) == 3
