@@ -155,8 +155,8 @@ def _field_matcher(key: str, op: str, value: Any) -> Matcher:
             raise ValueError(f"Expected operand value to be an int or a float for operator {op}, got {value!r}")
         compare = {"$gt": float.__gt__, "$gte": float.__ge__, "$lt": float.__lt__, "$lte": float.__le__}[op]
         return lambda meta: _kind(meta.get(key)) == "number" and compare(float(meta[key]), float(value))
-    if not isinstance(value, _SCALARS):
-        raise ValueError(f"Expected where value to be a str, int, float or bool, got {value!r}")
+    if not isinstance(value, _SCALARS):  # ValueError, not TypeError: what Chroma raises
+        raise ValueError(f"Expected where value to be a str, int, float or bool, got {value!r}")  # noqa: TRY004
     if op == "$eq":
         return lambda meta: key in meta and _equal(meta[key], value)
     if op == "$ne":  # like Chroma: a chunk without the field matches too
@@ -169,7 +169,7 @@ def _field_matcher(key: str, op: str, value: Any) -> Matcher:
 def _checked_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     for key, value in meta.items():
         if not isinstance(key, str):
-            raise ValueError(f"Expected metadata key to be a str, got {key!r}")
+            raise ValueError(f"Expected metadata key to be a str, got {key!r}")  # noqa: TRY004
         if value is None or isinstance(value, _SCALARS):
             continue
         if isinstance(value, list) and all(isinstance(v, _SCALARS) for v in value) and len(

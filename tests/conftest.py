@@ -20,6 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "knowledge" / "docs"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# pytest-timeout: `timeout` in pyproject.toml bounds every test; these start real servers (each one's
+# start-up alone may take up to 180 s on 2 cores, see tests/chainlit_server.py and tests/cluster.py).
+SLOW_MARKER_TIMEOUT_S = 900
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        slow = item.get_closest_marker("browser") or item.get_closest_marker("server")
+        if slow and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_MARKER_TIMEOUT_S))
+
 
 # The shared test data (`../shared/data` beside the checkout; see its README). SHARED_DATA_DIR
 # points elsewhere; a clone in another folder of this machine still finds /work/shared/data.

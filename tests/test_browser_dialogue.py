@@ -85,6 +85,7 @@ def _return_headphones(page, server: ChainlitServer) -> None:
     # The order and the item follow from "my last order" and "the headphones"; a question left is asked
     # with buttons. Answer each with its button until the refund question.
     question = _reply(page, re.compile(r"Which order|Which items|Where should the refund go"))
+    _steps_come_before_their_reply(page)
     if question.filter(has_text="Which order").count():
         question.get_by_role("button", name=re.compile(RETURNED_ORDER)).click()
         question = _reply(page, re.compile(r"Which items|Where should the refund go"))
@@ -105,6 +106,14 @@ def _return_headphones(page, server: ChainlitServer) -> None:
     status, returned = _order(server, RETURNED_ORDER)
     assert status == "return requested"
     assert returned == ["Headphones"], f"exactly the headphones are returned: {returned}"
+
+
+def _steps_come_before_their_reply(page) -> None:
+    """Shown in the order things happened: this turn's "Used find_user_id_by_email" sits above its answer."""
+    kinds = page.locator("[data-step-type]").evaluate_all("nodes => nodes.map(n => n.dataset.stepType)")
+    last_turn = kinds[len(kinds) - 1 - kinds[::-1].index("user_message"):]
+    assert last_turn[0] == "user_message" and "tool" in last_turn, last_turn
+    assert last_turn.index("tool") < last_turn.index("assistant_message"), f"a tool step below its reply: {kinds}"
 
 
 def _order(server: ChainlitServer, order_id: str) -> tuple[str, list[str] | None]:

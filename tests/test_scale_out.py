@@ -217,8 +217,11 @@ async def test_conversation_and_upload_continue_on_the_other_instance(cluster: C
     assert len(state["messages"]) == 8, [m["content"][:60] for m in state["messages"]]
 
 
-async def watch_lock(key: str, stop: asyncio.Event) -> list[tuple[float, str | None]]:
-    """Poll the conversation's Redis lock every few ms; the value changes at every acquire and release."""
+async def watch_lock(key: str, stop: asyncio.Event, watching: asyncio.Event) -> list[tuple[float, str | None]]:
+    """Poll the conversation's Redis lock every few ms; the value changes at every acquire and release.
+
+    `watching` is set once the first look is done: from then on no acquire can go unseen.
+    """
     client = aioredis.Redis.from_url(REDIS_URL)
     changes: list[tuple[float, str | None]] = []
     last: object = object()
@@ -230,6 +233,7 @@ async def watch_lock(key: str, stop: asyncio.Event) -> list[tuple[float, str | N
             if value != last:
                 changes.append((time.monotonic(), value))  # the clients' clock
                 last = value
+            watching.set()
             if stopping:
                 break
             await asyncio.sleep(0.003)
@@ -247,9 +251,15 @@ async def test_simultaneous_messages_through_both_instances_are_serialized(clust
         thread_id = await on_a.wait_thread_id()
         await thread_visible(cluster.b, token, thread_id)
         async with chat(cluster.b, token, thread_id=thread_id) as on_b:
-            stop = asyncio.Event()
-            watcher = asyncio.create_task(watch_lock(f"{cluster.prefix}lock:{thread_id}", stop))
-            await asyncio.sleep(0.05)
+            stop, watching = asyncio.Event(), asyncio.Event()
+            watcher = asyncio.create_task(watch_lock(f"{cluster.prefix}lock:{thread_id}", stop, watching))
+            # Send only once the watcher has looked once, so both acquires will be seen (or its error surfaces).
+            looked = asyncio.ensure_future(watching.wait())
+            await asyncio.wait({looked, watcher}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            looked.cancel()
+            if watcher.done():
+                watcher.result()
+            assert watching.is_set(), f"the lock watcher took no first look within 10 s\n{cluster.logs()}"
             # Both emitted at once, on the same thread, one through each instance.
             sent = await asyncio.gather(on_a.send(SHIPPING_Q), on_b.send(CANCEL_Q))
             turn_a, turn_b = await asyncio.gather(on_a.collect_turn(), on_b.collect_turn())

@@ -19,6 +19,7 @@ from agent.sessions.errors import LockTimeout, SessionUnavailable
 from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
 from agent.sessions.redis_store import RedisRateLimiter, RedisSessionStore, fernet
 from tests.conftest import require
+from tests.waiting import eventually
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -89,9 +90,12 @@ async def test_get_update_delete_touch(make_store):
 async def test_state_expires(make_store):
     store = make_store(ttl_s=0.3)
     await store.update("c-ttl", lambda s: {"x": 1})
-    await asyncio.sleep(0.5)
-    fresh = make_store(ttl_s=0.3)  # a second instance, so an L1 copy cannot answer
-    assert await fresh.get("c-ttl") is None
+
+    async def gone() -> bool:
+        fresh = make_store(ttl_s=0.3)  # a new instance for every look, so an L1 copy cannot answer
+        return await fresh.get("c-ttl") is None
+
+    await eventually(gone, "the state expires after its 0.3 s TTL", timeout=3)
 
 
 async def test_concurrent_updates_are_never_lost(make_store):
@@ -142,8 +146,11 @@ async def test_rate_limit_allows_a_burst_then_slows(make_limiter, request):
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert 0 < decisions[-1].retry_after_s <= 1.0
     assert (await limiters[0].hit("user-2")).allowed, "buckets are per user"
-    await asyncio.sleep(1.05)
-    assert (await limiters[1].hit("user-1")).allowed, "the bucket refills"
+
+    async def refilled() -> bool:  # a refused hit takes no token, so looking does not delay the refill
+        return (await limiters[1].hit("user-1")).allowed
+
+    await eventually(refilled, "the bucket refills", timeout=decisions[-1].retry_after_s + 2)
 
 
 # --- Redis-specific guarantees ---------------------------------------------------------------
@@ -197,11 +204,11 @@ async def test_l1_cache_is_invalidated_across_instances(prefix):
     async with a.lock("c-l1"):
         assert await a.get("c-l1") == {"step": 2}, "under the lock a turn never sees stale state"
     await b.update("c-l1", lambda s: {"step": 3})
-    for _ in range(50):  # the pub/sub invalidation arrives within milliseconds
-        if await a.get("c-l1") == {"step": 3}:
-            break
-        await asyncio.sleep(0.02)
-    assert await a.get("c-l1") == {"step": 3}
+
+    async def invalidated() -> bool:  # the pub/sub invalidation arrives within milliseconds
+        return await a.get("c-l1") == {"step": 3}
+
+    await eventually(invalidated, "a's L1 copy is invalidated by b's write", timeout=5)
     await a.close()
     await b.close()
 

@@ -246,6 +246,43 @@ def test_query_with_an_and_filter(target, store, vectors, question) -> None:
     assert [h.passage.id for h in not_a] == ["pw-1"]
 
 
+def test_filter_operators_and_types(target, store, vectors, question) -> None:
+    """Chroma's filter language as the ingestor and the test double rely on it."""
+    store.upsert(CHUNKS[:1], vectors[:1], {"doc_hash": "a", "chunk_count": 2, "flag": True})
+    store.upsert(CHUNKS[1:2], vectors[1:2], {"chunk_count": 2.0})  # no doc_hash, no flag
+    store.upsert(CHUNKS[2:], vectors[2:], {"doc_hash": "b", "chunk_count": 3})
+
+    def ids(where) -> list[str]:
+        return sorted(h.passage.id for h in store.query(question, k=10, where=where))
+
+    assert ids({"doc_hash": {"$ne": "a"}}) == ["gift-1", "pw-1", "ship-1"], target.context()  # missing field: not equal
+    assert ids({"doc_hash": {"$nin": ["a"]}}) == ["gift-1", "pw-1", "ship-1"]
+    assert ids({"doc_hash": {"$in": ["a", "b"]}}) == ["gift-1", "pw-1", "ret-1"]
+    assert ids({"chunk_count": 2}) == ["ret-1", "ship-1"]  # an int and a float compare as numbers
+    assert ids({"chunk_count": {"$gt": 2}}) == ["gift-1", "pw-1"]
+    assert ids({"chunk_count": {"$lte": 2.5}}) == ["ret-1", "ship-1"]
+    assert ids({"flag": True}) == ["ret-1"]
+    assert ids({"flag": 1}) == []  # a bool is not a number
+    assert ids({"$or": [{"source": "returns.md"}, {"page": 7}]}) == ["pw-1", "ret-1"]
+    assert ids({"$and": [{"$or": [{"doc_hash": "b"}, {"page": 2}]}, {"chunk_count": {"$gte": 3}}]}) == ["gift-1", "pw-1"]
+
+
+@pytest.mark.parametrize("where", [
+    {"source": "returns.md", "doc_hash": "v1"},  # two fields need an explicit $and (see knowledge.base.chroma_where)
+    {"$and": [{"source": "returns.md"}]},  # $and / $or need at least two parts
+    {"source": {"$like": "returns%"}},  # no such operator
+    {"title": {"$gt": "R"}},  # ordering is for numbers only
+    {"source": {"$in": []}},
+])
+def test_malformed_filters_are_refused(target, store, vectors, question, where) -> None:
+    filled(store, vectors)
+    with pytest.raises(Exception):  # noqa: B017 - each adapter raises its own error type
+        store.query(question, k=2, where=where)
+    with pytest.raises(Exception):  # noqa: B017
+        store.delete(where)
+    assert store.count() == len(CHUNKS), target.context()
+
+
 # --- get, texts, count, delete -----------------------------------------------------------------------------
 
 

@@ -54,7 +54,9 @@ class TurnView:
         if isinstance(event, TextDelta):
             await self._reply().stream_token(event.text)
         elif isinstance(event, ToolCallStarted):
-            step = cl.Step(name=event.name, type="tool", show_input="json")
+            # Under the current run, beside the reply: a step without a parent would sit after the whole run.
+            run = cl.context.current_step
+            step = cl.Step(name=event.name, type="tool", show_input="json", parent_id=run.id if run else None)
             step.input = event.arguments
             self.steps[event.call_id] = step
             await step.send()
