@@ -46,7 +46,9 @@ ingest: install
 run: ingest
 	$(BIN)/chainlit run app.py --headless --host $(HOST) --port $(PORT)
 
+# Package directions first (import-linter contracts in pyproject.toml), then the suite.
 test: install-test
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # Benchmarks print ratios against baselines measured in the same run; sessions need Redis.

@@ -1,51 +1,81 @@
-"""Layering rules: Chainlit and vendor SDKs stay in their adapters."""
+"""Package directions: the import-linter contracts in pyproject.toml hold, and they catch the old mistakes.
+
+`make test` runs `lint-imports` itself; here each forbidden import of the old layout is put back into a
+copy of the packages, and the contracts must refuse it.
+"""
 
 from __future__ import annotations
 
-import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 
+LINT = Path(sys.executable).parent / "lint-imports"
 PACKAGES = ("agent", "tools", "knowledge")
-ALLOWED = {
-    "chainlit": {"app.py", "agent/web/chainlit_ui.py", "agent/web/datalayer.py", "agent/users.py"},
-    "openai": {"agent/models/openai_compat.py"},
-    "chromadb": {"knowledge/chroma_store.py"},
-    "redis": {"agent/sessions/redis_store.py"},
+
+
+def lint(root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(root)}  # the copy, not the installed checkout
+    return subprocess.run([str(LINT), "--no-cache", str(root / "pyproject.toml")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_contracts_hold():
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("layout")
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__", "docs", "eval"))
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+OLD_MISTAKES = {
+    "tools imported agent for its settings": ("tools/registry.py", "from agent.settings import Settings",
+                                              "The agent uses the tools"),
+    "the store imported the chat history's plumbing": ("tools/store/db.py", "import agent.datalayer.db",
+                                                       "The agent uses the tools"),
+    "the knowledge CLI imported the app's factory": ("knowledge/__main__.py", "import agent.factory",
+                                                     "The agent uses the tools"),
+    "two flows called each other": ("agent/offline/flows/pending.py", "import agent.offline.flows.delivered",
+                                    "No import circles", ("agent/offline/flows/delivered.py",
+                                                          "import agent.offline.flows.pending")),
+    "the runner imported Chainlit": ("agent/runner/orchestrator.py", "import chainlit",
+                                     "Only the web adapter imports Chainlit"),
+    "the chat service imported the web adapter": ("agent/chat/service.py", "import agent.web.render",
+                                                  "Inside agent"),
+    "the engine imported openai": ("agent/offline/engine.py", "import openai", "Only the OpenAI-compatible adapter"),
 }
 
 
-def imported_modules(path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+@pytest.mark.parametrize("mistake", sorted(OLD_MISTAKES))
+def test_the_contracts_refuse_the_old_imports(copy, mistake):
+    path, line, contract, *more = OLD_MISTAKES[mistake]
+    edits = [(path, line), *more]
+    originals = {path: (copy / path).read_text() for path, _ in edits}
+    for path, line in edits:
+        (copy / path).write_text(originals[path] + f"\n{line}  # put back by the test\n")
+    try:
+        result = lint(copy)
+    finally:
+        for path, text in originals.items():
+            (copy / path).write_text(text)
+    assert result.returncode != 0, f"{mistake}: not refused\n{result.stdout}"
+    broken = result.stdout[result.stdout.index("Broken contracts"):]
+    assert contract in broken, broken
 
 
-def source_files():
-    files = [ROOT / "app.py"]
-    for package in PACKAGES:
-        files += sorted((ROOT / package).rglob("*.py"))
-    return files
-
-
-@pytest.mark.parametrize("sdk", sorted(ALLOWED))
-def test_vendor_sdks_are_imported_only_by_their_adapters(sdk):
-    offenders = {
-        str(path.relative_to(ROOT)) for path in source_files() if sdk in imported_modules(path)
-    } - ALLOWED[sdk]
-    assert not offenders, f"{sdk} imported outside its adapter: {sorted(offenders)}"
-
-
-def test_the_orchestrator_runs_without_chainlit():
-    import subprocess
-    import sys
-
-    code = "import sys, agent.runner.orchestrator, agent.factory; sys.exit('chainlit' in sys.modules)"
+def test_the_service_runs_without_chainlit():
+    code = "import sys, agent.chat.service, agent.factory; sys.exit('chainlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

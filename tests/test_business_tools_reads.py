@@ -22,15 +22,18 @@ from tools.store.access import IDENTIFY_FIRST
 # --- the catalogue of tools ----------------------------------------------------------------------------------------
 
 
-def test_store_tools_are_exactly_the_enabled_business_tools(shop):
+def test_store_tools_declare_what_they_are(shop):
     tools = {t.name: t for t in store_tools(shop.db, Settings())}
-    assert set(tools) | {"search_knowledge"} == set(ToolSettings().enabled)
-    writes = {name for name, t in tools.items() if t.confirm}
+    assert ToolSettings().enabled == [], "by default every registered tool is offered: no list to keep in step"
+    writes = {name for name, t in tools.items() if t.writes}
     assert writes == {
         "modify_user_address", "cancel_pending_order", "modify_pending_order_address", "modify_pending_order_items",
         "modify_pending_order_payment", "return_delivered_order_items", "exchange_delivered_order_items",
     }  # fmt: skip
-    assert all(not tools[name].read_only for name in writes), "writes are never retried"
+    assert all(tools[name].acts_on for name in writes), "a newer card for the same record replaces the older one"
+    assert {name for name, t in tools.items() if t.hands_over} == {"transfer_to_human_agents"}
+    assert {name for name, t in tools.items() if t.identifies} == {"find_user_id_by_email", "find_user_id_by_name_zip"}
+    assert not any(tools[name].retried for name in writes | {"transfer_to_human_agents"}), "writes are never retried"
     assert {t.backend for name, t in tools.items() if name != "transfer_to_human_agents"} == {"store"}
     assert tools["transfer_to_human_agents"].backend == "helpdesk"
     items = tools["modify_pending_order_items"].schema["properties"]["item_ids"]

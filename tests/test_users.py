@@ -43,7 +43,7 @@ async def test_verify_accepts_the_right_password_only(db):
 
     user = await users.verify(db, "LEAD@example.com", "s3cret-pass")
     assert user is not None and user.identifier == "lead@example.com" and user.id == created.id
-    assert user.metadata["role"] == "lead" and user.display_name == "Lea"
+    assert user.role == "lead" and user.display_name == "Lea"
     assert await users.verify(db, "lead@example.com", "wrong-pass") is None
     assert await users.verify(db, "nobody@example.com", "s3cret-pass") is None
 
@@ -90,14 +90,14 @@ async def test_set_password_replaces_the_old_one(db):
 
 async def test_chainlit_login_keeps_role_and_password(db, tmp_path):
     """Chainlit calls create_user on every login, with the metadata verify() returned."""
-    from agent.web.datalayer import SQLDataLayer
+    from agent.web.datalayer import SQLDataLayer, persisted_user
     from agent.datalayer.storage import LocalStorage
 
     await users.create_user(db, "lead@example.com", "s3cret-pass", "lead")
     layer = SQLDataLayer(db, LocalStorage(tmp_path / "files"))
     try:
         user = await users.verify(layer, "lead@example.com", "s3cret-pass")  # the app passes its layer
-        persisted = await layer.create_user(user)
+        persisted = await layer.create_user(persisted_user(user))
         assert persisted.id == user.id and persisted.metadata["role"] == "lead"
         assert await users.verify(layer, "lead@example.com", "s3cret-pass") is not None
     finally:
