@@ -1,221 +1,44 @@
-"""The real page in headless Chromium (Debian's, not a Playwright download) against `chainlit run app.py`.
+"""The real page in headless Chromium (Debian's, not a Playwright download) against `chainlit run app.py`:
+ask and open a source, upload a file, resume a past conversation.
 
 The page pulls Google Fonts and KaTeX CSS from CDNs; every non-loopback request is aborted, and the
 test waits for the chat input instead of "networkidle".
 
 The app requires sign-in: every test signs in through the real login page (#email, #password, the
 submit button), which sets the httpOnly `access_token` cookie that the page's socket then sends.
+The shared fixtures and page helpers are in tests/browser_fixtures.py; the confirmation card (with a
+rule-based LLM) is in tests/test_browser_confirmation.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.browser_fixtures import (  # noqa: F401  (browser and page are fixtures)
+    LOAD_TIMEOUT_MS,
+    REPLY_TIMEOUT_MS,
+    attach,
+    browser,
+    diagnostics,
+    open_chat,
+    page,
+)
 from tests.chainlit_server import (  # noqa: F401  (chainlit_server is a fixture)
     AUTH_COOKIE,
-    CUSTOMER,
-    DEMO_PASSWORD,
     ChainlitServer,
     chainlit_server,
     http_get,
-    run_chainlit,
 )
-from tests.fake_llm import Call, RuleBasedOpenAI, Say
-from tests.conftest import require
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOAD_TIMEOUT_MS = 60_000
-REPLY_TIMEOUT_MS = 90_000
-ATTACH_TIMEOUT_MS = 20_000
 PERSIST_TIMEOUT_S = 30.0
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    require(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser, tmp_path: Path, chainlit_server: ChainlitServer):
-    """A fresh page that may only reach the loopback server; its screenshot and console land in tmp_path."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-    context.set_default_timeout(LOAD_TIMEOUT_MS)
-    page = context.new_page()
-    console: list[str] = []
-    page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
-    page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
-
-    def only_loopback(route) -> None:
-        if urlsplit(route.request.url).hostname in LOOPBACK_HOSTS:
-            route.continue_()
-        else:
-            route.abort()
-
-    page.route("**/*", only_loopback)
-    try:
-        yield page
-    finally:
-        (tmp_path / "console.log").write_text("\n".join(console), encoding="utf-8")
-        context.close()
-
-
-@contextlib.contextmanager
-def diagnostics(page, tmp_path: Path, server: ChainlitServer) -> Iterator[None]:
-    """Always save a screenshot; on failure, name it and add the server log to the error."""
-    try:
-        yield
-    except Exception as exc:
-        shot = _screenshot(page, tmp_path / "failure.png")
-        raise AssertionError(
-            f"{type(exc).__name__}: {exc}\nscreenshot: {shot}\nbrowser console: {tmp_path / 'console.log'}\n"
-            f"{server.log_tail()}"
-        ) from exc
-    else:
-        _screenshot(page, tmp_path / "final.png")
-
-
-def _screenshot(page, path: Path) -> str:
-    try:
-        page.screenshot(path=str(path), full_page=True)
-    except Exception as exc:  # noqa: BLE001 - a debugging aid, never the verdict
-        return f"<screenshot failed: {exc}>"
-    return str(path)
-
-
-class SocketLog:
-    """Every socket.io packet the page receives, whether over the websocket or (before the upgrade) HTTP polling.
-
-    Packets are engine.io text: "40{...}" is a socket.io connect, '42["task_end",{}]' an event.
-    """
-
-    def __init__(self, page) -> None:
-        self.packets: list[str] = []
-        self._polls: list = []  # polling responses, read lazily from the test's own flow, never in a handler
-        self._read = 0
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: self.packets.append(str(payload))))
-        page.on("response", self._on_response)
-
-    def _on_response(self, response) -> None:
-        if "/ws/socket.io/" in response.url and response.request.method == "GET":
-            self._polls.append(response)
-
-    def _collect(self) -> list[str]:
-        while self._read < len(self._polls):
-            response = self._polls[self._read]
-            self._read += 1
-            try:
-                body = response.text()
-            except Exception:  # noqa: BLE001 - a body gone with a navigation holds nothing we wait for
-                continue
-            self.packets.extend(body.split("\x1e"))  # a polling response batches packets
-        return self.packets
-
-    def mark(self) -> int:
-        return len(self._collect())
-
-    def wait_for(self, page, event: str, since: int = 0, new_connection: bool = False,
-                 timeout_ms: float = LOAD_TIMEOUT_MS) -> None:
-        """Wait for a packet of socket.io event `event` after position `since` (after a fresh socket.io
-        connect there, with `new_connection`: the old socket may still be sending when the page moves on)."""
-        deadline = time.monotonic() + timeout_ms / 1000
-        while not self._seen(event, since, new_connection):
-            assert time.monotonic() < deadline, (
-                f"no {event} from the server within {timeout_ms / 1000:.0f} s; last packets: {self.packets[-8:]}"
-            )
-            page.wait_for_timeout(100)
-
-    def _seen(self, event: str, since: int, new_connection: bool) -> bool:
-        packets = self._collect()[since:]
-        if new_connection:
-            connects = [i for i, packet in enumerate(packets) if packet.startswith("40")]
-            if not connects:
-                return False
-            packets = packets[connects[0]:]
-        return any(packet.startswith(f'42["{event}"') for packet in packets)
-
-
-def sign_in(page, server: ChainlitServer, username: str = CUSTOMER, password: str = DEMO_PASSWORD) -> None:
-    """Fill in and submit the real login page, which the app shows before anything else."""
-    from playwright.sync_api import expect
-
-    email = page.locator("#email")
-    expect(email).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    assert urlsplit(page.url).path == "/login", f"the page did not ask for a sign-in first: {page.url}"
-    email.fill(username)
-    page.locator("#password").fill(password)
-    with page.expect_response(
-        lambda r: urlsplit(r.url).path == "/login" and r.request.method == "POST", timeout=LOAD_TIMEOUT_MS
-    ) as login:
-        page.locator('button[type="submit"]').click()
-    assert login.value.status == 200, f"POST /login answered {login.value.status}: {login.value.text()[:300]}"
-    cookie = [c for c in page.context.cookies(server.base_url) if c["name"] == AUTH_COOKIE]
-    assert cookie and cookie[0]["httpOnly"], f"no httpOnly {AUTH_COOKIE} cookie after signing in: {cookie}"
-
-
-def open_chat(page, server: ChainlitServer) -> tuple[object, SocketLog]:
-    """Load the page, sign in, and wait until the chat session exists on the server.
-
-    The page shows its input before the socket session is up; a message sent or a file
-    attached before that is lost. The task_end packet that answers `connection_successful` says the session
-    is ready. Returns the chat input and the socket log (for later waits).
-    """
-    from playwright.sync_api import expect
-
-    socket_log = SocketLog(page)
-    page.goto(server.base_url + "/", wait_until="domcontentloaded")
-    sign_in(page, server)
-    chat_input = page.locator("#chat-input")
-    expect(chat_input).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    socket_log.wait_for(page, "task_end", new_connection=True)
-    return chat_input, socket_log
-
-
-def attach(page, file: dict, attempts: int = 3):
-    """Attach a file through the composer's file input; returns the upload's HTTP response.
-
-    React may re-mount the input just after the page settles (the route moves to /thread/<id>),
-    and files set on the detached input go nowhere: no upload request means "set them again".
-    """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for attempt in range(1, attempts + 1):
-        try:
-            with page.expect_response(lambda r: "/project/file" in r.url and r.request.method == "POST",
-                                      timeout=ATTACH_TIMEOUT_MS) as upload:
-                page.locator("#upload-button-input").set_input_files(files=[file])
-            return upload.value
-        except PlaywrightTimeout:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
 
 
 def test_ask_in_the_browser_and_open_the_source(page, tmp_path: Path, chainlit_server: ChainlitServer) -> None:
@@ -322,19 +145,32 @@ def _ask(page, chat_input, question: str) -> None:
 
 
 def _resume_from_history(page, server: ChainlitServer) -> None:
-    from playwright.sync_api import expect
-
     assistant = page.locator('[data-step-type="assistant_message"]')
     asked = page.locator('[data-step-type="user_message"]')  # messages only: the sidebar repeats thread names
     chat_input, socket_log = open_chat(page, server)
 
-    # 1. A first conversation; the page moves to its /thread/<id> address once it is saved.
+    first_id = _first_conversation(page, chat_input, assistant)
+    second_id = _second_conversation(page, chat_input, socket_log, assistant, asked, first_id)
+    entry = _history_entry(page, first_id, second_id)
+    old_question = _resume(page, entry, socket_log, assistant, asked, first_id)
+    _continue_resumed(page, assistant, old_question, first_id)
+    _assert_follow_up_saved(page, server, first_id, second_id)
+
+
+def _first_conversation(page, chat_input, assistant) -> str:
+    """1. A first conversation; the page moves to its /thread/<id> address once it is saved."""
+    from playwright.sync_api import expect
+
     _ask(page, chat_input, RETURNS_QUESTION)
     expect(assistant.filter(has_text="30 days").last).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     expect(page).to_have_url(re.compile(r"/thread/[0-9a-f-]{36}$"), timeout=LOAD_TIMEOUT_MS)
-    first_id = _thread_id(page)
+    return _thread_id(page)
 
-    # 2. A new chat (confirm_new_chat = true: a dialog asks first), with a different question.
+
+def _second_conversation(page, chat_input, socket_log, assistant, asked, first_id: str) -> str:
+    """2. A new chat (confirm_new_chat = true: a dialog asks first), with a different question."""
+    from playwright.sync_api import expect
+
     mark = socket_log.mark()
     page.locator("#header #new-chat-button").click()
     dialog = page.locator("#new-chat-dialog")
@@ -349,8 +185,13 @@ def _resume_from_history(page, server: ChainlitServer) -> None:
     second_id = _thread_id(page)
     assert second_id != first_id, "the new chat kept the first conversation's thread"
     expect(asked.filter(has_text=RETURNS_QUESTION)).to_have_count(0)
+    return second_id
 
-    # 3. The history sidebar (closed by default) lists the first conversation under its first message.
+
+def _history_entry(page, first_id: str, second_id: str):
+    """3. The history sidebar (closed by default) lists the first conversation under its first message."""
+    from playwright.sync_api import expect
+
     # Collapsed, it is only slid out of the viewport: Playwright still calls it visible, so read its state.
     sidebar = page.locator("div.peer[data-side][data-state]")
     if sidebar.get_attribute("data-state") != "expanded":
@@ -361,8 +202,15 @@ def _resume_from_history(page, server: ChainlitServer) -> None:
     expect(entry).to_be_in_viewport(timeout=LOAD_TIMEOUT_MS)
     expect(entry).to_contain_text(RETURNS_QUESTION)
     expect(page.locator(f"#thread-{second_id}")).to_contain_text(OTHER_QUESTION)
+    return entry
 
-    # 4. Resume it: the old messages come back, in the first thread, and the socket reattaches to it.
+
+def _resume(page, entry, socket_log, assistant, asked, first_id: str):
+    """4. Resume it: the old messages come back, in the first thread, and the socket reattaches to it.
+
+    Returns the locator of the resumed question."""
+    from playwright.sync_api import expect
+
     mark = socket_log.mark()
     entry.get_by_text(RETURNS_QUESTION).click()
     expect(page).to_have_url(re.compile(rf"/thread/{first_id}$"), timeout=LOAD_TIMEOUT_MS)
@@ -371,8 +219,13 @@ def _resume_from_history(page, server: ChainlitServer) -> None:
     expect(assistant.filter(has_text="30 days")).to_have_count(1, timeout=LOAD_TIMEOUT_MS)
     expect(asked.filter(has_text=OTHER_QUESTION)).to_have_count(0)
     socket_log.wait_for(page, "resume_thread", since=mark, new_connection=True)
+    return old_question
 
-    # 5. Continue it: the follow-up is answered in the same, resumed thread.
+
+def _continue_resumed(page, assistant, old_question, first_id: str) -> None:
+    """5. Continue it: the follow-up is answered in the same, resumed thread."""
+    from playwright.sync_api import expect
+
     answers_before = assistant.count()
     chat_input = page.locator("#chat-input")
     _ask(page, chat_input, FOLLOW_UP)
@@ -383,7 +236,9 @@ def _resume_from_history(page, server: ChainlitServer) -> None:
     assert _thread_id(page) == first_id, f"the follow-up moved the page to another thread: {page.url}"
     expect(old_question).to_have_count(1)  # still the resumed conversation, above the new turn
 
-    # 6. The server saved the follow-up and its answer into the resumed thread, not into a new one.
+
+def _assert_follow_up_saved(page, server: ChainlitServer, first_id: str, second_id: str) -> None:
+    """6. The server saved the follow-up and its answer into the resumed thread, not into a new one."""
     token = next(c["value"] for c in page.context.cookies(server.base_url) if c["name"] == AUTH_COOKIE)
     deadline = time.monotonic() + PERSIST_TIMEOUT_S
     while True:
@@ -398,63 +253,3 @@ def _resume_from_history(page, server: ChainlitServer) -> None:
         time.sleep(0.5)
     status, _, body = http_get(f"{server.base_url}/project/thread/{second_id}", token=token)
     assert status == 200 and FOLLOW_UP not in body, f"the follow-up landed in the other thread: {body[:500]}"
-
-
-PENDING_ORDER = "#W1001003"  # the demo customer's pending order, paid with her gift card
-
-
-def cancel_rule(messages: list[dict]) -> Say | Call:
-    """The model's side of a cancellation: look the order up, ask to cancel it, then tell the customer to confirm."""
-    if messages[-1]["role"] == "user":
-        return Call("get_order_details", {"order_id": PENDING_ORDER})
-    previous = messages[-2]["tool_calls"][0]["function"]["name"]
-    if previous == "get_order_details":
-        return Call("cancel_pending_order", {"order_id": PENDING_ORDER, "reason": "ordered by mistake"})
-    return Say("I've prepared the cancellation. Please check the summary and click Confirm.")
-
-
-@pytest.fixture(scope="module")
-def llm_chainlit_server(tmp_path_factory) -> Iterator[tuple[ChainlitServer, RuleBasedOpenAI]]:
-    """The app with its OpenAI adapter pointed at a rule-based OpenAI-compatible server."""
-    fake = RuleBasedOpenAI(cancel_rule)
-    try:
-        with run_chainlit(tmp_path_factory.mktemp("chainlit-llm"), env=fake.env()) as server:
-            yield server, fake
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    finally:
-        fake.close()
-
-
-def test_cancel_a_pending_order_with_the_confirmation_card(page, tmp_path: Path, llm_chainlit_server) -> None:
-    server, fake = llm_chainlit_server
-    with diagnostics(page, tmp_path, server):
-        _cancel_with_confirmation(page, server)
-    assert any(m["role"] == "tool" and "needs_confirmation" in m["content"] for m in fake.requests[-1]["messages"])
-
-
-def _cancel_with_confirmation(page, server: ChainlitServer) -> None:
-    from playwright.sync_api import expect
-
-    chat_input, _ = open_chat(page, server)
-    chat_input.click()
-    chat_input.type(f"Please cancel order {PENDING_ORDER}, I ordered it by mistake.")
-    chat_input.press("Enter")
-
-    card = page.locator('[data-step-type="assistant_message"]').filter(has_text="Please confirm this change").last
-    expect(card).to_be_visible(timeout=REPLY_TIMEOUT_MS)
-    expect(card).to_contain_text(f"Cancel order {PENDING_ORDER}")
-    expect(card).to_contain_text("gift card")
-    assert _order_status(server, PENDING_ORDER) == "pending", "nothing may change before the click"
-
-    card.get_by_role("button", name="Confirm").click()
-    done = page.locator('[data-step-type="assistant_message"]').filter(has_text=re.compile(r"is cancelled")).last
-    expect(done).to_be_visible(timeout=REPLY_TIMEOUT_MS)
-    expect(done).to_contain_text(re.compile(r"refund", re.IGNORECASE))
-    expect(card.get_by_role("button", name="Confirm")).to_have_count(0)  # the buttons go once clicked
-    assert _order_status(server, PENDING_ORDER) == "cancelled"
-
-
-def _order_status(server: ChainlitServer, order_id: str) -> str:
-    with contextlib.closing(sqlite3.connect(server.database_path)) as db:
-        return db.execute("SELECT status FROM store_orders WHERE id = ?", (order_id,)).fetchone()[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.chainlit_server import ChainlitServer, run_chainlit
-from tests.test_browser import (  # noqa: F401  (browser and page are fixtures)
+from tests.browser_fixtures import (  # noqa: F401  (browser and page are fixtures)
     LOAD_TIMEOUT_MS,
     REPLY_TIMEOUT_MS,
     SocketLog,

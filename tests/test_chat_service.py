@@ -53,6 +53,19 @@ def make_service(shop, shipped_kb, settings, router, history=None, limiter=None,
     return service, sessions
 
 
+class Recorder:
+    """A `History` that keeps what it is given, in order."""
+
+    def __init__(self, into: list[Entry]) -> None:
+        self.entries = into
+
+    async def conversation_messages(self, conversation_id):
+        return []
+
+    async def record(self, conversation_id, entries):
+        self.entries.extend(entries)
+
+
 async def collect(events) -> list:
     return [event async for event in events]
 
@@ -93,14 +106,7 @@ async def test_everything_is_recorded_before_the_turn_ends(shop, shipped_kb, set
     recorded: list[Entry] = []
     seen_at_done: list[int] = []
 
-    class Recorder:
-        async def conversation_messages(self, conversation_id):
-            return []
-
-        async def record(self, conversation_id, entries):
-            recorded.extend(entries)
-
-    service, _ = make_service(shop, shipped_kb, settings, router, Recorder())
+    service, _ = make_service(shop, shipped_kb, settings, router, Recorder(recorded))
     async for event in service.send(ANONYMOUS, "How long do I have to return an item?", message_id="m1",
                                     reply_id="r1"):
         if isinstance(event, TurnDone):
@@ -147,14 +153,7 @@ async def test_uploads_are_checked_by_the_service(shop, shipped_kb, settings, ro
 async def test_a_stopped_turn_still_records_what_was_shown(shop, shipped_kb, settings, router):  # noqa: F811
     recorded: list[Entry] = []
 
-    class Recorder:
-        async def conversation_messages(self, conversation_id):
-            return []
-
-        async def record(self, conversation_id, entries):
-            recorded.extend(entries)
-
-    service, _ = make_service(shop, shipped_kb, settings, router, Recorder())
+    service, _ = make_service(shop, shipped_kb, settings, router, Recorder(recorded))
     events = service.send(ANONYMOUS, "How long do I have to return an item?", reply_id="r1")
     async for event in events:
         if isinstance(event, TextDelta):

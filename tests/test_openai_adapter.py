@@ -13,17 +13,10 @@ from pathlib import Path
 import pytest
 
 from agent.errors import ModelError
-from agent.models.messages import (
-    Message,
-    ModelRequest,
-    ResponseComplete,
-    TextChunk,
-    ToolCall,
-    ToolCallChunk,
-    ToolSpec,
-)
+from agent.models.messages import Message, ModelRequest, ResponseComplete, TextChunk, ToolCallChunk
 from agent.models.openai_compat import OpenAIChatModel
 from agent.settings import LLMSettings
+from tools.base import ToolCall, ToolResult, ToolSpec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 SEARCH = ToolSpec("search_knowledge", "Search the help centre.", {
@@ -148,7 +141,7 @@ async def test_tool_round_trip_is_sent_in_openai_wire_format(server):
         messages=[
             Message.user("returns?"),
             Message.assistant("", (call,)),
-            Message.tool(call, '{"ok": true, "passages": []}'),
+            Message.tool(call, ToolResult.success([], message="No help-centre article matches this query.")),
         ],
         tools=[SEARCH],
     )
@@ -160,7 +153,9 @@ async def test_tool_round_trip_is_sent_in_openai_wire_format(server):
     assert wire[1] == {"role": "assistant", "content": None, "tool_calls": [
         {"id": "call_1", "type": "function", "function": {"name": "search_knowledge", "arguments": '{"query": "returns"}'}}
     ]}
-    assert wire[2] == {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true, "passages": []}'}
+    # The typed result becomes JSON here, once, as the model reads it.
+    assert wire[2] == {"role": "tool", "tool_call_id": "call_1",
+                       "content": '{"ok": true, "data": [], "message": "No help-centre article matches this query."}'}
 
 
 async def test_429_is_retried_then_succeeds(server):

@@ -187,15 +187,17 @@ async def test_cancellation_stops_the_stream_and_keeps_the_partial_reply():
     agent = make_agent(slow)
     conversation = Conversation("c-cancel")
     received: list[str] = []
+    three_words = asyncio.Event()
 
     async def consume():
         async for event in agent.run_turn(conversation, "tell me a long story"):
             if isinstance(event, TextDelta):
                 received.append(event.text)
+                if len(received) == 3:
+                    three_words.set()
 
     task = asyncio.create_task(consume())
-    while len(received) < 3:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(three_words.wait(), timeout=10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

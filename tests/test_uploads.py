@@ -10,7 +10,7 @@ import pytest
 from agent.runner.conversation import Conversation
 from agent.runner.events import Sources, TurnDone
 from knowledge.factory import build_backend, build_uploads, knowledge_base
-from agent.offline.answerer import OfflineAnswerEngine
+from agent.offline.engine import DialogueEngine
 from agent.models.scripted import FunctionModel
 from agent.runner.orchestrator import SupportAgent
 from agent.settings import KnowledgeSettings, Settings, UploadSettings
@@ -25,14 +25,19 @@ FACT_PDF = make_pdf([
 ])
 
 
+@pytest.fixture(scope="module")
+def engine(embedder) -> DialogueEngine:
+    """The offline engine the app runs without an LLM (its router embeds every example: once per module)."""
+    return DialogueEngine.from_settings(embedder, Settings())
+
+
 @pytest.fixture
-def world(embedder, tmp_path):
+def world(embedder, engine, tmp_path):
     settings = Settings(knowledge=KnowledgeSettings(store_dir=tmp_path / "store"), uploads=UploadSettings(max_files=2))
     backend = build_backend(settings.knowledge, embedder)
     kb = knowledge_base(settings.knowledge, backend.open(settings.knowledge.collection), embedder)
     kb.ingest([DOCS / "warranty.md"])
     uploads = build_uploads(settings.uploads, settings.knowledge, backend, embedder)
-    engine = OfflineAnswerEngine(embedder, settings.offline, settings.app)
     agent = SupportAgent(engine, ToolRegistry([], settings.tools), kb, settings, uploads=uploads)
     return settings, kb, uploads, agent
 

@@ -1,129 +1,31 @@
-"""The `VectorStore` / `StoreBackend` contract, run unchanged against every backend.
+"""The `VectorStore` / `StoreBackend` contract, run unchanged against every backend: query, filters, and
+get / texts / count / delete.
 
-"embedded" is `ChromaBackend(path=...)` (chromadb.PersistentClient) in the test's tmp folder; "server" is
-`ChromaBackend(url=...)` (chromadb.HttpClient) against a real `chroma run` started once per session
-(see tests/chroma_server.py); "memory" is the test double `knowledge.testing.MemoryBackend`, held to the
-same contract so tests that use it can trust it. Embeddings are real all-MiniLM vectors from the session
-`embedder`.
+The backends ("embedded", "server", "memory") and the shared fixtures are in tests/vectorstore_fixtures.py;
+collections and the knowledge base end to end are in tests/test_vectorstore_contract_collections.py.
 Every test works in its own uuid-named collections, dropped afterwards, so tests never share data.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
-import knowledge.chroma_store
-import knowledge.testing
-from knowledge.chroma_store import ChromaBackend
-from knowledge.testing import MemoryBackend
 from knowledge.types import Chunk
-from knowledge.vectorstore import StoreBackend, VectorStore
-from tests.chroma_server import ChromaServer, chroma_server  # noqa: F401  (fixture)
-from tests.conftest import DOCS
-
-CHUNKS = [
-    Chunk("ret-1", "You can return most items within 30 days of delivery for a full refund.",
-          "returns.md", "Returns", "Return window"),
-    Chunk("ship-1", "Standard shipping takes 3 to 5 business days; express delivery arrives the next business day.",
-          "shipping.md", "Shipping options", "Delivery times", page=2),
-    Chunk("gift-1", "Gift cards never expire and can be used on any order in the online store.",
-          "gift-cards.md", "Gift cards"),
-    Chunk("pw-1", "To reset your password, click 'Forgot password' on the sign-in page and follow the email link.",
-          "account.md", "Account and security", "Passwords", page=7),
-]
-BY_ID = {c.id: c for c in CHUNKS}
-EXTRA: dict[str, str | int] = {"doc_hash": "v1", "chunk_count": len(CHUNKS), "root": "/docs", "kind": "markdown"}
-QUESTION = "How many days do I have to send an item back?"  # closest to ret-1
-
-
-# --- backends ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    """How to reach one backend: `connect()` builds a NEW backend (client) on the same path, server or memory."""
-
-    kind: str
-    connect: Callable[[], StoreBackend]
-    server: ChromaServer | None = None
-
-    def context(self) -> str:
-        """Extra text for assertion messages: the server's log tail, when there is a server."""
-        return f"\n[{self.kind} backend]\n{self.server.log_tail()}" if self.server else f"\n[{self.kind} backend]"
-
-
-@pytest.fixture(params=["embedded", "server", "memory"])
-def target(request: pytest.FixtureRequest, embedder, tmp_path: Path) -> Target:
-    if request.param == "embedded":
-        path = str(tmp_path / "chroma")
-        return Target("embedded", lambda: ChromaBackend(embedder, path=path))
-    if request.param == "memory":
-        return Target("memory", MemoryBackend().connect)  # every connect() shares the first one's collections
-    server: ChromaServer = request.getfixturevalue("chroma_server")  # started only if a server test runs
-    return Target("server", lambda: ChromaBackend(embedder, url=server.url), server)
-
-
-@pytest.fixture
-def backend(target: Target) -> Iterator[StoreBackend]:
-    yield target.connect()
-    if target.server is not None:
-        assert target.server.process.poll() is None, f"the Chroma server died during the test{target.context()}"
-
-
-@pytest.fixture
-def fresh_name(backend: StoreBackend) -> Iterator[Callable[..., str]]:
-    """Makes unique, valid collection names ([a-zA-Z0-9._-], 3-512 chars) and drops them all afterwards."""
-    made: list[str] = []
-
-    def make(prefix: str = "contract-") -> str:
-        name = f"{prefix}{uuid.uuid4().hex}"
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        backend.drop(name)
-
-
-@pytest.fixture
-def store(backend: StoreBackend, fresh_name) -> VectorStore:
-    return backend.open(fresh_name())
-
-
-@pytest.fixture(scope="module")
-def vectors(embedder) -> np.ndarray:
-    return embedder.embed([c.text for c in CHUNKS])
-
-
-@pytest.fixture(scope="module")
-def question(embedder) -> np.ndarray:
-    return embedder.embed([QUESTION])[0]
-
-
-def vector_of(chunk_id: str, vectors: np.ndarray) -> np.ndarray:
-    return vectors[[c.id for c in CHUNKS].index(chunk_id)]
-
-
-def move_clock_forward(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """The adapters' wall clock (creation times) runs `seconds` ahead from now on: no sleeping for time to pass."""
-    ahead = SimpleNamespace(time=lambda: time.time() + seconds)
-    for module in (knowledge.chroma_store, knowledge.testing):
-        monkeypatch.setattr(module, "time", ahead)
-
-
-def filled(store: VectorStore, vectors: np.ndarray) -> VectorStore:
-    store.upsert(CHUNKS, vectors, EXTRA)
-    return store
-
+from tests.vectorstore_fixtures import (  # noqa: F401  (backend, chroma_server, ... are fixtures)
+    BY_ID,
+    CHUNKS,
+    EXTRA,
+    backend,
+    chroma_server,
+    filled,
+    fresh_name,
+    question,
+    store,
+    target,
+    vector_of,
+    vectors,
+)
 
 # --- query ------------------------------------------------------------------------------------------------
 
@@ -333,146 +235,3 @@ def test_an_empty_collection_answers_queries_with_nothing(store, vectors, questi
         store.delete({"source": chunk.source})
     assert store.count() == 0
     assert store.query(question, k=4) == []
-
-
-# --- collections ------------------------------------------------------------------------------------------
-
-
-def test_a_collection_persists_across_handles_and_clients(target, backend, fresh_name, vectors, question,
-                                                          embedder) -> None:
-    name = fresh_name()
-    first = filled(backend.open(name), vectors)
-    second = backend.open(name)
-    assert second.count() == len(CHUNKS)
-    assert [h.passage.id for h in second.query(question, k=2)] == [h.passage.id for h in first.query(question, k=2)]
-
-    extra = Chunk("extra-1", "Our stores open at nine.", "stores.md", "Stores")
-    second.upsert([extra], embedder.embed([extra.text]), {"doc_hash": "v1", "chunk_count": 1})
-    assert first.count() == len(CHUNKS) + 1  # writes through one handle are seen through the other
-
-    # A brand-new client on the same path (embedded) or server sees the same collection and data.
-    other = target.connect().open(name)
-    assert other.count() == len(CHUNKS) + 1, target.context()
-    assert sorted(i for i, _t, _m in other.texts()) == sorted([*BY_ID, "extra-1"])
-    [hit] = other.get(["ship-1"])
-    assert (hit.passage.text, hit.passage.page) == (BY_ID["ship-1"].text, 2)
-    np.testing.assert_allclose(hit.vector, vector_of("ship-1", vectors), atol=1e-5)
-    assert other.query(question, k=1)[0].passage.id == "ret-1"
-
-
-def test_collections_are_isolated(backend, fresh_name, vectors, question, embedder) -> None:
-    """Like two conversations' uploads: neither ever sees the other's chunks, even with equal ids."""
-    mine = backend.open(fresh_name("contract-conv-"))
-    theirs = backend.open(fresh_name("contract-conv-"))
-    mine.upsert(CHUNKS[:2], vectors[:2], {"conversation": "mine"})
-    theirs.upsert(CHUNKS[2:], vectors[2:], {"conversation": "theirs"})
-    shared = Chunk("shared", "A file both conversations uploaded, with different text.", "upload.txt", "Upload")
-    mine.upsert([shared], embedder.embed(["mine"]), {"conversation": "mine"})
-    theirs.upsert([shared], embedder.embed(["theirs"]), {"conversation": "theirs"})
-
-    assert sorted(i for i, _t, _m in mine.texts()) == ["ret-1", "shared", "ship-1"]
-    assert sorted(i for i, _t, _m in theirs.texts()) == ["gift-1", "pw-1", "shared"]
-    assert {m["conversation"] for _i, _t, m in mine.texts()} == {"mine"}
-    assert {m["conversation"] for _i, _t, m in theirs.texts()} == {"theirs"}
-    assert {h.passage.id for h in mine.query(question, k=10)} == {"ret-1", "ship-1", "shared"}
-    assert {h.passage.id for h in theirs.query(question, k=10)} == {"gift-1", "pw-1", "shared"}
-    assert mine.get(["gift-1", "pw-1"]) == []
-    np.testing.assert_allclose(mine.get(["shared"])[0].vector, embedder.embed(["mine"])[0], atol=1e-5)
-    np.testing.assert_allclose(theirs.get(["shared"])[0].vector, embedder.embed(["theirs"])[0], atol=1e-5)
-
-    mine.delete({"source": "upload.txt"})
-    assert theirs.get(["shared"]) != [] and theirs.count() == 3
-    assert mine.count() == 2
-
-
-def test_names_lists_collections_by_prefix_with_creation_time(target, backend, fresh_name, monkeypatch) -> None:
-    prefix = f"contract-{uuid.uuid4().hex[:8]}-"
-    before = time.time()
-    a, b = fresh_name(prefix), fresh_name(prefix)
-    unrelated = fresh_name()
-    for name in (a, b, unrelated):
-        backend.open(name)
-    after = time.time()
-
-    found = backend.names(prefix)
-    assert set(found) == {a, b}, f"{found}{target.context()}"
-    for name, created in found.items():
-        assert isinstance(created, float) and created > 0, (name, created)
-        assert before - 1 <= created <= after + 1, (name, created, before, after)
-    assert set(backend.names("contract-")) >= {a, b, unrelated}
-    assert backend.names(f"{prefix}no-such-") == {}
-
-    move_clock_forward(monkeypatch, 3600)  # a reset creation time would now be an hour late
-    backend.open(a)  # reopening must not reset the creation time (it drives expiry of old uploads)
-    assert target.connect().names(prefix) == found
-
-
-def test_drop_removes_a_collection_and_tolerates_a_missing_one(target, backend, fresh_name, vectors) -> None:
-    prefix = f"contract-{uuid.uuid4().hex[:8]}-"
-    a, b = fresh_name(prefix), fresh_name(prefix)
-    filled(backend.open(a), vectors)
-    filled(backend.open(b), vectors)
-
-    backend.drop(a)
-    assert set(backend.names(prefix)) == {b}, target.context()
-    assert backend.open(b).count() == len(CHUNKS)
-    backend.drop(a)  # already gone: no error
-    backend.drop(f"contract-never-made-{uuid.uuid4().hex}")
-    assert backend.open(a).count() == 0  # opening again starts empty (and fresh_name drops it again)
-
-
-def test_collections_never_use_chromas_default_embedding_function(target, store, embedder, fresh_name,
-                                                                 backend) -> None:
-    """Chroma's default function downloads a model; ours is registered as "support-agent-minilm"."""
-    if target.kind == "memory":
-        pytest.skip("Chroma's own collection configuration: the memory store never embeds text itself")
-    config = store._collection.configuration_json
-    assert config["embedding_function"]["type"] == "known", config
-    assert config["embedding_function"]["name"] == "support-agent-minilm", config
-    assert config["hnsw"]["space"] == "cosine", config  # what makes 1 - distance a cosine similarity
-
-    # Adding by document text alone embeds with our (offline) function, not Chroma's default one.
-    text = "Exchanges are free within 30 days."
-    store._collection.add(ids=["by-text"], documents=[text], metadatas=[{"source": "exchanges.md"}])
-    [hit] = store.get(["by-text"])
-    np.testing.assert_allclose(hit.vector, embedder.embed([text])[0], atol=1e-4)
-
-    # A new client reopening the collection finds the same function from the stored configuration.
-    name = fresh_name()
-    backend.open(name)
-    reopened = target.connect().open(name)._collection
-    assert reopened.configuration_json["embedding_function"]["name"] == "support-agent-minilm", target.context()
-
-
-# --- end to end -------------------------------------------------------------------------------------------
-
-
-def test_knowledge_base_end_to_end(target, backend, fresh_name, embedder, tmp_path: Path) -> None:
-    from agent.factory import knowledge_base
-    from agent.settings import Settings
-
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    names = ["returns.md", "refunds.md", "shipping-options.md"]
-    for doc in names:
-        shutil.copy(DOCS / doc, folder / doc)
-
-    name = fresh_name("contract-kb-")
-    kb = knowledge_base(Settings().knowledge, backend.open(name), embedder)
-    report = kb.ingest([folder])
-    assert sorted((r.source, r.status) for r in report.results) == sorted((n, "added") for n in names), (
-        f"{report.results}{target.context()}")
-    assert kb.store.count() == report.chunks_written > 0
-
-    passages = kb.search("How long do I have to return an item?")
-    returns = [p for p in passages if p.source == "returns.md"]
-    assert returns, f"no returns.md passage in {[(p.source, p.score) for p in passages]}{target.context()}"
-    assert max(p.score for p in returns) >= 0.4, [(p.source, round(p.score, 3)) for p in passages]
-
-    again = kb.ingest([folder])
-    assert [r.status for r in again.results] == ["unchanged"] * len(names), again.results
-    assert again.chunks_written == 0 and kb.store.count() == report.chunks_written
-
-    # Another instance (a new client on the same path or server) finds the same sources already ingested.
-    other = knowledge_base(Settings().knowledge, target.connect().open(name), embedder)
-    assert [r.status for r in other.ingest([folder]).results] == ["unchanged"] * len(names)

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from agent.models.base import stream_text
-from agent.models.messages import ModelRequest, ModelResponse, ModelStreamEvent, ToolCall
+from agent.models.messages import ModelRequest, ModelResponse, ModelStreamEvent
+from tools.base import ToolCall
 
 Reply = ModelResponse | str | BaseException
 _ids = itertools.count(1)
