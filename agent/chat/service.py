@@ -124,18 +124,19 @@ class ChatService:
     async def _answer(self, events: AsyncIterator[AgentEvent], reply_id: str,
                       entries: list[Entry]) -> AsyncIterator[AgentEvent]:
         """Pass the runner's events on; the reply (all of it, or what was streamed before a stop) joins the entries."""
-        parts, sources, started = [], "", now()
+        parts, sources, started = [], "", None
         try:
             async with aclosing(events) as stream:
                 async for event in stream:
                     if isinstance(event, TextDelta):
+                        started = started or now()  # the reply begins with its first words, after the tools
                         parts.append(event.text)
                     elif isinstance(event, Sources):
                         sources = event.line
                     yield event
         finally:
             if text := "".join(parts).strip():
-                entries.append(Entry(reply_id, "assistant", self.assistant_name, text + sources, started))
+                entries.append(Entry(reply_id, "assistant", self.assistant_name, text + sources, started or now()))
 
     async def _record(self, conversation_id: str, entries: list[Entry]) -> ErrorEvent | None:
         written = [entry for entry in entries if entry.text]

@@ -30,8 +30,10 @@ class StoreHistory:
 
 def step_of(conversation_id: str, entry: Entry) -> dict[str, Any]:
     created = format_ts(entry.created_at)
+    # No parentId or metadata: a channel that nests the message (Chainlit puts a reply under its run)
+    # keeps what it wrote there; an upsert only rewrites the keys given.
     return {
-        "id": entry.id, "threadId": conversation_id, "parentId": None, "name": entry.author,
-        "type": STEP_TYPES[entry.speaker], "output": entry.text, "createdAt": created, "start": created,
-        "end": created, "streaming": False, "isError": False, "metadata": {},
+        "id": entry.id, "threadId": conversation_id, "name": entry.author, "type": STEP_TYPES[entry.speaker],
+        "output": entry.text, "createdAt": created, "start": created, "end": created, "streaming": False,
+        "isError": False,
     }  # fmt: skip
