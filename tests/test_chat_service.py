@@ -160,3 +160,16 @@ async def test_a_stopped_turn_still_records_what_was_shown(shop, shipped_kb, set
             break  # the customer pressed stop after the first words
     await events.aclose()
     assert [e.id for e in recorded][-1] == "r1" and recorded[-1].text
+
+
+async def test_a_message_the_channel_stored_first_keeps_its_time(shop, shipped_kb, settings, router, history):  # noqa: F811
+    """Chainlit stores the customer's message (and nests the turn under it) before the service runs: the
+    service's write must not move it after the turn, or a reloaded thread would drop the reply."""
+    await history.upsert_step({"id": "m1", "threadId": "conv-1", "type": "user_message", "name": "Visitor",
+                               "output": "hello", "createdAt": "2026-01-01T00:00:00.000000Z"})
+    service, _ = make_service(shop, shipped_kb, settings, router, StoreHistory(history))
+    await collect(service.send(ANONYMOUS, "hello", message_id="m1", reply_id="r1"))
+    thread = await history.get_thread("conv-1")
+    times = {step["id"]: step["createdAt"] for step in thread["steps"]}
+    assert times["m1"] == "2026-01-01T00:00:00Z" or times["m1"].startswith("2026-01-01T00:00:00")
+    assert times["r1"] > times["m1"]

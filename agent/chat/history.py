@@ -7,7 +7,7 @@ memory, so every message and reply is written here before the service ends a tur
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -26,7 +26,9 @@ class Entry:
     speaker: Speaker
     author: str  # the name shown beside it
     text: str
-    created_at: datetime = field(default_factory=now)
+    # None: when the history receives it, unless the channel already stored the message with its own time
+    # (Chainlit nests a turn under the customer's message, and orders a thread by these times).
+    created_at: datetime | None = None
 
 
 class History(Protocol):

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 RATE_LIMITED = (
     "You're sending messages faster than I can answer. Please wait {wait} seconds, then send your message again."
 )
-Turn = Callable[[Conversation, list[Entry]], AsyncIterator[AgentEvent]]
+Turn = Callable[[Conversation, "Transcript"], AsyncIterator[AgentEvent]]
 
 
 def new_id() -> str:
@@ -44,6 +44,33 @@ class Customer:
     conversation_id: str
     user_id: str | None = None
     name: str = "Customer"
+
+
+class Transcript:
+    """The entries of one action, written to the history as they become final; one failure is said once."""
+
+    def __init__(self, history: History | None, conversation_id: str) -> None:
+        self.history = history
+        self.conversation_id = conversation_id
+        self.pending: list[Entry] = []
+        self.failed = False
+
+    def add(self, entry: Entry) -> None:
+        if entry.text:
+            self.pending.append(entry)
+
+    async def flush(self) -> ErrorEvent | None:
+        written, self.pending = self.pending, []
+        if self.history is None or not written:
+            return None
+        try:
+            await self.history.record(self.conversation_id, written)
+        except AgentRuntimeError as exc:
+            log.error("conversation %s: %d messages not saved: %s", self.conversation_id, len(written), exc)
+            if not self.failed:
+                self.failed = True
+                return ErrorEvent("not_saved", exc.user_message)
+        return None
 
 
 class ChatService:
@@ -62,16 +89,19 @@ class ChatService:
         """A customer's message (and attachments). `message_id` / `reply_id` let a channel reuse its own ids."""
         message_id, reply_id = message_id or new_id(), reply_id or new_id()
 
-        async def turn(conversation: Conversation, entries: list[Entry]) -> AsyncIterator[AgentEvent]:
-            if text.strip():
-                entries.append(Entry(message_id, "customer", who.name, text))
+        async def turn(conversation: Conversation, transcript: Transcript) -> AsyncIterator[AgentEvent]:
+            # The customer's message is written first, so it precedes everything the turn adds.
+            transcript.add(Entry(message_id, "customer", who.name, text))
+            if failure := await transcript.flush():
+                yield failure
             if files and self.uploads is not None:
                 notice = Notice(new_id(), await take_in(self.uploads, conversation, files))
-                entries.append(Entry(notice.id, "assistant", self.assistant_name, notice.text))
+                transcript.add(Entry(notice.id, "assistant", self.assistant_name, notice.text, now()))
                 yield notice
             if text.strip():
-                async with aclosing(self._answer(self.agent.run_turn(conversation, text), reply_id, entries)) as answer:
-                    async for event in answer:
+                answer = self._answer(self.agent.run_turn(conversation, text), reply_id, transcript)
+                async with aclosing(answer) as stream:
+                    async for event in stream:
                         yield event
 
         async with aclosing(self._act(who, turn)) as events:
@@ -83,8 +113,8 @@ class ChatService:
         """A click on a confirmation card: Confirm (`approve`) or Cancel, by the card's token."""
         reply_id = reply_id or new_id()
 
-        async def turn(conversation: Conversation, entries: list[Entry]) -> AsyncIterator[AgentEvent]:
-            answer = self._answer(self.agent.resolve_action(conversation, token, approve), reply_id, entries)
+        async def turn(conversation: Conversation, transcript: Transcript) -> AsyncIterator[AgentEvent]:
+            answer = self._answer(self.agent.resolve_action(conversation, token, approve), reply_id, transcript)
             async with aclosing(answer) as events:
                 async for event in events:
                     yield event
@@ -103,9 +133,9 @@ class ChatService:
         done = TurnDone("", "failed")
         try:
             async with self.conversations.open(who.conversation_id, who.user_id) as conversation:
-                entries: list[Entry] = []
+                transcript = Transcript(self.history, who.conversation_id)
                 try:
-                    async with aclosing(turn(conversation, entries)) as events:
+                    async with aclosing(turn(conversation, transcript)) as events:
                         async for event in events:
                             if isinstance(event, TurnDone):
                                 done = event
@@ -113,7 +143,7 @@ class ChatService:
                                 yield event
                 finally:
                     # Written before the turn ends, and even when it was stopped: the history loses nothing.
-                    failure = await asyncio.shield(self._record(who.conversation_id, entries))
+                    failure = await asyncio.shield(transcript.flush())
                 if failure is not None:
                     yield failure
         except AgentRuntimeError as exc:  # lock timeout, write conflicts: said plainly, never a stack trace
@@ -122,7 +152,7 @@ class ChatService:
         yield done
 
     async def _answer(self, events: AsyncIterator[AgentEvent], reply_id: str,
-                      entries: list[Entry]) -> AsyncIterator[AgentEvent]:
+                      transcript: Transcript) -> AsyncIterator[AgentEvent]:
         """Pass the runner's events on; the reply (all of it, or what was streamed before a stop) joins the entries."""
         parts, sources, started = [], "", None
         try:
@@ -136,15 +166,4 @@ class ChatService:
                     yield event
         finally:
             if text := "".join(parts).strip():
-                entries.append(Entry(reply_id, "assistant", self.assistant_name, text + sources, started or now()))
-
-    async def _record(self, conversation_id: str, entries: list[Entry]) -> ErrorEvent | None:
-        written = [entry for entry in entries if entry.text]
-        if self.history is None or not written:
-            return None
-        try:
-            await self.history.record(conversation_id, written)
-        except AgentRuntimeError as exc:
-            log.error("conversation %s: %d messages not saved: %s", conversation_id, len(written), exc)
-            return ErrorEvent("not_saved", exc.user_message)
-        return None
+                transcript.add(Entry(reply_id, "assistant", self.assistant_name, text + sources, started or now()))

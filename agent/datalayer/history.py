@@ -29,11 +29,13 @@ class StoreHistory:
 
 
 def step_of(conversation_id: str, entry: Entry) -> dict[str, Any]:
-    created = format_ts(entry.created_at)
-    # No parentId or metadata: a channel that nests the message (Chainlit puts a reply under its run)
-    # keeps what it wrote there; an upsert only rewrites the keys given.
-    return {
+    # Only the keys we know: a channel that stored the message first (Chainlit nests a reply under its run,
+    # and dates the customer's message itself) keeps the rest, since an upsert rewrites the keys given.
+    step: dict[str, Any] = {
         "id": entry.id, "threadId": conversation_id, "name": entry.author, "type": STEP_TYPES[entry.speaker],
-        "output": entry.text, "createdAt": created, "start": created, "end": created, "streaming": False,
-        "isError": False,
+        "output": entry.text, "streaming": False, "isError": False,
     }  # fmt: skip
+    if entry.created_at is not None:
+        created = format_ts(entry.created_at)
+        step |= {"createdAt": created, "start": created, "end": created}
+    return step
