@@ -10,7 +10,7 @@ import chainlit as cl
 from chainlit.server import app as server
 from chainlit.types import ThreadDict
 
-from agent.web.auth import LoginThrottle, auth_secret, ensure_demo_users, verify_shop_token
+from agent.web.auth import LoginThrottle, auth_secret, ensure_demo_users, is_staff, widget_customer
 from agent.datalayer import migrate
 from agent.datalayer.history import StoreHistory
 from agent.web.datalayer import SQLDataLayer, persisted_user
@@ -67,12 +67,20 @@ if settings.auth.enabled and settings.auth.widget_secret.get_secret_value():
 
     @cl.header_auth_callback
     async def widget_auth(headers) -> cl.User | None:
-        customer = verify_shop_token(headers.get(settings.auth.widget_header, ""), settings)
+        # None for a bad token, and for one naming a staff account (Chainlit would sign in as that account).
+        customer = await widget_customer(headers.get(settings.auth.widget_header, ""), settings, history)
         if customer is None:
             return None
         # Widget customers are always customers, whatever the token says about roles.
         return cl.User(identifier=customer.identifier, display_name=customer.display_name,
                        metadata={"role": "customer", "customer_id": customer.customer_id, "via": "widget"})
+
+
+@cl.on_shared_thread_view
+async def on_shared_thread_view(thread: ThreadDict, viewer: cl.User | None) -> bool:
+    # Staff (lead or admin in the users table, read now) may open any transcript. For anyone else Chainlit
+    # falls back on `is_shared`; agent/web/routes.py lets only the author and staff reach its share route.
+    return await is_staff(history, viewer.identifier if viewer else None)
 
 
 @cl.set_chat_profiles

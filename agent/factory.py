@@ -35,8 +35,6 @@ class Services:
     knowledge: KnowledgeBase
     registry: ToolRegistry
     uploads: UploadLibrary
-    conversations: ConversationRepository
-    limiter: RateLimiter
     login_limiter: RateLimiter
     store: StoreDatabase
 
@@ -104,4 +102,4 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
     store, limiter, login_limiter = build_sessions(settings)
     conversations = build_conversations(settings, store, model, history)
     chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name)
-    return Services(chat, agent, knowledge, registry, uploads, conversations, limiter, login_limiter, shop)
+    return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop)

@@ -9,7 +9,7 @@ DATABASE_SCHEMA_NAME), before or after the command's name (`python -m agent.user
 
 Without --password the CLI prompts (or reads one line from a pipe), which keeps
 passwords out of shell history. Identifiers are compared trimmed and lower-case.
-This module must not import Chainlit: the CLI runs anywhere (see layer.py).
+This module must not import Chainlit: the CLI runs anywhere (agent/web/datalayer.py adapts it to Chainlit).
 """
 
 from __future__ import annotations

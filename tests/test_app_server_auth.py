@@ -11,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 import pytest
 
 from tests.app_server_fixtures import (  # noqa: F401  (chainlit_server and the sign-ins are fixtures)
     AUTH_COOKIE,
     CUSTOMER,
     DEMO_PASSWORD,
+    LEAD,
     RETURNS_QUESTION,
     ChainlitServer,
     ChatClient,
@@ -37,6 +41,7 @@ from tests.chainlit_server import http_post_json, run_chainlit
 
 pytestmark = pytest.mark.server
 
+WIDGET_SECRET = "shop-widget-secret-" + "w" * 40
 PERSIST_TIMEOUT_S = 30.0  # Chainlit writes steps in background tasks, after the frames are sent
 
 
@@ -243,12 +248,14 @@ def test_only_the_author_can_rate_a_reply(
     assert saved_feedback() is None
 
 
-# --- the per-IP sign-in limit, on a server of its own: every test here signs in from 127.0.0.1
+# --- the per-IP sign-in limit and the shop widget's sign-in, on a second server: every test here signs in
+# from 127.0.0.1, and widget sign-ins (POST /auth/header) are not counted by the limit
 
 
 @pytest.fixture(scope="module")
 def throttle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]:
-    """A second server for the sign-in limit, so its exhausted bucket cannot refuse other tests' logins.
+    """A second server for the sign-in limit, so its exhausted bucket cannot refuse other tests' logins; it
+    also accepts shop-signed widget tokens (AUTH_WIDGET_SECRET), which the first server leaves off.
 
     It skips the help centre (an empty docs folder: fast start). AUTH_LOGIN_BURST stays at the default 5;
     the refill rate is lowered to 1 a minute so a slow machine cannot earn a 6th attempt back mid-test.
@@ -256,7 +263,8 @@ def throttle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chainl
     workdir = tmp_path_factory.mktemp("chainlit-throttle")
     empty_docs = workdir / "no-docs"
     empty_docs.mkdir()
-    env = {"KNOWLEDGE_DOCS_DIR": str(empty_docs), "AUTH_LOGIN_BURST": "5", "AUTH_LOGIN_ATTEMPTS_PER_MINUTE": "1"}
+    env = {"KNOWLEDGE_DOCS_DIR": str(empty_docs), "AUTH_LOGIN_BURST": "5", "AUTH_LOGIN_ATTEMPTS_PER_MINUTE": "1",
+           "AUTH_WIDGET_SECRET": WIDGET_SECRET}
     try:
         with run_chainlit(workdir, env=env) as server:
             yield server
@@ -275,6 +283,44 @@ def test_sixth_bad_sign_in_is_throttled(throttle_server: ChainlitServer) -> None
     assert "Too many sign-in attempts" in json.loads(body)["detail"], body
     assert int(headers.get("retry-after", "0")) >= 1, headers
     assert not cookies_set(headers).get(AUTH_COOKIE)
+
+
+def _widget_token(email: str, sub: str) -> str:
+    """What the shop's backend signs for its chat widget (see agent.web.auth.verify_shop_token)."""
+    claims = {"sub": sub, "email": email, "name": email.split("@")[0].title(), "aud": "larkspur-support",
+              "exp": int(time.time()) + 300}
+    return jwt.encode(claims, WIDGET_SECRET, algorithm="HS256")
+
+
+def _widget_sign_in(server: ChainlitServer, token: str) -> tuple[int, dict[str, str], str]:
+    """POST /auth/header with the token in the widget header, as Chainlit's page does for header sign-in."""
+    request = urllib.request.Request(f"{server.base_url}/auth/header", data=b"", method="POST",
+                                     headers={"X-Shop-Token": token})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read().decode()
+
+
+def test_a_widget_token_signs_in_customers_only(throttle_server: ChainlitServer) -> None:
+    """Chainlit reloads the stored account by identifier after a header sign-in: a shop token naming a lead's
+    email would sign in as that lead. Only customers (existing or new) may sign in through the widget."""
+    status, headers, body = _widget_sign_in(throttle_server, _widget_token(LEAD, "cust_evil"))
+    assert status == 401, f"a widget token for the lead's email answered {status}: {body[:300]}"
+    assert not cookies_set(headers).get(AUTH_COOKIE), f"it set a session: {headers.get('set-cookie')}"
+    assert f"{LEAD} is a lead account" in throttle_server.log_text(), throttle_server.log_tail()
+
+    for email, sub in ((CUSTOMER, "cust_42"), ("new.shopper@example.com", "cust_77")):
+        status, headers, body = _widget_sign_in(throttle_server, _widget_token(email, sub))
+        assert status == 200, f"a widget token for {email} answered {status}: {body[:300]}\n" \
+                              f"{throttle_server.log_tail()}"
+        token = cookies_set(headers).get(AUTH_COOKIE)
+        assert token, f"no session cookie for {email}: {headers.get('set-cookie')}"
+        status, _, body = http_get(f"{throttle_server.base_url}/user", token=token)
+        assert status == 200, f"GET /user answered {status}: {body[:300]}"
+        user = json.loads(body)
+        assert (user["identifier"], user["metadata"]["role"]) == (email, "customer"), user
 
 
 def test_saved_source_passages_can_be_loaded(

@@ -1,4 +1,5 @@
-"""Sign-in plumbing: the token secret, shop-signed widget tokens, the per-IP sign-in throttle."""
+"""Sign-in plumbing: the token secret, shop-signed widget tokens (for customers only), staff roles read from
+the users table, the per-IP sign-in throttle."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 import jwt
 import pytest
 
-from agent.web.auth import LoginThrottle, auth_secret, verify_shop_token
+from agent.web.auth import LoginThrottle, auth_secret, is_staff, verify_shop_token, widget_customer
 from agent.sessions.memory import MemoryRateLimiter
 from agent.settings import AuthSettings, Settings
 
@@ -49,6 +50,45 @@ def test_wrong_signature_issuer_and_algorithm_are_refused():
                           algorithm="none")
     assert verify_shop_token(unsigned, settings()) is None
     assert verify_shop_token(token(), Settings()) is None, "no secret configured: widget login is off"
+
+
+ROLES = {"dana@example.com": "customer", "lead@larkspurgoods.example": "lead", "boss@larkspurgoods.example": "admin"}
+
+
+class Accounts:
+    """The one ChatStore method the role checks use: `user_row(identifier)`, a users-table row or None."""
+
+    def __init__(self, roles: dict[str, str]) -> None:
+        self.roles = roles
+        self.asked: list[str] = []
+
+    async def user_row(self, identifier: str) -> dict | None:
+        self.asked.append(identifier)
+        role = self.roles.get(identifier)
+        return {"identifier": identifier, "role": role} if role else None
+
+
+async def test_a_widget_token_may_not_name_a_staff_account(caplog):
+    accounts = Accounts(ROLES)
+    for staff in ("Lead@LarkspurGoods.example", "boss@larkspurgoods.example"):
+        assert await widget_customer(token(email=staff), settings(), accounts) is None, staff
+    assert "lead@larkspurgoods.example is a lead account" in caplog.text
+    assert accounts.asked[0] == "lead@larkspurgoods.example", "looked up trimmed and lower-case"
+
+    known = await widget_customer(token(), settings(), accounts)
+    assert known and known.identifier == "dana@example.com"
+    new = await widget_customer(token(email="new@example.com", sub="cust_7"), settings(), accounts)
+    assert new and (new.identifier, new.customer_id) == ("new@example.com", "cust_7"), "no account yet: a customer"
+    assert await widget_customer(token(exp=int(time.time()) - 10), settings(), accounts) is None
+
+
+async def test_staff_are_leads_and_admins_in_the_users_table():
+    accounts = Accounts(ROLES)
+    assert await is_staff(accounts, "lead@larkspurgoods.example")
+    assert await is_staff(accounts, " Boss@LarkspurGoods.example ")
+    assert not await is_staff(accounts, "dana@example.com")
+    assert not await is_staff(accounts, "nobody@example.com")
+    assert not await is_staff(accounts, None) and not await is_staff(accounts, "")
 
 
 def test_secret_is_generated_once_and_kept(tmp_path):

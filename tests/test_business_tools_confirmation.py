@@ -177,15 +177,6 @@ async def test_a_transfer_opens_one_ticket_per_conversation(shop):
     assert url == f"{shop.settings.store.public_url}/thread/conv-1"
 
 
-async def test_the_ticket_names_its_customer_even_when_the_summary_did_not_know(shop):
-    summary = "Hand-over: the customer asked for a person.\nCustomer: not identified.\nEarlier: order_status"
-    result = await shop.call("transfer_to_human_agents", {"summary": summary}, customer=DANA, conversation="conv-9")
-    [ticket] = [t for t in await _tickets(shop.db) if t[0] == result.data["ticket_id"]]
-    assert ticket[1] == DANA
-    assert ticket[5].splitlines() == ["Hand-over: the customer asked for a person.", f"Customer: {DANA}.",
-                                      "Earlier: order_status"]
-
-
 async def test_a_solved_ticket_is_not_reopened(shop):
     first = await shop.call("transfer_to_human_agents", {"summary": "First issue."}, conversation="conv-3")
     async with shop.db.session() as session:

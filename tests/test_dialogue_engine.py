@@ -311,3 +311,24 @@ async def test_store_outage_is_said_and_a_person_offered(chat, monkeypatch):
     monkeypatch.setattr(c, "agent", failing_agent)
     reply = await c.say("where is my order #W1001002?")
     assert "isn't answering" in reply and "Talk to a person" in c.choices
+
+
+async def test_a_signed_in_customer_handed_over_at_once_is_named_in_the_ticket(chat, shop):
+    """The engine never looked her up, but the runner knows who the conversation acts for."""
+    c = chat()  # Dana, signed in
+    await c.say("I want to talk to a real person")
+    assert c.tools == ["transfer_to_human_agents"]
+    async with shop.read() as session:
+        customer, summary = (await session.execute(select(Ticket.customer_id, Ticket.summary))).one()
+    assert customer == "dana_whitfield_1001"
+    assert "Customer: dana_whitfield_1001." in summary.splitlines()
+
+
+async def test_a_tool_this_deployment_leaves_out_is_refused_once(chat, settings):
+    """TOOLS_ENABLED without the cancellation: a polite refusal, not the same plan round after round."""
+    settings.tools.enabled = [name for name in ("list_my_orders", "get_order_details", "get_user_details",
+                                                "find_user_id_by_email", "transfer_to_human_agents")]
+    c = chat()
+    reply = await c.say("please cancel order #W1001004, I ordered it by mistake")
+    assert "can't do that in this chat" in reply and "cancel_pending_order" not in c.tools
+    assert c.dialogue["flow"] is None

@@ -87,11 +87,7 @@ class ToolResult:
     @classmethod
     def needs_confirmation(cls, summary: list[str], preview: Any = None) -> ToolResult:
         """A write previewed, not applied: the customer must click Confirm on exactly this."""
-        message = (
-            "Nothing has changed yet. The customer must confirm: " + " ".join(summary) + " The customer now sees "
-            "this summary with Confirm and Cancel buttons. Ask them to check it and click Confirm; do not call "
-            "the tool again for this action."
-        )
+        message = "Nothing has changed yet. The customer must confirm: " + " ".join(summary)
         return cls(ok=False, error=_AWAITING, message=message, data={"summary": summary, "preview": preview})
 
     def for_model(self) -> str:

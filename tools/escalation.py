@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 from typing import Annotated
@@ -20,8 +19,6 @@ from tools.store.models import Ticket
 TICKET_ID_LENGTH = 8
 _TICKET_ALPHABET = string.ascii_uppercase + string.digits
 MAX_SUMMARY_CHARS = 4000
-# A "Customer: ..." line of the summary, written by the model; the ticket knows better (see below).
-_CUSTOMER_LINE = re.compile(r"^Customer: .*$", re.M)
 
 Summary = Annotated[
     str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS, description="A summary of the customer's issue")
@@ -29,15 +26,6 @@ Summary = Annotated[
 Reason = Annotated[
     str, Field(min_length=1, max_length=255, description="Why a human is needed, such as 'customer request'")
 ]
-
-
-def summary_for(summary: str, customer_id: str | None) -> str:
-    """The model's summary, with its "Customer:" line naming the customer the conversation acts for.
-
-    A model may not know it (a signed-in customer who asks for a person at once has never been looked
-    up in the chat), but the ticket does: its summary must not say "not identified" beside a customer.
-    """
-    return _CUSTOMER_LINE.sub(f"Customer: {customer_id}.", summary) if customer_id else summary
 
 
 def new_ticket_id() -> str:
@@ -54,7 +42,6 @@ def escalation_tools(db: StoreDatabase, settings: ToolConfig) -> list[Tool]:
         Only transfer if the customer explicitly asks for a human, or if the policy and the available tools
         cannot solve the issue.
         """
-        summary = summary_for(summary, ctx.customer_id)
         with transient_errors():
             async with db.session() as session:
                 ticket = (await session.scalars(

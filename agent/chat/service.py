@@ -1,4 +1,4 @@
-"""`ChatService`: one customer action end to end, the same for every channel (page, HTTP API, widget).
+"""`ChatService`: one customer action end to end, the same for every channel (today the Chainlit page).
 
 A message: rate limit -> the conversation, locked and loaded -> uploads -> the turn -> the customer's
 message and the reply written to the history -> memory saved -> lock released. A click on a card: the
@@ -98,11 +98,13 @@ class ChatService:
                 notice = Notice(new_id(), await take_in(self.uploads, conversation, files))
                 transcript.add(Entry(notice.id, "assistant", self.assistant_name, notice.text, now()))
                 yield notice
-            if text.strip():
-                answer = self._answer(self.agent.run_turn(conversation, text), reply_id, transcript)
-                async with aclosing(answer) as stream:
-                    async for event in stream:
-                        yield event
+            if not text.strip():
+                yield TurnDone("", "completed")  # files only: the note was the answer
+                return
+            answer = self._answer(self.agent.run_turn(conversation, text), reply_id, transcript)
+            async with aclosing(answer) as stream:
+                async for event in stream:
+                    yield event
 
         async with aclosing(self._act(who, turn)) as events:
             async for event in events:
@@ -119,14 +121,15 @@ class ChatService:
                 async for event in events:
                     yield event
 
-        async with aclosing(self._act(who, turn)) as events:
+        # Not rate-limited: a card's buttons are gone once clicked, and a refused click would strand the action.
+        async with aclosing(self._act(who, turn, limited=False)) as events:
             async for event in events:
                 yield event
 
-    async def _act(self, who: Customer, turn: Turn) -> AsyncIterator[AgentEvent]:
+    async def _act(self, who: Customer, turn: Turn, limited: bool = True) -> AsyncIterator[AgentEvent]:
         """Rate limit, lock, run `turn`, record its entries, save; `TurnDone` is held back until all of it."""
-        decision = await self.limiter.hit(who.user_id or who.conversation_id)
-        if not decision.allowed:
+        decision = await self.limiter.hit(who.user_id or who.conversation_id) if limited else None
+        if decision is not None and not decision.allowed:
             yield Notice(new_id(), RATE_LIMITED.format(wait=max(1, math.ceil(decision.retry_after_s))))
             yield TurnDone("", "rejected")
             return

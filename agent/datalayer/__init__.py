@@ -1,7 +1,7 @@
-"""Our Chainlit data layer: tables, migrations, file storage and the SQL behind chat history.
+"""The chat history: tables, migrations, file storage and the SQL behind it, without Chainlit.
 
-Import `SQLDataLayer` from `agent.web.datalayer`; it is the only module here that
-imports Chainlit, so the users CLI and migrations run without it.
+The chat service writes through `history.StoreHistory`; Chainlit reads and writes through
+`agent.web.datalayer.SQLDataLayer`, so the users CLI and migrations run without Chainlit.
 """
 
 from agent.datalayer.errors import DataLayerError

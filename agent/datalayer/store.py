@@ -1,6 +1,6 @@
 """All SQL for chat history, as plain dicts in Chainlit 2.12's shapes, without importing Chainlit.
 
-`layer.SQLDataLayer` adapts this to Chainlit's BaseDataLayer. Every method runs
+`agent.web.datalayer.SQLDataLayer` adapts this to Chainlit's BaseDataLayer; `history.StoreHistory` to the chat service. Every method runs
 in one transaction, retried on transient errors; failures raise DataLayerError.
 Writes are upserts, because Chainlit sends update_step for steps that do not
 exist yet and update_thread before the thread exists, and may send both twice.

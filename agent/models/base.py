@@ -23,14 +23,6 @@ class ChatModel(Protocol):
         ...
 
 
-async def collect(stream: AsyncIterator[ModelStreamEvent]) -> ModelResponse:
-    """Drain a stream into its final response (for models that implement only `stream`)."""
-    async for event in stream:
-        if isinstance(event, ResponseComplete):
-            return event.response
-    raise RuntimeError("model stream ended without ResponseComplete")
-
-
 async def stream_text(response: ModelResponse) -> AsyncIterator[ModelStreamEvent]:
     """Replay a finished response word by word, as a streaming model would."""
     for piece in re.findall(r"\s*\S+", response.text):

@@ -53,7 +53,7 @@ class Settled:
     """What became of a confirmation card since the model last spoke (the customer clicked it)."""
 
     tool: str
-    outcome: Literal["applied", "declined", "failed", "expired", "repeated"]
+    outcome: Literal["applied", "declined", "failed", "expired"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ class ModelRequest:
     settled: tuple[Settled, ...] = ()
     # Model calls the runner still allows in this turn, this one included.
     calls_left: int = 1
+    # The shop customer the conversation acts for, once known (signed in, or identified in the chat).
+    customer_id: str | None = None
 
     @property
     def last_user_text(self) -> str:

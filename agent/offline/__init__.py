@@ -1,1 +1,1 @@
-"""Language understanding of the offline dialogue engine: intents, routing and entity extraction."""
+"""The offline dialogue engine: a `ChatModel` with no LLM (router, entities, slot-filling flows, extractive answers)."""

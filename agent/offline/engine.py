@@ -60,6 +60,7 @@ class DialogueEngine:
     async def complete(self, request: ModelRequest) -> ModelResponse:
         # The request's state is read-only: the new state goes back in the response.
         state = DialogueState(copy.deepcopy(dict(request.state)))
+        state.data["account"] = request.customer_id  # who a hand-over summary names, even before any lookup
         if request.messages and request.messages[-1].role == "tool":
             step = self._after_tools(request, state)
         else:
@@ -298,6 +299,12 @@ class DialogueEngine:
             return ModelResponse(text=replies.CONTINUE, choices=(replies.KEEP_GOING,), finish_reason="stop",
                                  state=state.data)
         roles = {HANDOVER: next((spec.name for spec in request.tools if spec.hands_over), HANDOVER)}
+        offered = {spec.name for spec in request.tools}
+        if any(roles.get(name, name) not in offered for name, _ in step.calls):
+            # A tool this deployment leaves out (TOOLS_ENABLED): say so once, rather than plan it again and again.
+            state.end()
+            return ModelResponse(text=replies.for_shop(replies.NOT_OFFERED, self.app), finish_reason="stop",
+                                 state=state.data)
         calls = []
         for name, arguments in step.calls:
             number = int(state.data.get("calls", 0)) + 1

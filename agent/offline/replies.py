@@ -117,6 +117,7 @@ OUT_OF_SCOPE = (
 NOT_UNDERSTOOD_HERE = NOT_UNDERSTOOD + " {capabilities}. " + TRY_AGAIN_OR_PERSON
 UNAVAILABLE_NOW = UNAVAILABLE + ", or {contact}."
 ESCALATION_FAILED = "I couldn't open a ticket for a colleague just now. Please {contact}, and they'll help you."
+NOT_OFFERED = "I can't do that in this chat. Please {contact}, and a colleague will help you."
 
 
 HANDOVER_WHY = {

@@ -28,7 +28,7 @@ from agent.settings import Settings
 from knowledge.base import KnowledgeBase, merge
 from knowledge.types import Passage
 from knowledge.uploads import UploadLibrary
-from tools.base import ToolCall, ToolContext, ToolResult
+from tools.base import ToolContext
 from tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,11 @@ MAX_STEPS_REPLY = (
     "or ask me to put you in touch with a human colleague?"
 )
 STOPPED_MARK = " [stopped]"
+# Told to the model with a previewed write, once its card is on screen (the customer never reads it).
+CONFIRM_HINT = (
+    " The customer now sees this summary with Confirm and Cancel buttons. Ask them to check it and click "
+    "Confirm; do not call the tool again for this action."
+)
 AccountLookup = Callable[[str], Awaitable[str | None]]  # signed-in identifier -> store customer id
 
 
@@ -77,11 +82,12 @@ class SupportAgent:
         reply: list[str] = []
         status: TurnStatus = "failed"
         try:
-            async for event in self._loop(conversation, messages, tuple(context), book, reply):
-                if isinstance(event, TurnDone):
-                    status = event.status
-                    continue
-                yield event
+            async with aclosing(self._loop(conversation, messages, tuple(context), book, reply)) as loop:
+                async for event in loop:
+                    if isinstance(event, TurnDone):
+                        status = event.status
+                        continue
+                    yield event
         except (AgentRuntimeError, TimeoutError) as exc:
             error = exc if isinstance(exc, AgentRuntimeError) else ModelError("timeout", "turn timeout")
             log.warning("turn failed in conversation %s: %s", conversation.id, error)
@@ -115,11 +121,11 @@ class SupportAgent:
         # A deadline, not asyncio.timeout() around the loop: a cancel scope must not span a yield.
         deadline = asyncio.get_running_loop().time() + limits.turn_timeout_s
         settled = tuple(Settled(tool, outcome) for tool, outcome in conversation.settled)  # type: ignore[arg-type]
-        conversation.settled.clear()
         for step in range(limits.max_tool_steps):
             # Each request is a snapshot: its own copy of the messages and of the state.
             request = ModelRequest(tuple(messages), tuple(self.registry.specs()), context,
-                                   MappingProxyType(conversation.dialogue), settled, limits.max_tool_steps - step)
+                                   MappingProxyType(conversation.dialogue), settled, limits.max_tool_steps - step,
+                                   conversation.customer_id)
             settled = ()
             response = None
             async with aclosing(self.model.stream(request)) as stream:
@@ -131,6 +137,8 @@ class SupportAgent:
                         response = chunk.response
             if response is None:
                 raise ModelError("bad_response", "stream ended without a response")
+            if settled:  # heard: a failed call would have left them for the next turn
+                conversation.settled.clear()
             if response.state is not None:
                 conversation.dialogue = response.state
             if held := book.flush():
@@ -142,8 +150,9 @@ class SupportAgent:
                 yield TurnDone("", "completed")
                 return
             messages.append(Message.assistant(response.text, response.tool_calls))
-            async for event in self._run_tools(response, messages, book, conversation, deadline):
-                yield event
+            async with aclosing(self._run_tools(response, messages, book, conversation, deadline)) as tools:
+                async for event in tools:
+                    yield event
         log.warning("conversation %s hit the %d-step limit", conversation.id, limits.max_tool_steps)
         reply.append(("\n\n" if reply else "") + MAX_STEPS_REPLY)
         yield TextDelta(reply[-1])
@@ -197,21 +206,15 @@ class SupportAgent:
                 conversation.customer_id = result.identified
                 log.info("conversation %s now acts for customer %s", conversation.id, result.identified)
             yield ToolFinished(call.id, call.name, result)
-            async for event in self._declared_effects(conversation, call, result):
-                yield event
+            spec = self.registry.spec(call.name)
+            # What the tool declared it does: a write's preview becomes a card, a hand-over an escalation.
+            if spec is not None and spec.writes and result.awaiting_confirmation:
+                yield confirmations.request_confirmation(conversation, spec, call, result,
+                                                         self.settings.store.confirmation_ttl_s)
+                result = replace(result, message=result.message + CONFIRM_HINT)
+            if spec is not None and spec.hands_over and result.ok:
+                yield Escalation(reason=call.name, summary=result.message)
             messages.append(Message.tool(call, result))
-
-    async def _declared_effects(self, conversation: Conversation, call: ToolCall,
-                                result: ToolResult) -> AsyncIterator[AgentEvent]:
-        """What the tool declared it does: a write's preview becomes a card, a hand-over an escalation."""
-        spec = self.registry.spec(call.name)
-        if spec is None:
-            return
-        if spec.writes and result.awaiting_confirmation:
-            yield confirmations.request_confirmation(conversation, spec, call, result,
-                                                     self.settings.store.confirmation_ttl_s)
-        if spec.hands_over and result.ok:
-            yield Escalation(reason=call.name, summary=result.message)
 
     async def resolve_action(self, conversation: Conversation, token: str, approve: bool) -> AsyncIterator[AgentEvent]:
         """The customer clicked Confirm (`approve`) or Cancel on a card: apply the bound action once, or drop it.
@@ -220,12 +223,13 @@ class SupportAgent:
         """
         reply, status = "", "completed"
         context = self._context(conversation, confirmation=token)
-        async for event in confirmations.resolve(self.registry, conversation, context, token, approve):
-            if isinstance(event, TextDelta):
-                reply += event.text
-            elif isinstance(event, ConfirmationRequested):
-                status = "failed"  # offered again: nothing happened yet
-            yield event
+        async with aclosing(confirmations.resolve(self.registry, conversation, context, token, approve)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    reply += event.text
+                elif isinstance(event, ConfirmationRequested):
+                    status = "failed"  # offered again: nothing happened yet
+                yield event
         conversation.add(Message.assistant(reply))
         yield TurnDone(reply, status)  # type: ignore[arg-type]
 

@@ -1,4 +1,5 @@
-"""Sign-in plumbing that is not Chainlit's: the token secret, demo accounts, per-IP login limits."""
+"""Sign-in plumbing that is not Chainlit's: the token secret, demo accounts, per-IP login limits, and roles
+read from the users table (staff checks, widget sign-ins for customers only)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.sessions.base import RateLimiter
 from agent.settings import PROJECT_ROOT, Settings
+from agent.users import normalize
+
+if TYPE_CHECKING:
+    from agent.datalayer.store import ChatStore
 
 log = logging.getLogger(__name__)
 SECRET_FILE = PROJECT_ROOT / ".data" / "auth-secret"
 DEMO_ACCOUNTS = (("dana@example.com", "customer", "Dana (demo customer)"),
                  ("lead@larkspurgoods.example", "lead", "Lee (demo support lead)"))
+STAFF_ROLES = frozenset({"lead", "admin"})
 
 
 def auth_secret(settings: Settings, path: Path = SECRET_FILE) -> str:
@@ -79,6 +85,39 @@ def verify_shop_token(token: str, settings: Settings) -> ShopCustomer | None:
         return None
     identifier = str(claims.get("email") or claims["sub"]).strip().lower()
     return ShopCustomer(identifier, str(claims["sub"]), claims.get("name"))
+
+
+async def stored_role(history: ChatStore, identifier: str | None) -> str | None:
+    """The account's role as the users table says now; None when there is no such account.
+
+    Never the role in a session or JWT: those are copies taken at sign-in.
+    """
+    if not identifier:
+        return None
+    row = await history.user_row(normalize(identifier))
+    return row["role"] if row else None
+
+
+async def is_staff(history: ChatStore, identifier: str | None) -> bool:
+    """Whether the account is a lead or an admin, read from the database on each call."""
+    return await stored_role(history, identifier) in STAFF_ROLES
+
+
+async def widget_customer(token: str, settings: Settings, history: ChatStore) -> ShopCustomer | None:
+    """The customer a valid shop token names, unless that identifier is a staff account.
+
+    Chainlit reloads the stored user by identifier after sign-in, so a token naming a lead's or an admin's
+    email would sign in as that account, role included: such tokens are refused, whoever signed them.
+    """
+    customer = verify_shop_token(token, settings)
+    if customer is None:
+        return None
+    role = await stored_role(history, customer.identifier)
+    if role not in (None, "customer"):
+        log.warning("widget token refused: %s is a %s account, and the widget signs in customers only",
+                    customer.identifier, role)
+        return None
+    return customer
 
 
 class LoginThrottle:

@@ -1,4 +1,4 @@
-"""Chainlit 2.12 data layer on our own tables: the only module of the package that imports Chainlit.
+"""Chainlit 2.12 data layer on our own tables (agent/datalayer), for Chainlit's history and feedback.
 
 The SQL lives in store.ChatStore (plain dicts); this class only converts
 Chainlit's objects and keeps Chainlit's "queue writes until the first user

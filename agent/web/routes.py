@@ -1,6 +1,7 @@
-"""Our HTTP routes beside Chainlit's: stored files for their owner, ratings by their author, health.
+"""Our HTTP routes beside Chainlit's: stored files for their owner, ratings by their author, health, and
+thread sharing as the settings say.
 
-Chainlit's catch-all route (and its own /health and /feedback) would answer first, so `install`
+Chainlit's catch-all route (and its own /health, /feedback and share routes) would answer first, so `install`
 puts ours in front of its routes.
 """
 
@@ -10,12 +11,14 @@ from collections.abc import Callable
 
 import chainlit as cl
 from chainlit import server as chainlit_server
-from chainlit.auth import get_current_user
+from chainlit.auth import authenticate_user, get_current_user, require_login, reuseable_oauth
+from chainlit.config import config
 from chainlit.session import WebsocketSession
-from chainlit.types import DeleteFeedbackRequest, UpdateFeedbackRequest
+from chainlit.types import DeleteFeedbackRequest, ShareThreadRequest, UpdateFeedbackRequest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 
 from agent.datalayer.store import ChatStore
+from agent.web.auth import is_staff
 
 NOT_FOUND = "Not found"
 
@@ -26,6 +29,17 @@ def _live_thread(session_id: str, user: cl.User | None) -> str | None:
     if session is None or (session.user.identifier if session.user else None) != (user.identifier if user else None):
         return None
     return session.thread_id
+
+
+async def signed_in_or_none(token: str | None = Depends(reuseable_oauth)) -> cl.User | None:
+    """The signed-in user like Chainlit's `get_current_user`, but None instead of a 401 for anonymous
+    callers and bad tokens, so a guard can answer them 404 like everyone else it refuses."""
+    if not token or not require_login():
+        return None
+    try:
+        return await authenticate_user(token)
+    except HTTPException:
+        return None
 
 
 def routes(history: ChatStore, circuits: Callable[[], dict[str, str]]) -> APIRouter:
@@ -67,6 +81,29 @@ def routes(history: ChatStore, circuits: Callable[[], dict[str, str]]) -> APIRou
         if not (user and thread_id and await history.is_owner(thread_id, user.identifier)):
             raise HTTPException(status_code=404, detail=NOT_FOUND)
         return await chainlit_server.delete_feedback(request, payload, user)
+
+    @router.put("/project/thread/share")
+    async def share_thread(
+        request: Request, payload: ShareThreadRequest, user: cl.User | None = Depends(signed_in_or_none)
+    ) -> Response:
+        """Chainlit's share toggle, which `allow_thread_sharing = false` only hides from the page: refused
+        unless the setting is on (then Chainlit's handler, which lets only the author share)."""
+        if not config.features.allow_thread_sharing:
+            raise HTTPException(status_code=404, detail=NOT_FOUND)
+        return await chainlit_server.share_thread(request, payload, user)
+
+    @router.get("/project/share/{thread_id}")
+    async def shared_thread(
+        request: Request, thread_id: str, user: cl.User | None = Depends(signed_in_or_none)
+    ) -> Response:
+        """Chainlit's read-only view, which anyone, even anonymous, may open once `is_shared` is set: only for
+        the thread's author and for staff (lead or admin in the users table, read on this request)."""
+        allowed = user is not None and (
+            await history.is_owner(thread_id, user.identifier) or await is_staff(history, user.identifier)
+        )
+        if not allowed:
+            raise HTTPException(status_code=404, detail=NOT_FOUND)
+        return await chainlit_server.get_shared_thread(request, thread_id, user)
 
     return router
 

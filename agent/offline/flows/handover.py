@@ -29,7 +29,8 @@ def escalate(state: DialogueState, reason: str, why: str, said: list[str]) -> Ca
 
 def write_summary(state: DialogueState, why: str, said: list[str]) -> str:
     lines = [f"Hand-over: {why}."]
-    lines.append(f"Customer: {state.customer or ('signed in' if state.bound else 'not identified')}.")
+    customer = state.customer or state.data.get("account")
+    lines.append(f"Customer: {customer or ('signed in' if state.bound else 'not identified')}.")
     flow = state.flow
     if flow is not None:
         lines.append(f"Request: {replies.DOING.get(flow.intent, flow.intent)}.")

@@ -31,7 +31,8 @@ def observe(state: DialogueState, spec: ToolSpec | None, call: ToolCall, result:
     if spec is not None and spec.identifies:
         _identified(state, result)
     elif result.ok:
-        _read(state, call.name, result.data, result.message)
+        # The state is saved as JSON between turns: keep the read in JSON's types (dates, decimals as text).
+        _read(state, call.name, json.loads(json.dumps(result.data, default=str)), result.message)
     elif error == "not_found" and flow is not None:
         _missing(state, arguments, result.message)
     if spec is not None and spec.hands_over:
