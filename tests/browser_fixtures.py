@@ -106,21 +106,27 @@ class SocketLog:
 
     def __init__(self, page) -> None:
         self.packets: list[str] = []
-        self._polls: list = []  # polling responses, read lazily from the test's own flow, never in a handler
+        # Websocket frames and polling responses in the order they arrived. A polling body is read lazily
+        # (from the test's own flow, never in a handler), but keeps its place: a socket.io connect sent
+        # over polling must not be logged after the websocket frames that followed it.
+        self._arrived: list = []
         self._read = 0
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: self.packets.append(str(payload))))
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: self._arrived.append(str(payload))))
         page.on("response", self._on_response)
 
     def _on_response(self, response) -> None:
         if "/ws/socket.io/" in response.url and response.request.method == "GET":
-            self._polls.append(response)
+            self._arrived.append(response)
 
     def _collect(self) -> list[str]:
-        while self._read < len(self._polls):
-            response = self._polls[self._read]
+        while self._read < len(self._arrived):
+            entry = self._arrived[self._read]
             self._read += 1
+            if isinstance(entry, str):
+                self.packets.append(entry)
+                continue
             try:
-                body = response.text()
+                body = entry.text()
             except Exception:  # noqa: BLE001 - a body gone with a navigation holds nothing we wait for
                 continue
             self.packets.extend(body.split("\x1e"))  # a polling response batches packets
