@@ -18,7 +18,7 @@ from agent.factory import build_services
 from agent.logs import configure_logging
 from agent.settings import get_settings
 from agent.users import verify
-from agent.web import routes
+from agent.web import routes, workspace
 from agent.web.handlers import handle_action, handle_choice, handle_message
 from agent.web.render import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION
 from tools.store.migrate import migrate_store
@@ -51,6 +51,7 @@ def data_layer() -> SQLDataLayer:
 
 
 routes.install(server, routes.routes(history, services.registry.health))
+routes.install(server, workspace.workspace_routes(history, settings.auth.enabled))
 
 
 if settings.auth.enabled:

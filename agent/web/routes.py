@@ -44,7 +44,13 @@ async def signed_in_or_none(token: str | None = Depends(reuseable_oauth)) -> cl.
 
 def routes(history: ChatStore, circuits: Callable[[], dict[str, str]]) -> APIRouter:
     router = APIRouter()
+    _file_and_health_routes(router, history, circuits)
+    _feedback_routes(router, history)
+    _sharing_routes(router, history)
+    return router
 
+
+def _file_and_health_routes(router: APIRouter, history: ChatStore, circuits: Callable[[], dict[str, str]]) -> None:
     @router.get("/files/threads/{thread_id}/{element_id}")
     async def element_file(thread_id: str, element_id: str, user: cl.User | None = Depends(get_current_user)) -> Response:
         """Stored element files (cited passages, attachments), only for the thread's owner."""
@@ -62,6 +68,8 @@ def routes(history: ChatStore, circuits: Callable[[], dict[str, str]]) -> APIRou
         """Liveness plus each tool backend's circuit (closed, open, half_open), for load balancers and leads."""
         return {"status": "ok", "circuits": circuits()}
 
+
+def _feedback_routes(router: APIRouter, history: ChatStore) -> None:
     @router.put("/feedback")
     async def update_feedback(
         request: Request, update: UpdateFeedbackRequest, user: cl.User | None = Depends(get_current_user)
@@ -82,6 +90,8 @@ def routes(history: ChatStore, circuits: Callable[[], dict[str, str]]) -> APIRou
             raise HTTPException(status_code=404, detail=NOT_FOUND)
         return await chainlit_server.delete_feedback(request, payload, user)
 
+
+def _sharing_routes(router: APIRouter, history: ChatStore) -> None:
     @router.put("/project/thread/share")
     async def share_thread(
         request: Request, payload: ShareThreadRequest, user: cl.User | None = Depends(signed_in_or_none)
@@ -104,8 +114,6 @@ def routes(history: ChatStore, circuits: Callable[[], dict[str, str]]) -> APIRou
         if not allowed:
             raise HTTPException(status_code=404, detail=NOT_FOUND)
         return await chainlit_server.get_shared_thread(request, thread_id, user)
-
-    return router
 
 
 def install(app: FastAPI, router: APIRouter) -> None:
