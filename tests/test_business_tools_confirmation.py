@@ -174,7 +174,7 @@ async def test_a_transfer_opens_one_ticket_per_conversation(shop):
     ]
     async with shop.db.read() as session:
         url = (await session.get_one(Ticket, ticket_id)).transcript_url
-    assert url == f"{shop.settings.store.public_url}/thread/conv-1"
+    assert url == f"{shop.settings.store.public_url}/share/conv-1", "a lead can open it; /thread/ is the customer's"
 
 
 async def test_a_solved_ticket_is_not_reopened(shop):

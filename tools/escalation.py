@@ -53,7 +53,8 @@ def escalation_tools(db: StoreDatabase, settings: ToolConfig) -> list[Tool]:
                 if ticket is None:
                     ticket = Ticket(
                         id=new_ticket_id(), conversation_id=ctx.conversation_id, status="open", reason=reason,
-                        transcript_url=f"{settings.store.public_url.rstrip('/')}/thread/{ctx.conversation_id}",
+                        # The read-only transcript staff may open (/thread/<id> is the customer's own page).
+                        transcript_url=f"{settings.store.public_url.rstrip('/')}/share/{ctx.conversation_id}",
                         created_at=utcnow(), summary=summary, customer_id=ctx.customer_id,
                     )  # fmt: skip
                     session.add(ticket)
