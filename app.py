@@ -12,6 +12,7 @@ from chainlit.types import ThreadDict
 
 from agent.web.auth import LoginThrottle, auth_secret, ensure_demo_users, is_staff, widget_customer
 from agent.datalayer import migrate
+from agent.demo import seed_demo_conversations
 from agent.datalayer.history import StoreHistory
 from agent.web.datalayer import SQLDataLayer, persisted_user
 from agent.factory import build_services
@@ -30,12 +31,16 @@ log = logging.getLogger("app")
 history = SQLDataLayer.from_settings(
     settings.database, on_thread_deleted=lambda thread_id: asyncio.to_thread(services.uploads.delete, thread_id)
 )
-services = build_services(settings, history=StoreHistory(history))
+services = build_services(settings, history=StoreHistory(history), facts=history)
 
 WELCOME = (
     f"**Hi, I'm the {settings.app.store_name} assistant.** I can answer questions about shipping, "
     "returns, refunds, payments, warranty and your account, and I tell you where each answer comes from. "
     "You can also attach an invoice, a receipt or a manual (PDF, Word, text) and ask me about it."
+)
+STAFF_WELCOME = (
+    "\n\n**You're signed in as support staff.** Review every conversation, work the escalation queue and read "
+    "the numbers in the [support workspace](/workspace/conversations)."
 )
 STARTERS = [
     ("Where is my order?", "How can I track my order?"),
@@ -51,7 +56,8 @@ def data_layer() -> SQLDataLayer:
 
 
 routes.install(server, routes.routes(history, services.registry.health))
-routes.install(server, workspace.workspace_routes(history, settings.auth.enabled))
+routes.install(server, workspace.workspace_routes(history, settings.auth.enabled, analytics=settings.analytics,
+                                                  embedder=services.knowledge.embedder, tickets=services.store))
 
 
 if settings.auth.enabled:
@@ -86,11 +92,13 @@ async def on_shared_thread_view(thread: ThreadDict, viewer: cl.User | None) -> b
 
 @cl.set_chat_profiles
 async def chat_profiles(user: cl.User | None = None, language: str | None = None) -> list[cl.ChatProfile]:
-    # A single profile is Chainlit's way to show a welcome text above the starters.
+    # A single profile is Chainlit's way to show a welcome text above the starters. Staff (role read from the
+    # database now, not from the sign-in token) also get the way to their workspace.
+    staff = user is not None and await is_staff(history, user.identifier)
     return [
         cl.ChatProfile(
             name="Support",
-            markdown_description=WELCOME,
+            markdown_description=WELCOME + (STAFF_WELCOME if staff else ""),
             icon="/public/avatar.svg",
             default=True,
             starters=[cl.Starter(label=label, message=message) for label, message in STARTERS],
@@ -106,7 +114,18 @@ async def on_app_startup() -> None:
         await ensure_seeded(services.store, settings)
     if settings.auth.enabled and settings.auth.demo_users:
         await ensure_demo_users(settings)
-    asyncio.get_running_loop().create_task(expire_uploads())
+    loop = asyncio.get_running_loop()
+    loop.create_task(expire_uploads())
+    if settings.auth.demo_conversations and not settings.llm.configured:  # never spend a paid model on demo data
+        loop.create_task(seed_demo())
+
+
+async def seed_demo() -> None:
+    # In the background: the chat is usable at once; a lead reloading the workspace sees the list fill.
+    try:
+        await seed_demo_conversations(services.chat, history, services.store)
+    except Exception:
+        log.exception("could not seed the demo conversations")
 
 
 async def expire_uploads() -> None:

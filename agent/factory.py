@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from agent.chat.facts_log import FactsLog, IntentTagger
 from agent.chat.history import History
 from agent.chat.service import ChatService
+from agent.chat.tagging import RouterTagger
 from agent.offline.engine import DialogueEngine
+from agent.offline.router import IntentRouter
 from agent.models.base import ChatModel
 from agent.runner.memory import ExtractiveSummarizer, LLMSummarizer
 from agent.runner.orchestrator import SupportAgent
@@ -82,12 +85,21 @@ def build_conversations(settings: Settings, store: SessionStore, model: ChatMode
                                   history=history.conversation_messages if history else None)
 
 
+def build_tagger(settings: Settings, embedder: Embedder, model: ChatModel) -> IntentTagger:
+    """The facts' intent tagger: the offline engine's router when it answers, else one built for the tagger."""
+    if isinstance(model, DialogueEngine):
+        return RouterTagger(model.route)  # its embeddings, cache and lock: a message is embedded once
+    return RouterTagger.building(lambda: IntentRouter.from_settings(embedder, settings.offline))
+
+
 def build_registry(settings: Settings, knowledge: KnowledgeBase, store: StoreDatabase) -> ToolRegistry:
     return ToolRegistry.from_settings([*knowledge_tools(knowledge), *store_tools(store, settings)], settings.tools)
 
 
-def build_services(settings: Settings, *, sync_docs: bool = True, history: History | None = None) -> Services:
-    """Everything the app runs on; `history` is where the chat service writes every message (the data layer)."""
+def build_services(settings: Settings, *, sync_docs: bool = True, history: History | None = None,
+                   facts: FactsLog | None = None) -> Services:
+    """Everything the app runs on; `history` is where the chat service writes every message, `facts` where it
+    keeps each conversation's facts (both the data layer)."""
     cfg = settings.knowledge
     embedder = build_embedder(cfg)
     backend = build_backend(cfg, embedder)
@@ -101,5 +113,7 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
     agent = SupportAgent(model, registry, knowledge, settings, uploads=uploads, accounts=AccountDirectory(shop).customer_for)
     store, limiter, login_limiter = build_sessions(settings)
     conversations = build_conversations(settings, store, model, history)
-    chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name)
+    tagger = build_tagger(settings, embedder, model) if facts is not None else None
+    chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name,
+                       facts=facts, tagger=tagger)
     return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop)

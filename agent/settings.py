@@ -116,6 +116,9 @@ class AuthSettings(BaseSettings):
     )
     demo_users: bool = Field(True, description="Create the demo customer and lead at start if missing")
     demo_password: SecretStr = Field(SecretStr("larkspur-demo"), description="Password of both demo accounts")
+    demo_conversations: bool = Field(
+        True, description="Seed a few dozen demo conversations (ratings, tickets, gaps) into an empty history at start"
+    )
     widget_secret: SecretStr = Field(
         SecretStr(""), description="Shared secret (HS256) the shop signs widget tokens with; empty = widget login off"
     )
@@ -124,6 +127,21 @@ class AuthSettings(BaseSettings):
     widget_audience: str = Field("larkspur-support", description="Expected `aud` claim of widget tokens")
     login_attempts_per_minute: float = Field(10.0, gt=0, description="Sign-in attempts allowed per client IP per minute")
     login_burst: int = Field(5, gt=0, description="Sign-in attempts an IP may make at once")
+
+
+class AnalyticsSettings(BaseSettings):
+    """The workspace's analytics page: date range, top lists and content-gap grouping."""
+
+    model_config = _group("ANALYTICS_")
+
+    default_days: int = Field(30, gt=0, description="Days shown when no range is given (the last ones, today included)")
+    max_days: int = Field(731, gt=0, description="Longest date range the page accepts, in days")
+    top_items: int = Field(10, gt=0, description="Intents and tools listed, the most frequent first")
+    gap_questions: int = Field(500, gt=0, description="Most recent content-gap questions grouped by meaning")
+    gap_distance: float = Field(
+        0.5, gt=0, le=2, description="Cosine distance under which gap questions form one group (higher: broader groups)"
+    )
+    gap_groups: int = Field(20, gt=0, description="Content-gap groups listed, largest first")
 
 
 class Settings(BaseSettings):
@@ -140,6 +158,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @property
     def store_database(self) -> tuple[str, str]:

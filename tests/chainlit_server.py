@@ -80,6 +80,7 @@ def server_env(workdir: Path, overrides: Mapping[str, str] | None = None) -> dic
     env["SESSION_REDIS_URL"] = ""  # in-process session state and rate limits
     env["AUTH_ENABLED"] = "true"
     env["AUTH_DEMO_USERS"] = "true"
+    env["AUTH_DEMO_CONVERSATIONS"] = "false"  # tests count conversations; the lead's browser test turns it on
     env.update(overrides or {})
     return env
 

@@ -1,18 +1,22 @@
 """The real `chainlit run app.py` process: the support-lead workspace under /workspace (agent/web/workspace.py).
 
 Staff (a lead or an admin in the users table, read on every request) get the conversation list, each row
-linking to the read-only transcript /share/<id>. Everyone else, the demo customer, a shop-widget customer, an
+linking to the read-only transcript /share/<id>, its CSV download under the same filters, and
+/workspace/conversations/<id> (the link tickets carry) redirecting to that transcript; each transcript a staff
+member opens is recorded (transcript_views). Everyone else, the demo customer, a shop-widget customer, an
 anonymous visitor, a forged cookie, and everyone while sign-in is off, gets the 404 an unknown URL gets.
 
 Threads are written straight into the server's SQLite database through the data layer, like
-tests/test_app_server_sharing.py (whose helpers this module reuses), so no chat is needed and the server skips
-the help centre.
+tests/test_app_server_sharing.py (whose helpers this module reuses), and their facts with SQLAlchemy Core
+(tests/workspace_fixtures.py), so no chat is needed and the server skips the help centre.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import html
+import io
 import re
 import sqlite3
 import urllib.error
@@ -21,13 +25,15 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import timedelta
 
 import pytest
 from markupsafe import escape
 
 from agent.datalayer.store import ChatStore
 from agent.users import create_user
-from agent.web.workspace import PAGE_SIZE
+from agent.web.routes import AUDIT_UNAVAILABLE
+from agent.web.workspace import CSV_HEADER, PAGE_SIZE
 from tests.app_server_fixtures import (  # noqa: F401  (the sign-ins are fixtures; chainlit_server is ours below)
     AUTH_COOKIE,
     CUSTOMER,
@@ -44,12 +50,16 @@ from tests.app_server_fixtures import (  # noqa: F401  (the sign-ins are fixture
 from tests.chainlit_server import run_chainlit
 from tests.test_app_server_auth import WIDGET_SECRET, _widget_sign_in, _widget_token
 from tests.test_app_server_sharing import _create_thread, _url, _with_store
+from tests.workspace_fixtures import add_facts, rate_last_step, set_started
+from tools.store.sql import utcnow
 
 pytestmark = pytest.mark.server
 
 WORKSPACE_URLS = ("/workspace", "/workspace/conversations", "/workspace/", "/workspace/no-such-page",
                   "/workspace/conversations?rating=down&customer=dana", "/workspace/conversations?cursor=not-a-cursor",
-                  "/workspace/conversations?from=garbage")
+                  "/workspace/conversations?from=garbage", "/workspace/conversations.csv",
+                  "/workspace/conversations.csv?customer=dana&escalated=yes",
+                  "/workspace/conversations/00000000-0000-0000-0000-000000000000")
 HOSTILE = '<img src=x onerror="alert(1)"> & <script>alert(2)</script>'
 
 
@@ -223,3 +233,155 @@ def test_with_sign_in_off_every_workspace_url_is_404(open_server: ChainlitServer
         for path in WORKSPACE_URLS:
             status, _, body = _get(open_server, path, token)
             assert status == 404, f"{path} answered {status} with sign-in off: {body[:300]}"
+
+
+def _facts(server: ChainlitServer, thread_id: str, **values) -> None:
+    asyncio.run(_with_store(server, lambda store: add_facts(store.engine, thread_id, **values)))
+
+
+def _ids(body: str) -> set[str]:
+    return set(re.findall(r'href="/share/([0-9a-f-]{36})"', body))
+
+
+def test_the_facts_filters_columns_and_choices(chainlit_server: ChainlitServer, lead_token: str) -> None:
+    shopper = "facts.customer@example.com"
+    asyncio.run(create_user(_url(chainlit_server), shopper, None, "customer", "Fay Facts"))
+    handed = _create_thread(chainlit_server, shopper, "Facts: please refund order 6101", shared=False)
+    plain = _create_thread(chainlit_server, shopper, "Facts: opening hours 6102", shared=False)
+    _facts(chainlit_server, handed, outcome="escalated", ticket_id="T-6101", ticket_status="open",
+           knowledge_misses=1, tools=["issue_refund_6101"], intents=["refund_6101"])
+    both = {handed, plain}
+
+    body = _list(chainlit_server, lead_token, customer=shopper)
+    assert _ids(body) == both, body[:3000]
+    assert '<span class="badge escalated">escalated</span>' in body and "T-6101" in body, body[:6000]
+    assert '<option value="issue_refund_6101">' in body and '<option value="refund_6101">' in body
+    for params, expected in (
+        ({"escalated": "yes"}, {handed}), ({"escalated": "no"}, {plain}), ({"ticket": "open"}, {handed}),
+        ({"ticket": "solved"}, set()), ({"tool": "issue_refund_6101"}, {handed}), ({"intent": "refund_6101"}, {handed}),
+        ({"intent": "issue_refund_6101"}, set()), ({"did_not_know": "yes"}, {handed}),
+        ({"did_not_know": "no"}, {plain}),
+    ):
+        body = _list(chainlit_server, lead_token, customer=shopper, **params)
+        assert _ids(body) == expected, (params, _ids(body))
+        key, value = next(iter(params.items()))
+        assert f'<option value="{value}" selected>' in body, (params, "the form does not show the filter")
+        csv_link = re.search(r'href="(/workspace/conversations\.csv[^"]*)"', body)
+        assert csv_link and f"{key}={value}" in html.unescape(csv_link.group(1)), (params, csv_link)
+    for bad in ({"escalated": "maybe"}, {"ticket": "closed"}, {"did_not_know": "1"}):
+        path = "/workspace/conversations?" + urllib.parse.urlencode(bad)
+        status, _, body = _get(chainlit_server, path, lead_token)
+        assert status == 400 and 'role="alert"' in body, (bad, status, body[:500])
+
+
+def _csv(server: ChainlitServer, token: str, **params: str) -> list[list[str]]:
+    path = "/workspace/conversations.csv?" + urllib.parse.urlencode(params)
+    status, headers, body = _get(server, path, token)
+    assert status == 200, f"GET {path} answered {status}: {body[:300]}\n{server.log_tail()}"
+    assert headers.get("content-type", "").startswith("text/csv"), headers
+    assert headers.get("content-disposition", "").startswith("attachment; filename=\"conversations-"), headers
+    assert body.startswith("\ufeff"), body[:20]
+    return list(csv.reader(io.StringIO(body[1:])))
+
+
+def test_the_csv_has_every_matching_row_with_formulas_defused(
+    chainlit_server: ChainlitServer, lead_token: str
+) -> None:
+    shopper = "csv.export@example.com"
+    asyncio.run(create_user(_url(chainlit_server), shopper, None, "customer", "@SUM(1+1) Mallory"))
+    formula = "=cmd|' /C calc'!A0"
+    older = _create_thread(chainlit_server, shopper, formula, shared=False)
+    newer = _create_thread(chainlit_server, shopper, "CSV: where is parcel 7002?", shared=False)
+    _facts(chainlit_server, newer, outcome="escalated", ticket_id="T-7002", ticket_status="pending",
+           tools=["lookup_order_7002"])
+    asyncio.run(_with_store(chainlit_server, lambda store: rate_last_step(store, older, 0)))
+    # Both start within a second or so: an hour apart, their order is certain.
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    asyncio.run(_with_store(chainlit_server, lambda store: set_started(store.engine, older, an_hour_ago)))
+
+    header, *rows = _csv(chainlit_server, lead_token, customer=shopper)
+    assert tuple(header) == CSV_HEADER
+    assert [row[0] for row in rows] == [newer, older], rows  # newest first
+    by_id = {row[0]: dict(zip(CSV_HEADER, row, strict=True)) for row in rows}
+    first, second = by_id[newer], by_id[older]
+    assert second["title"] == "'" + formula and second["customer name"] == "'@SUM(1+1) Mallory", second
+    assert (second["last rating"], second["outcome"], second["escalated"], second["ticket id"]) == (
+        "down", "", "no", "")
+    assert (first["outcome"], first["escalated"], first["ticket id"], first["ticket status"], first["last rating"]) == (
+        "escalated", "yes", "T-7002", "pending", "")
+    assert (first["customer"], first["turns"]) == (shopper, "1")
+    assert first["started (UTC)"].endswith("Z") and first["started (UTC)"] > second["started (UTC)"]
+    assert first["transcript URL"] == f"{chainlit_server.base_url}/workspace/conversations/{newer}"
+
+    # The same filters as the list: escalated only, a tool, a rating; and none matching.
+    assert [row[0] for row in _csv(chainlit_server, lead_token, customer=shopper, escalated="yes")[1:]] == [newer]
+    assert [row[0] for row in _csv(chainlit_server, lead_token, tool="lookup_order_7002")[1:]] == [newer]
+    assert [row[0] for row in _csv(chainlit_server, lead_token, customer=shopper, rating="down")[1:]] == [older]
+    assert _csv(chainlit_server, lead_token, customer=shopper, q="no such words") == [list(CSV_HEADER)]
+    status, _, body = _get(chainlit_server, "/workspace/conversations.csv?ticket=closed", lead_token)
+    assert status == 400 and "Ticket" in body, (status, body[:300])
+
+
+def test_the_csv_walks_past_the_page_size(chainlit_server: ChainlitServer, lead_token: str) -> None:
+    shopper = "csv.many@example.com"
+    asyncio.run(create_user(_url(chainlit_server), shopper, None, "customer", "Many"))
+
+    async def write(store: ChatStore) -> list[str]:
+        owner = (await store.user_row(shopper))["id"]
+        ids = [str(uuid.uuid4()) for _ in range(PAGE_SIZE * 2 + 3)]
+        for thread_id in ids:
+            await store.update_thread(thread_id, name="many", user_id=owner)
+        return ids
+
+    created = asyncio.run(_with_store(chainlit_server, write))
+    rows = _csv(chainlit_server, lead_token, customer=shopper)[1:]
+    assert sorted(row[0] for row in rows) == sorted(created)
+
+
+def _views(server: ChainlitServer, thread_id: str) -> list:
+    return asyncio.run(_with_store(server, lambda store: store.transcript_views(thread_id)))
+
+
+def test_ticket_links_redirect_staff_to_the_transcript(chainlit_server: ChainlitServer, lead_token: str) -> None:
+    thread_id = _create_thread(chainlit_server, CUSTOMER, "Ticket link target 8120", shared=False)
+    status, headers = _head_of_redirect(chainlit_server, f"/workspace/conversations/{thread_id}", lead_token)
+    assert status == 303 and headers.get("location") == f"/share/{thread_id}", (status, headers)
+    assert _views(chainlit_server, thread_id) == []  # the redirect records nothing: the transcript view does
+
+
+def test_each_transcript_staff_open_is_recorded_and_unrecordable_views_are_refused(
+    chainlit_server: ChainlitServer, lead_token: str, dana_token: str
+) -> None:
+    text = "Audited: my parcel 9034 never came"
+    thread_id = _create_thread(chainlit_server, CUSTOMER, text, shared=True)  # shared: its author may open it too
+    before = utcnow() - timedelta(seconds=1)
+
+    status, _, body = _get(chainlit_server, f"/project/share/{thread_id}", lead_token)
+    assert status == 200 and text in body, (status, body[:300])
+    views = _views(chainlit_server, thread_id)
+    assert [(v.thread_id, v.viewer) for v in views] == [(thread_id, LEAD)], views
+    assert before <= views[0].viewed_at <= utcnow() + timedelta(seconds=1), (before, views[0].viewed_at)
+
+    # The author reading her own conversation is not staff access: nothing recorded. Nor is a refusal.
+    status, _, body = _get(chainlit_server, f"/project/share/{thread_id}", dana_token)
+    assert status == 200 and text in body, (status, body[:300])
+    status, _, _ = _get(chainlit_server, f"/project/share/{thread_id}", None)
+    assert status == 404
+    missing = str(uuid.uuid4())
+    status, _, _ = _get(chainlit_server, f"/project/share/{missing}", lead_token)
+    assert status == 404 and _views(chainlit_server, missing) == []
+    assert len(_views(chainlit_server, thread_id)) == 1
+
+    # When the record cannot be written, staff do not get the transcript.
+    with closing(sqlite3.connect(chainlit_server.database_path)) as db, db:
+        db.execute("ALTER TABLE transcript_views RENAME TO transcript_views_away")
+    try:
+        status, _, body = _get(chainlit_server, f"/project/share/{thread_id}", lead_token)
+        assert status == 503 and text not in body and AUDIT_UNAVAILABLE in body, (status, body[:300])
+        status, _, body = _get(chainlit_server, f"/project/share/{thread_id}", dana_token)
+        assert status == 200 and text in body, "the author's own view does not depend on the audit log"
+    finally:
+        with closing(sqlite3.connect(chainlit_server.database_path)) as db, db:
+            db.execute("ALTER TABLE transcript_views_away RENAME TO transcript_views")
+    status, _, body = _get(chainlit_server, f"/project/share/{thread_id}", lead_token)
+    assert status == 200 and len(_views(chainlit_server, thread_id)) == 2

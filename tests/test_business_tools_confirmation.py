@@ -174,7 +174,9 @@ async def test_a_transfer_opens_one_ticket_per_conversation(shop):
     ]
     async with shop.db.read() as session:
         url = (await session.get_one(Ticket, ticket_id)).transcript_url
-    assert url == f"{shop.settings.store.public_url}/share/conv-1", "a lead can open it; /thread/ is the customer's"
+    # The workspace's page for the conversation (staff only; it opens the read-only transcript), not /thread/,
+    # which is the customer's own page.
+    assert url == f"{shop.settings.store.public_url}/workspace/conversations/conv-1"
 
 
 async def test_a_solved_ticket_is_not_reopened(shop):

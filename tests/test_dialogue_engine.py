@@ -324,6 +324,23 @@ async def test_a_signed_in_customer_handed_over_at_once_is_named_in_the_ticket(c
     assert "Customer: dana_whitfield_1001." in summary.splitlines()
 
 
+async def test_a_ticket_with_a_customer_never_summarises_them_as_not_identified(chat, shop):
+    """An anonymous chat identified by email hands over; its memory is then lost (the session expired) and the
+    customer asks again: the open ticket keeps its customer, and its new summary names them too."""
+    c = chat(signed_in=None)
+    await c.say("I want to return the headphones from my last order")
+    await c.say("dana@example.com")
+    await c.say("I want to talk to a real person")
+    assert c.tools == ["transfer_to_human_agents"]
+    c.state = Conversation("chat-1").to_state()  # rebuilt from the stored messages: nobody identified
+    await c.say("I want to talk to a real person")
+    assert c.tools == ["transfer_to_human_agents"]
+    async with shop.read() as session:
+        customer, summary = (await session.execute(select(Ticket.customer_id, Ticket.summary))).one()
+    assert customer == "dana_whitfield_1001"
+    assert "Customer: dana_whitfield_1001." in summary.splitlines() and "not identified" not in summary, summary
+
+
 async def test_a_tool_this_deployment_leaves_out_is_refused_once(chat, settings):
     """TOOLS_ENABLED without the cancellation: a polite refusal, not the same plan round after round."""
     settings.tools.enabled = [name for name in ("list_my_orders", "get_order_details", "get_user_details",

@@ -95,7 +95,7 @@ async def test_migrations_match_the_models_and_rerun_as_a_no_op(target):
             differences = await conn.run_sync(diff)
     finally:
         await engine.dispose()
-    assert versions == ["0001"]
+    assert versions == ["0002"]
     assert differences == [], "models.py and the store migrations disagree"
 
 
@@ -109,8 +109,8 @@ async def test_store_and_chat_history_share_a_database_with_separate_version_tab
         async with engine.connect() as conn:
             if schema:
                 await conn.execute(text(f'SET search_path TO "{schema}"'))
-            for table in ("alembic_version", "store_alembic_version"):
-                assert (await conn.execute(text(f"SELECT version_num FROM {table}"))).scalars().all() == ["0001"]
+            for table in ("alembic_version", "store_alembic_version"):  # both at their second revision
+                assert (await conn.execute(text(f"SELECT version_num FROM {table}"))).scalars().all() == ["0002"]
             assert (await conn.execute(text("SELECT count(*) FROM store_orders"))).scalar() == 0
             assert (await conn.execute(text("SELECT count(*) FROM threads"))).scalar() == 0
     finally:

@@ -1,10 +1,11 @@
 """The workspace's conversation list (agent/datalayer/workspace.py) on SQLite and PostgreSQL: every filter,
 newest-first order, staff's own chats left out, and keyset pages that return each conversation exactly once,
-ties on the start time included.
+ties on the start time included; the filters on the conversation facts (escalated, ticket status, tool, intent,
+"did not know"), with conversations that have no facts record still listed; the audit trail of transcript views.
 
 Each test gets an empty database: a fresh SQLite file, or a private PostgreSQL schema (tests.postgres) that is
 dropped afterwards. Rows are written through ChatStore like the app writes them; start and rating times are
-then set in SQL so the order is known.
+then set in SQL so the order is known. Facts rows are inserted directly (tests/workspace_fixtures.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from agent.datalayer import migrate
 from agent.datalayer.storage import LocalStorage
 from agent.datalayer.store import ChatStore
 from agent.datalayer.store_rows import feedbacks, threads, users
-from agent.datalayer.workspace import ConversationFilters, Cursor, InvalidCursor, WorkspaceQueries
+from agent.datalayer.workspace import ConversationFilters, Cursor, Facets, InvalidCursor, WorkspaceQueries
 from tests.datalayer_fixtures import no_database_env  # noqa: F401 (autouse fixture)
 from tests.postgres import PG_URL, private_schema, require_postgres
+from tests.workspace_fixtures import add_facts
+from tools.store.sql import utcnow
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 
@@ -218,6 +221,9 @@ async def test_keyset_pages_return_every_conversation_once_even_on_tied_start_ti
         started = T0 + timedelta(minutes=n // 5)
         await add_thread(store, world, f"t{n}", "lead" if n % 7 == 3 else "dana", started,
                          [(f"q{n}", "user_message", f"question {n}" + (" refund" if n % 2 else ""))])
+        if n % 3 == 0:
+            await add_facts(store.engine, world.threads[f"t{n}"], tools=["lookup_order"],
+                            ticket_id=f"T-{n}" if n % 2 else None, ticket_status="open" if n % 2 else None)
     customers = [n for n in range(23) if n % 7 != 3]
     newest_first = sorted(customers, key=lambda n: (T0 + timedelta(minutes=n // 5), world.threads[f"t{n}"]),
                           reverse=True)
@@ -225,6 +231,9 @@ async def test_keyset_pages_return_every_conversation_once_even_on_tied_start_ti
     for filters, expected in (
         (ConversationFilters(), [world.threads[f"t{n}"] for n in newest_first]),
         (ConversationFilters(search="REFUND"), [world.threads[f"t{n}"] for n in newest_first if n % 2]),
+        (ConversationFilters(tool="lookup_order"), [world.threads[f"t{n}"] for n in newest_first if n % 3 == 0]),
+        (ConversationFilters(escalated=False, search="refund"),
+         [world.threads[f"t{n}"] for n in newest_first if n % 2 and n % 3]),
     ):
         for size in (1, 4, 5):
             seen, cursor, pages = [], None, 0
@@ -238,6 +247,8 @@ async def test_keyset_pages_return_every_conversation_once_even_on_tied_start_ti
                 cursor = page.next_cursor.encode() if pages % 2 else page.next_cursor  # text or object alike
             assert seen == expected, f"page size {size}"
             assert pages == max(1, -(-len(expected) // size))
+            # The export walks the same pages itself, whatever its batch size.
+            assert [row.thread_id async for row in queries.rows(filters, batch=size)] == expected, f"batch {size}"
 
 
 async def test_a_cursor_after_the_last_row_gives_an_empty_last_page(store):
@@ -263,3 +274,107 @@ def test_a_cursor_survives_its_round_trip():
     cursor = Cursor(datetime(2026, 1, 2, 3, 4, 5, 678901), "thread/with?odd&chars")
     assert Cursor.decode(cursor.encode()) == cursor
     assert all(c.isalnum() or c in "-_" for c in cursor.encode())
+
+
+async def build_facts(store: ChatStore, world: World) -> None:
+    """Facts for every conversation of build() but e2, which has none (its facts were never recorded).
+
+    d1 answered with a tool; d2 handed over (ticket open, a "did not know"); e1 answered after a ticket was opened
+    (ticket pending, two "did not know"); the lead's own chat handed over (ticket solved); nobody's chat
+    "escalated" without a ticket (the hand-over failed to open one).
+    """
+    await add_facts(store.engine, world.threads["d1"], outcome="answered", tools=["lookup_order"],
+                    intents=["order_status"], turns=2)
+    await add_facts(store.engine, world.threads["d2"], outcome="escalated", ticket_id="T-1001", ticket_status="open",
+                    knowledge_misses=1, tools=["lookup_order", "create_ticket"], intents=["refund"])
+    await add_facts(store.engine, world.threads["e1"], outcome="answered", ticket_id="T-1002", ticket_status="pending",
+                    knowledge_misses=2, intents=["shipping"])
+    await add_facts(store.engine, world.threads["lead1"], outcome="escalated", ticket_id="T-1003",
+                    ticket_status="solved", tools=["lookup_order"])
+    await add_facts(store.engine, world.threads["nobody"], outcome="escalated", intents=["refund"])
+
+
+async def test_rows_carry_the_facts_and_a_conversation_without_facts_is_still_listed(store):
+    world = await build(store)
+    await build_facts(store, world)
+    page = await WorkspaceQueries(store).conversations()
+    by_key = {key: row for row in page.rows for key, thread_id in world.threads.items() if row.thread_id == thread_id}
+    assert list(by_key) == ["e2", "e1", "d2", "d1", "nobody"]
+    d2, e1, e2, nobody = by_key["d2"], by_key["e1"], by_key["e2"], by_key["nobody"]
+    assert (d2.outcome, d2.ticket_id, d2.ticket_status, d2.knowledge_misses, d2.escalated) == (
+        "escalated", "T-1001", "open", 1, True)
+    assert (e1.outcome, e1.ticket_id, e1.ticket_status, e1.escalated) == ("answered", "T-1002", "pending", True)
+    assert (e2.outcome, e2.ticket_id, e2.ticket_status, e2.knowledge_misses, e2.escalated) == (
+        None, None, None, None, False)
+    assert (e2.customer_messages, e2.last_rating) == (1, 0)  # turns and rating come from the steps, facts or not
+    assert (nobody.outcome, nobody.ticket_id, nobody.escalated) == ("escalated", None, True)
+    assert (by_key["d1"].outcome, by_key["d1"].escalated) == ("answered", False)
+
+
+async def test_escalated_means_a_ticket_or_the_escalated_outcome(store):
+    world = await build(store)
+    await build_facts(store, world)
+    assert await listed(store, world, escalated=True) == ["e1", "d2", "nobody"]
+    assert await listed(store, world, escalated=False) == ["e2", "d1"]  # e2 has no facts: not escalated
+    assert await listed(store, world, escalated=True, include_staff=True) == ["lead1", "e1", "d2", "nobody"]
+    assert await listed(store, world, escalated=False, rating="down") == ["e2"]
+    assert await listed(store, world, escalated=True, search="refund") == ["d2"]
+
+
+async def test_ticket_status_filter(store):
+    world = await build(store)
+    await build_facts(store, world)
+    assert await listed(store, world, ticket_status="open") == ["d2"]
+    assert await listed(store, world, ticket_status="pending") == ["e1"]
+    assert await listed(store, world, ticket_status="solved") == []  # only the lead's own chat
+    assert await listed(store, world, ticket_status="solved", include_staff=True) == ["lead1"]
+    assert await listed(store, world, ticket_status="open", customer="erin") == []
+    with pytest.raises(ValueError):
+        await listed(store, world, ticket_status="closed")
+
+
+async def test_tool_and_intent_filters_match_exact_names_of_their_own_kind(store):
+    world = await build(store)
+    await build_facts(store, world)
+    assert await listed(store, world, tool="lookup_order") == ["d2", "d1"]
+    assert await listed(store, world, tool="  create_ticket ") == ["d2"]
+    assert await listed(store, world, tool="lookup") == []  # exact names, not substrings
+    assert await listed(store, world, tool="lookup_order", include_staff=True) == ["lead1", "d2", "d1"]
+    assert await listed(store, world, intent="refund") == ["d2", "nobody"]
+    assert await listed(store, world, intent="lookup_order") == []  # a tool's name is not an intent
+    assert await listed(store, world, tool="refund") == []
+    assert await listed(store, world, intent="refund", customer="dana") == ["d2"]
+    assert await listed(store, world, intent="refund", tool="lookup_order") == ["d2"]
+    assert await listed(store, world, intent="refund", tool="lookup_order", since=T0 + timedelta(hours=2)) == []
+
+
+async def test_did_not_know_reads_the_knowledge_misses(store):
+    world = await build(store)
+    await build_facts(store, world)
+    assert await listed(store, world, did_not_know=True) == ["e1", "d2"]
+    assert await listed(store, world, did_not_know=False) == ["e2", "d1", "nobody"]  # no facts: no misses
+    assert await listed(store, world, did_not_know=True, tool="lookup_order") == ["d2"]
+    assert await listed(store, world, did_not_know=True, escalated=True, ticket_status="pending",
+                        rating="unrated") == ["e1"]
+
+
+async def test_facet_values_are_the_recorded_tool_and_intent_names(store):
+    assert await WorkspaceQueries(store).facet_values() == Facets(tools=[], intents=[])
+    world = await build(store)
+    await build_facts(store, world)
+    assert await WorkspaceQueries(store).facet_values() == Facets(
+        tools=["create_ticket", "lookup_order"], intents=["order_status", "refund", "shipping"])
+
+
+async def test_transcript_views_are_recorded_with_who_and_when(store):
+    assert await store.transcript_views("t-1") == []
+    await store.log_transcript_view("t-1", "lead@larkspurgoods.example", T0 + timedelta(minutes=5))
+    await store.log_transcript_view("t-2", "lead@larkspurgoods.example", T0)
+    await store.log_transcript_view("t-1", "admin@larkspurgoods.example", T0)
+    before = utcnow()  # naive UTC, like the stored times
+    await store.log_transcript_view("t-1", "kim@larkspurgoods.example")
+    views = await store.transcript_views("t-1")
+    assert [(v.viewer, v.viewed_at) for v in views[:2]] == [
+        ("admin@larkspurgoods.example", T0), ("lead@larkspurgoods.example", T0 + timedelta(minutes=5))]
+    assert views[2].viewer == "kim@larkspurgoods.example" and views[2].viewed_at >= before
+    assert {v.thread_id for v in views} == {"t-1"}

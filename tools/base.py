@@ -65,6 +65,7 @@ class ToolResult:
     message: str = ""  # safe to show a customer
     sources: tuple[Passage, ...] = ()
     identified: str | None = None  # a customer id the conversation acts for from now on
+    ticket: str | None = None  # the ticket a hand-over opened (a `hands_over` tool sets it on success)
 
     @property
     def awaiting_confirmation(self) -> bool:

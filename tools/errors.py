@@ -31,3 +31,23 @@ class TransientToolError(ToolError):
 
 class StoreConfigurationError(ToolError, ValueError):
     """The store's database URL or schema is not usable (a deployment mistake, raised before any query)."""
+
+
+class TicketError(ToolError):
+    """A support lead's change to a ticket that cannot be made; `message` is fit to show the lead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TicketNotFound(TicketError):
+    """No ticket has this id."""
+
+
+class TicketChangeRefused(TicketError):
+    """A move the workflow does not allow (solved -> pending, open -> open), or an empty or too long note."""
+
+
+class InvalidTicketCursor(TicketError, ValueError):
+    """A queue page cursor this package did not write (hand-edited, truncated or from another version)."""

@@ -3,7 +3,8 @@
 A message: rate limit -> the conversation, locked and loaded -> uploads -> the turn -> the customer's
 message and the reply written to the history -> memory saved -> lock released. A click on a card: the
 same, with the confirmation instead of a turn. It yields the runner's typed events; a channel renders
-them and knows nothing else. The last event is always a `TurnDone`, sent only once everything is saved.
+them and knows nothing else. The last event is always a `TurnDone`, sent only once everything is saved:
+the transcript, then the conversation's facts (agent/chat/facts.py), both even when the reply was stopped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from agent.chat.facts import FactsLog, FactsRecorder, IntentTagger, TurnFacts
 from agent.chat.history import Entry, History, now
 from agent.chat.intake import Upload, take_in
 from agent.errors import AgentRuntimeError
@@ -76,18 +78,21 @@ class Transcript:
 class ChatService:
     def __init__(self, agent: SupportAgent, conversations: ConversationRepository, limiter: RateLimiter,
                  uploads: UploadLibrary | None = None, history: History | None = None,
-                 assistant_name: str = "Assistant") -> None:
+                 assistant_name: str = "Assistant", facts: FactsLog | None = None,
+                 tagger: IntentTagger | None = None) -> None:
         self.agent = agent
         self.conversations = conversations
         self.limiter = limiter
         self.uploads = uploads
         self.history = history
         self.assistant_name = assistant_name
+        self.recorder = FactsRecorder(facts, tagger)
 
     async def send(self, who: Customer, text: str, files: Sequence[Upload] = (), *, message_id: str | None = None,
                    reply_id: str | None = None) -> AsyncIterator[AgentEvent]:
         """A customer's message (and attachments). `message_id` / `reply_id` let a channel reuse its own ids."""
         message_id, reply_id = message_id or new_id(), reply_id or new_id()
+        facts = TurnFacts.for_message(who.conversation_id, who.user_id, message_id, text)
 
         async def turn(conversation: Conversation, transcript: Transcript) -> AsyncIterator[AgentEvent]:
             # The customer's message is written first, so it precedes everything the turn adds.
@@ -106,7 +111,7 @@ class ChatService:
                 async for event in stream:
                     yield event
 
-        async with aclosing(self._act(who, turn)) as events:
+        async with aclosing(self._act(who, turn, facts)) as events:
             async for event in events:
                 yield event
 
@@ -122,12 +127,14 @@ class ChatService:
                     yield event
 
         # Not rate-limited: a card's buttons are gone once clicked, and a refused click would strand the action.
-        async with aclosing(self._act(who, turn, limited=False)) as events:
+        facts = TurnFacts.for_click(who.conversation_id, who.user_id)
+        async with aclosing(self._act(who, turn, facts, limited=False)) as events:
             async for event in events:
                 yield event
 
-    async def _act(self, who: Customer, turn: Turn, limited: bool = True) -> AsyncIterator[AgentEvent]:
-        """Rate limit, lock, run `turn`, record its entries, save; `TurnDone` is held back until all of it."""
+    async def _act(self, who: Customer, turn: Turn, facts: TurnFacts,
+                   limited: bool = True) -> AsyncIterator[AgentEvent]:
+        """Rate limit, lock, run `turn`, record its entries and facts, save; `TurnDone` waits for all of it."""
         decision = await self.limiter.hit(who.user_id or who.conversation_id) if limited else None
         if decision is not None and not decision.allowed:
             yield Notice(new_id(), RATE_LIMITED.format(wait=max(1, math.ceil(decision.retry_after_s))))
@@ -135,15 +142,27 @@ class ChatService:
             return
         done = TurnDone("", "failed")
         try:
+            async with aclosing(self._locked(who, turn)) as events:
+                async for event in events:
+                    if isinstance(event, TurnDone):
+                        done = event
+                    else:
+                        facts.see(event)
+                        yield event
+            facts.finish(done.status)  # not reached when stopped
+        finally:
+            await asyncio.shield(self.recorder.record(facts))  # after the transcript; on a stop too
+        yield done
+
+    async def _locked(self, who: Customer, turn: Turn) -> AsyncIterator[AgentEvent]:
+        """Under the conversation's lock: `turn`, then its entries written, even when it was stopped."""
+        try:
             async with self.conversations.open(who.conversation_id, who.user_id) as conversation:
                 transcript = Transcript(self.history, who.conversation_id)
                 try:
                     async with aclosing(turn(conversation, transcript)) as events:
                         async for event in events:
-                            if isinstance(event, TurnDone):
-                                done = event
-                            else:
-                                yield event
+                            yield event
                 finally:
                     # Written before the turn ends, and even when it was stopped: the history loses nothing.
                     failure = await asyncio.shield(transcript.flush())
@@ -152,7 +171,6 @@ class ChatService:
         except AgentRuntimeError as exc:  # lock timeout, write conflicts: said plainly, never a stack trace
             log.warning("action in conversation %s not processed: %s", who.conversation_id, exc)
             yield ErrorEvent(getattr(exc, "kind", "runtime"), exc.user_message)
-        yield done
 
     async def _answer(self, events: AsyncIterator[AgentEvent], reply_id: str,
                       transcript: Transcript) -> AsyncIterator[AgentEvent]:

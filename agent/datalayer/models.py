@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -127,3 +128,91 @@ class Feedback(Base):
     value: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# What the workspace reads: one record of facts per conversation, kept by the chat service at the end of every
+# turn and click (agent/chat/facts.py), not derived from the steps on each page view. Not in thread metadata:
+# that reaches the customer's browser and Chainlit overwrites it on resume.
+
+OUTCOMES = ("answered", "unanswered", "escalated", "error")
+GAP_KINDS = ("missed", "rated_down", "handed_over")
+ITEM_KINDS = ("intent", "tool")
+
+
+class ConversationFacts(Base):
+    __tablename__ = "conversation_facts"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('answered', 'unanswered', 'escalated', 'error')", name="ck_facts_outcome"),
+        Index("ix_facts_started", "started_at", "thread_id"),
+        Index("ix_facts_ticket_status", "ticket_status"),
+        Index("ix_facts_user", "user_id"),
+    )
+
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(36))  # the owner (users.id); None when anonymous
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    last_customer_at: Mapped[datetime | None] = mapped_column(DateTime)  # the customer's latest message
+    last_answer_at: Mapped[datetime | None] = mapped_column(DateTime)  # the assistant's latest reply
+    first_response_ms: Mapped[int | None] = mapped_column(Integer)  # first turn: message in -> first token out
+    turns: Mapped[int] = mapped_column(Integer, default=0)  # customer messages
+    errors: Mapped[int] = mapped_column(Integer, default=0)  # turns or clicks that ended in an error
+    knowledge_misses: Mapped[int] = mapped_column(Integer, default=0)  # questions answered with "I don't know"
+    cards_shown: Mapped[int] = mapped_column(Integer, default=0)
+    cards_confirmed: Mapped[int] = mapped_column(Integer, default=0)
+    cards_declined: Mapped[int] = mapped_column(Integer, default=0)
+    cards_expired: Mapped[int] = mapped_column(Integer, default=0)  # clicked too late, or replaced by a newer card
+    ticket_id: Mapped[str | None] = mapped_column(String(32))  # the hand-over ticket, in the store's database
+    ticket_status: Mapped[str | None] = mapped_column(String(16))  # open / pending / solved, kept in step
+    last_rating: Mapped[int | None] = mapped_column(Integer)  # 1 👍, 0 👎, None unrated: the latest rating given
+    outcome: Mapped[str] = mapped_column(String(16), default="unanswered")
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FactItem(Base):
+    """An intent recognised or a tool run in a conversation, with how often (and for tools, how often it failed)."""
+
+    __tablename__ = "conversation_fact_items"
+    __table_args__ = (
+        CheckConstraint("kind IN ('intent', 'tool')", name="ck_fact_items_kind"),
+        Index("ix_fact_items_kind_name", "kind", "name", "thread_id"),
+    )
+
+    thread_id: Mapped[str] = mapped_column(
+        ForeignKey("conversation_facts.thread_id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ContentGap(Base):
+    """A customer question the assistant could not answer from the knowledge base, or whose answer got a 👎 or
+    a hand-over. `embedding` (float32 MiniLM vector) is filled the first time the analytics cluster it."""
+
+    __tablename__ = "content_gaps"
+    __table_args__ = (
+        CheckConstraint("kind IN ('missed', 'rated_down', 'handed_over')", name="ck_content_gaps_kind"),
+        Index("ix_content_gaps_asked", "asked_at"),
+    )
+
+    thread_id: Mapped[str] = mapped_column(
+        ForeignKey("conversation_facts.thread_id", ondelete="CASCADE"), primary_key=True
+    )
+    step_id: Mapped[str] = mapped_column(String(255), primary_key=True)  # the customer's message
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    asked_at: Mapped[datetime] = mapped_column(DateTime)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class TranscriptView(Base):
+    """Who opened which conversation's transcript, and when (an audit trail for staff access)."""
+
+    __tablename__ = "transcript_views"
+    __table_args__ = (Index("ix_transcript_views_thread", "thread_id", "viewed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thread_id: Mapped[str] = mapped_column(String(255))  # no FK: the log outlives a deleted conversation
+    viewer: Mapped[str] = mapped_column(String(255))  # the staff member's identifier
+    viewed_at: Mapped[datetime] = mapped_column(DateTime)

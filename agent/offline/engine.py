@@ -80,7 +80,7 @@ class DialogueEngine:
         state.hear(text)
         for settled in request.settled:
             _settle_card(state, settled)
-        routing = await asyncio.to_thread(self._route, text)
+        routing = await asyncio.to_thread(self.route, text)
         if (flow := state.flow) is not None:
             flow.hear(text)
         step = await self._decide(request, state, text, routing)
@@ -88,7 +88,8 @@ class DialogueEngine:
             state.misses = 0
         return step
 
-    def _route(self, text: str) -> Routing:
+    def route(self, text: str) -> Routing:
+        """The message's intent (thread-safe: every conversation shares the router's cache); blocks: embeds."""
         with self._routing:
             return self.router.route(text)
 
@@ -227,7 +228,7 @@ class DialogueEngine:
         """A lone "yes" / "no" / "ok" with no task open: it answers whatever was said last."""
         offered = state.turn.get("offered")
         if answer == "yes" and offered:  # typed instead of clicking the offered button
-            return await self._decide(request, state, offered, await asyncio.to_thread(self._route, offered))
+            return await self._decide(request, state, offered, await asyncio.to_thread(self.route, offered))
         if answer == "no" and not offered:  # to "anything else?": the chat is over
             return self._small_talk(state, GOODBYE)
         return Reply(replies.ANYTHING_ELSE)

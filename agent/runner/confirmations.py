@@ -13,7 +13,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 from agent.runner.conversation import Conversation, PendingAction
-from agent.runner.events import AgentEvent, ConfirmationRequested, Escalation, TextDelta, ToolCallStarted, ToolFinished
+from agent.runner.events import (
+    AgentEvent, CardOutcome, CardSettled, ConfirmationRequested, Escalation, TextDelta, ToolCallStarted, ToolFinished,
+)  # fmt: skip
 from agent.models.messages import Message
 from tools.base import ToolCall, ToolContext, ToolResult, ToolSpec
 from tools.registry import ToolRegistry
@@ -22,6 +24,11 @@ DECLINED_REPLY = "All right, I've dropped that request. Nothing has been changed
 SUPERSEDED_REPLY = "That request was replaced by a newer one, so nothing was changed. Use the latest card."
 EXPIRED_REPLY = "That confirmation has expired, so nothing was changed. Ask me again if you still want it done."
 RESOLVED_KEEP = 20  # outcomes remembered for repeated clicks on old cards
+# A click's outcome as the card's fate. A confirmed action the tool then refused ("failed": the order changed
+# since the preview) was not applied, and the customer did not cancel it: the card had gone stale, as if expired.
+CARD_FATES: dict[str, CardOutcome] = {
+    "applied": "confirmed", "declined": "declined", "expired": "expired", "failed": "expired",
+}  # fmt: skip
 
 
 def request_confirmation(conversation: Conversation, spec: ToolSpec, call: ToolCall, result: ToolResult,
@@ -43,10 +50,18 @@ def request_confirmation(conversation: Conversation, spec: ToolSpec, call: ToolC
     return ConfirmationRequested(token, call.name, summary, replaced)
 
 
-def drop_expired(conversation: Conversation) -> None:
+def replaced_cards(card: ConfirmationRequested) -> list[CardSettled]:
+    """The older cards a new one superseded: they expired (a click on one only says it was replaced)."""
+    return [CardSettled(token, card.tool, "expired") for token in card.replaces]
+
+
+def drop_expired(conversation: Conversation) -> list[CardSettled]:
+    """Forget cards past their time; returns them, expired."""
     now = time.time()
-    for token in [t for t, action in conversation.pending.items() if action.expires_at < now]:
+    dropped = [(t, action.tool) for t, action in conversation.pending.items() if action.expires_at < now]
+    for token, _ in dropped:
         conversation.resolve(token, EXPIRED_REPLY, RESOLVED_KEEP)
+    return [CardSettled(token, tool, "expired") for token, tool in dropped]
 
 
 async def resolve(registry: ToolRegistry, conversation: Conversation, context: ToolContext, token: str,
@@ -75,8 +90,9 @@ async def resolve(registry: ToolRegistry, conversation: Conversation, context: T
         reply = (result.message or "Done.") if result.ok else f"I couldn't do that: {result.message} Nothing has been changed."
         spec = registry.spec(call.name)
         if result.ok and spec is not None and spec.hands_over:
-            yield Escalation(reason=call.name, summary=result.message)
+            yield Escalation(reason=call.name, summary=result.message, ticket_id=result.ticket)
     if action is not None:
         conversation.resolve(token, reply, RESOLVED_KEEP)
         conversation.settled.append((action.tool, outcome))  # the model hears of it with the next message
+        yield CardSettled(token, action.tool, CARD_FATES[outcome])
     yield TextDelta(reply)

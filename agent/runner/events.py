@@ -48,6 +48,7 @@ class Sources:
 class Escalation:
     reason: str
     summary: str
+    ticket_id: str | None = None  # the hand-over's ticket, when the tool opened one (ToolResult.ticket)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ class ConfirmationRequested:
     tool: str
     summary: tuple[str, ...]
     replaces: tuple[str, ...] = ()  # tokens of older cards this one supersedes: their buttons go
+
+
+CardOutcome = Literal["confirmed", "declined", "expired"]
+
+
+@dataclass(frozen=True)
+class CardSettled:
+    """What became of a card: Confirm applied it, Cancel dropped it, or it expired (too late, replaced by a
+    newer card, or its action could no longer be applied). Said once per card; repeated clicks say nothing."""
+
+    token: str
+    tool: str
+    outcome: CardOutcome
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,6 @@ class TurnDone:
 
 
 AgentEvent = (
-    TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ConfirmationRequested | Choices | Notice
-    | ErrorEvent | TurnDone
+    TextDelta | ToolCallStarted | ToolFinished | Sources | Escalation | ConfirmationRequested | CardSettled | Choices
+    | Notice | ErrorEvent | TurnDone
 )

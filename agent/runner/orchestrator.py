@@ -72,7 +72,8 @@ class SupportAgent:
             return
         conversation.add(Message.user(text))
         await self._identify(conversation)
-        confirmations.drop_expired(conversation)
+        for expired in confirmations.drop_expired(conversation):
+            yield expired
         book = SourceBook()
         context = await self._retrieve(text, conversation)
         book.add(context)
@@ -209,11 +210,14 @@ class SupportAgent:
             spec = self.registry.spec(call.name)
             # What the tool declared it does: a write's preview becomes a card, a hand-over an escalation.
             if spec is not None and spec.writes and result.awaiting_confirmation:
-                yield confirmations.request_confirmation(conversation, spec, call, result,
-                                                         self.settings.store.confirmation_ttl_s)
+                card = confirmations.request_confirmation(conversation, spec, call, result,
+                                                          self.settings.store.confirmation_ttl_s)
+                yield card
+                for replaced in confirmations.replaced_cards(card):
+                    yield replaced
                 result = replace(result, message=result.message + CONFIRM_HINT)
             if spec is not None and spec.hands_over and result.ok:
-                yield Escalation(reason=call.name, summary=result.message)
+                yield Escalation(reason=call.name, summary=result.message, ticket_id=result.ticket)
             messages.append(Message.tool(call, result))
 
     async def resolve_action(self, conversation: Conversation, token: str, approve: bool) -> AsyncIterator[AgentEvent]:

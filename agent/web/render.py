@@ -12,8 +12,8 @@ import chainlit as cl
 from chainlit.utils import utc_now
 
 from agent.runner.events import (
-    AgentEvent, Choices, ConfirmationRequested, ErrorEvent, Escalation, Notice, Sources, TextDelta, ToolCallStarted,
-    ToolFinished,
+    AgentEvent, CardSettled, Choices, ConfirmationRequested, ErrorEvent, Escalation, Notice, Sources, TextDelta,
+    ToolCallStarted, ToolFinished,
 )  # fmt: skip
 
 CONFIRM_ACTION = "confirm_action"
@@ -74,6 +74,8 @@ class TurnView:
             for token in event.replaces:  # a replaced card could only answer "replaced": hide its buttons
                 await remove_card_buttons(token)
             await confirmation_card(event).send()
+        elif isinstance(event, CardSettled):
+            pass  # for the records only: a click took its card's buttons already, a newer card (`replaces`) too
         elif isinstance(event, Escalation):
             await cl.Message(content=event.summary, author="Support team").send()
         elif isinstance(event, Notice):

@@ -1,5 +1,5 @@
 """Our HTTP routes beside Chainlit's: stored files for their owner, ratings by their author, health, and
-thread sharing as the settings say.
+thread sharing as the settings say, with staff's openings of transcripts recorded.
 
 Chainlit's catch-all route (and its own /health, /feedback and share routes) would answer first, so `install`
 puts ours in front of its routes.
@@ -7,6 +7,7 @@ puts ours in front of its routes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import chainlit as cl
@@ -17,10 +18,13 @@ from chainlit.session import WebsocketSession
 from chainlit.types import DeleteFeedbackRequest, ShareThreadRequest, UpdateFeedbackRequest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 
+from agent.datalayer.errors import DataLayerError
 from agent.datalayer.store import ChatStore
 from agent.web.auth import is_staff
 
 NOT_FOUND = "Not found"
+AUDIT_UNAVAILABLE = "The transcript cannot be opened right now (its opening could not be recorded). Try again."
+log = logging.getLogger(__name__)
 
 
 def _live_thread(session_id: str, user: cl.User | None) -> str | None:
@@ -107,13 +111,23 @@ def _sharing_routes(router: APIRouter, history: ChatStore) -> None:
         request: Request, thread_id: str, user: cl.User | None = Depends(signed_in_or_none)
     ) -> Response:
         """Chainlit's read-only view, which anyone, even anonymous, may open once `is_shared` is set: only for
-        the thread's author and for staff (lead or admin in the users table, read on this request)."""
-        allowed = user is not None and (
-            await history.is_owner(thread_id, user.identifier) or await is_staff(history, user.identifier)
-        )
-        if not allowed:
+        the thread's author and for staff (lead or admin in the users table, read on this request).
+
+        A staff member opening someone else's transcript is recorded (who, when) before the transcript leaves;
+        if the record cannot be written the view is refused with a 503: unrecorded staff access does not happen.
+        The author reading their own conversation is not recorded."""
+        author = user is not None and await history.is_owner(thread_id, user.identifier)
+        staff = user is not None and not author and await is_staff(history, user.identifier)
+        if user is None or not (author or staff):
             raise HTTPException(status_code=404, detail=NOT_FOUND)
-        return await chainlit_server.get_shared_thread(request, thread_id, user)
+        response = await chainlit_server.get_shared_thread(request, thread_id, user)  # 404 for unknown threads
+        if staff:
+            try:
+                await history.log_transcript_view(thread_id, user.identifier)
+            except DataLayerError as exc:
+                log.error("transcript %s not shown to %s: the view could not be recorded", thread_id, user.identifier)
+                raise HTTPException(status_code=503, detail=AUDIT_UNAVAILABLE) from exc
+        return response
 
 
 def install(app: FastAPI, router: APIRouter) -> None:

@@ -34,6 +34,8 @@ ORDER_STATUSES = (
     "return requested", "exchange requested",
 )
 TICKET_STATUSES = ("open", "pending", "solved")
+# What a ticket's history records: its creation, (un)assignments, status moves and internal notes.
+TICKET_EVENT_KINDS = ("created", "assigned", "status", "note")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -200,6 +202,26 @@ class Ticket(Base):
     summary: Mapped[str] = mapped_column(Text)
     transcript_url: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Who works it: a staff member's sign-in identifier (the chat history's users table, another database
+    # maybe, hence no foreign key); NULL while unassigned.
+    assignee: Mapped[str | None] = mapped_column(String(255), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)  # the latest change of any kind, notes included
+
+
+class TicketEvent(Base):
+    """One line of a ticket's history: who did what, when. Rows are only ever added."""
+
+    __tablename__ = "store_ticket_events"
+    __table_args__ = (CheckConstraint(_in("kind", TICKET_EVENT_KINDS), name="ck_store_ticket_events_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # also the order of events
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("store_tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(255))  # a staff identifier, or "assistant" for the hand-over tool
+    kind: Mapped[str] = mapped_column(String(16))
+    from_value: Mapped[str | None] = mapped_column(String(255))  # status or assignee before (NULL: none)
+    to_value: Mapped[str | None] = mapped_column(String(255))  # status or assignee after (NULL: unassigned)
+    note: Mapped[str | None] = mapped_column(Text)  # the internal note (kind "note")
 
 
 class AppliedAction(Base):

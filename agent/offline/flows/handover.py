@@ -8,6 +8,7 @@ from agent.offline import replies
 from agent.offline.flows.base import Call
 from agent.offline.flows.slots import NEW_ITEM
 from agent.offline.state import DialogueState
+from tools.escalation import customer_line
 
 MAX_SUMMARY_CHARS = 3500  # the ticket's summary holds 4000; leave room for the quotes' ellipses
 MAX_QUOTE_CHARS = 300
@@ -29,8 +30,9 @@ def escalate(state: DialogueState, reason: str, why: str, said: list[str]) -> Ca
 
 def write_summary(state: DialogueState, why: str, said: list[str]) -> str:
     lines = [f"Hand-over: {why}."]
-    customer = state.customer or state.data.get("account")
-    lines.append(f"Customer: {customer or ('signed in' if state.bound else 'not identified')}.")
+    # The account the conversation acts for is the ticket's customer; the engine's own lookup comes second.
+    customer = state.data.get("account") or state.customer
+    lines.append(customer_line(customer, signed_in=state.bound))
     flow = state.flow
     if flow is not None:
         lines.append(f"Request: {replies.DOING.get(flow.intent, flow.intent)}.")

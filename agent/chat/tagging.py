@@ -1,0 +1,57 @@
+"""The facts' intent tagger: the offline dialogue engine's intent router, whichever model answers the customer.
+
+Information questions (a policy question, or one out of the shop's scope) are the ones the knowledge base should
+answer; greetings, store flows (orders, returns...), asking for a human and bare details are not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from agent.chat.facts_log import IntentTag
+from agent.offline.intents import OUT_OF_SCOPE, POLICY_QUESTION
+from agent.offline.router import IntentRouter, Routing
+
+log = logging.getLogger(__name__)
+KNOWLEDGE_INTENTS = frozenset({POLICY_QUESTION, OUT_OF_SCOPE})
+
+
+class RouterTagger:
+    """`IntentTagger` over a routing function: the engine's own (shares its cache and lock), or a router's."""
+
+    def __init__(self, route: Callable[[str], Routing]) -> None:
+        self.route = route
+
+    @classmethod
+    def building(cls, make: Callable[[], IntentRouter]) -> RouterTagger:
+        """A tagger whose router is built in the background now (it embeds every example: seconds); tagging
+        waits for it. For an LLM deployment, where no dialogue engine built one."""
+        ready: Future[IntentRouter] = Future()
+
+        def build() -> None:
+            try:
+                ready.set_result(make())
+            except Exception as exc:  # said by every tag() until a restart: the facts lose their intents only
+                log.exception("the intent router could not be built")
+                ready.set_exception(exc)
+
+        threading.Thread(target=build, name="intent-router", daemon=True).start()
+        lock = threading.Lock()  # the router's embedding cache is not thread-safe
+
+        def route(text: str) -> Routing:
+            router = ready.result()
+            with lock:
+                return router.route(text)
+
+        return cls(route)
+
+    def tag(self, text: str) -> IntentTag | None:
+        try:
+            routing = self.route(text)
+        except Exception:  # tagging never breaks a turn
+            log.exception("intent tagging failed")
+            return None
+        return IntentTag(routing.intent, routing.intent in KNOWLEDGE_INTENTS)

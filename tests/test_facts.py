@@ -1,0 +1,414 @@
+"""The conversation facts the chat service records (agent/chat/facts.py), end to end: a scripted model, small tools,
+the real chat store on SQLite and PostgreSQL. Every test reads the stored row, its items and its gaps back.
+
+PostgreSQL runs in the session's private schema (tests.postgres), so each test uses its own conversation ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import aclosing
+
+import pytest
+
+from agent.chat.facts import FactsRecorder, TurnFacts
+from agent.chat.facts_log import IntentTag
+from agent.chat.service import ChatService, Customer
+from agent.datalayer.errors import DataLayerError
+from agent.datalayer.history import StoreHistory
+from agent.errors import ModelError
+from agent.models.scripted import FunctionModel, ScriptedModel, call_tools, tool_call
+from agent.runner.events import CardSettled, ConfirmationRequested, ErrorEvent, Escalation, TextDelta, TurnDone
+from agent.runner.memory import ExtractiveSummarizer
+from agent.runner.orchestrator import SupportAgent
+from agent.sessions.conversations import ConversationRepository
+from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
+from agent.settings import Settings, StoreSettings, ToolSettings
+from knowledge.types import Passage
+from tests.datalayer_fixtures import database, no_database_env  # noqa: F401 (fixtures)
+from tests.facts_fixtures import BASE, facts_of, store, window  # noqa: F401 (fixtures)
+from tests.postgres import pg_schema  # noqa: F401 (fixture)
+from tools.base import ToolContext, ToolResult, tool
+from tools.errors import ToolFailure
+from tools.registry import ToolRegistry
+
+RETURNS = "How long do I have to return an item?"
+CARS = "Do you sell cars?"
+HUMAN = "I want to talk to a person"
+CANCEL = "cancel #W0000001"
+TICKET = "T-FACTS001"
+POLICY = IntentTag("policy_question", True)
+TAGS = {RETURNS: POLICY, CARS: IntentTag("out_of_scope", True), HUMAN: IntentTag("human", False),
+        CANCEL: IntentTag("cancel_order", False), "hi": IntentTag("greeting", False)}  # fmt: skip
+
+
+class Tagger:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def tag(self, text: str) -> IntentTag | None:
+        self.seen.append(text)
+        return TAGS.get(text)
+
+
+class Shelf:
+    """A knowledge base of one passage, found for every question."""
+
+    passage = Passage("p1", "Items can be returned within 30 days.", "returns.md", "Returns", score=0.9)
+
+    async def asearch(self, query, k=None, where=None):
+        return [self.passage]
+
+    def relevant(self, passages):
+        return passages
+
+
+@tool
+def lookup_order(order_id: str) -> ToolResult:
+    """Look an order up."""
+    if order_id != "#W0000001":
+        raise ToolFailure("not_found", f"No order {order_id}.")
+    return ToolResult.success({"status": "delivered"})
+
+
+@tool(writes=True, acts_on="order_id")
+def cancel_order(ctx: ToolContext, order_id: str) -> ToolResult:
+    """Cancel an order."""
+    if ctx.confirmation is None:
+        return ToolResult.needs_confirmation([f"Cancel order {order_id}."])
+    if order_id == "#W0000009":
+        raise ToolFailure("forbidden", "That order has shipped since.")
+    return ToolResult.success({"order_id": order_id}, f"Order {order_id} is cancelled.")
+
+
+@tool(hands_over=True)
+def hand_over(summary: str) -> ToolResult:
+    """Hand over to a person."""
+    return ToolResult(ok=True, data={"ticket_id": TICKET}, message=f"A colleague will follow up ({TICKET}).",
+                      ticket=TICKET)
+
+
+def chat(store, model, *, tagger=None, ttl_s: float = 900.0, facts=None) -> ChatService:
+    settings = Settings(store=StoreSettings(confirmation_ttl_s=ttl_s))
+    registry = ToolRegistry([lookup_order, cancel_order, hand_over], ToolSettings(retry_backoff_s=0))
+    agent = SupportAgent(model, registry, Shelf(), settings)
+    sessions = ConversationRepository(MemorySessionStore(60, 1), ExtractiveSummarizer(4), max_messages=20,
+                                      max_tokens=2000)
+    return ChatService(agent, sessions, MemoryRateLimiter(600, 100), None, StoreHistory(store),
+                       facts=store if facts is None else facts, tagger=tagger or Tagger())
+
+
+def visitor() -> Customer:
+    return Customer(f"conv-{uuid.uuid4().hex}", None, "Visitor")
+
+
+async def send(service, who, text, **ids) -> list:
+    return [event async for event in service.send(who, text, **ids)]
+
+
+async def click(service, who, token, approve=True) -> list:
+    return [event async for event in service.confirm(who, token, approve)]
+
+
+def card_of(events) -> ConfirmationRequested:
+    [card] = [e for e in events if isinstance(e, ConfirmationRequested)]
+    return card
+
+
+async def test_an_answered_question(store):
+    user = await store.ensure_user(f"dana-{uuid.uuid4().hex[:8]}@example.com", "Dana", None)
+    who = Customer(f"conv-{uuid.uuid4().hex}", user["identifier"], "Dana")
+    model = ScriptedModel(["You have 30 days [1].", "Anything else?"])
+    service = chat(store, model)
+    with window() as when:
+        events = await send(service, who, RETURNS, message_id=f"m-{who.conversation_id}")
+    assert events[-1].status == "completed"
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 1, "outcome": "answered", "user_id": user["id"]}
+    assert facts["items"] == {("intent", "policy_question"): (1, 0)}
+    assert facts["gaps"] == set()
+    assert when.start <= facts["started_at"] <= facts["last_customer_at"] <= facts["last_answer_at"] <= when.end
+    first = facts["first_response_ms"]
+    assert isinstance(first, int) and 0 <= first < 5000
+
+    model.delay_s = 0.2  # a slow second answer must not replace the first response time
+    await send(service, who, "hi")
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["first_response_ms"] == first
+    assert facts["counts"] == BASE | {"turns": 2, "outcome": "answered", "user_id": user["id"]}
+    assert facts["items"] == {("intent", "policy_question"): (1, 0), ("intent", "greeting"): (1, 0)}
+
+
+async def test_a_question_the_knowledge_base_did_not_answer_is_a_miss(store):
+    who = visitor()
+    service = chat(store, ScriptedModel(["I'm not sure, sorry.", "Hello!", "No idea."]))
+    message_id = f"m-{uuid.uuid4().hex}"
+    with window() as when:
+        await send(service, who, CARS, message_id=message_id)
+    await send(service, who, "hi")  # not an information question: no miss however it is answered
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 2, "knowledge_misses": 1, "outcome": "answered"}
+    [(kind, step_id, question)] = facts["gaps"]
+    assert (kind, step_id, question) == ("missed", message_id, CARS)
+    assert when.start <= facts["gap_times"][step_id] <= when.end
+
+    await send(service, who, "Something nobody tagged")  # the tagger does not know: no intent, no miss
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"]["knowledge_misses"] == 1 and facts["counts"]["turns"] == 3
+
+
+async def test_tool_runs_and_failures_are_counted_and_a_tool_answer_is_no_miss(store):
+    who = visitor()
+    model = ScriptedModel([
+        call_tools(tool_call("lookup_order", {"order_id": "#W0000002"})),
+        call_tools(tool_call("lookup_order", {"order_id": "#W0000001"})),
+        "It was delivered.",
+    ])  # fmt: skip
+    await send(chat(store, model), who, RETURNS)
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 1, "outcome": "answered"}, "a tool worked: not a miss"
+    assert facts["items"] == {("intent", "policy_question"): (1, 0), ("tool", "lookup_order"): (2, 1)}
+
+
+def cancel_script(*orders: str, then: tuple[str, ...] = ()) -> ScriptedModel:
+    replies: list = []
+    for order in orders:
+        replies += [call_tools(tool_call("cancel_order", {"order_id": order})), "Please confirm."]
+    return ScriptedModel([*replies, *then])
+
+
+@pytest.mark.parametrize(("approve", "fate"), [(True, "cards_confirmed"), (False, "cards_declined")])
+async def test_a_card_shown_then_clicked(store, approve, fate):
+    who = visitor()
+    service = chat(store, cancel_script("#W0000001"))
+    card = card_of(await send(service, who, CANCEL))
+    events = await click(service, who, card.token, approve)
+    assert [e for e in events if isinstance(e, CardSettled)] == [
+        CardSettled(card.token, "cancel_order", "confirmed" if approve else "declined")]
+    again = await click(service, who, card.token, approve)  # a double click settles nothing more
+    assert not [e for e in again if isinstance(e, CardSettled)]
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 1, "cards_shown": 1, fate: 1, "outcome": "answered"}
+    runs = 2 if approve else 1  # the preview, then the confirmed run
+    assert facts["items"] == {("intent", "cancel_order"): (1, 0), ("tool", "cancel_order"): (runs, 0)}
+
+
+async def test_cards_that_expire_are_counted_once(store):
+    who = visitor()
+    service = chat(store, cancel_script("#W0000001", "#W0000002", then=("Hello!",)), ttl_s=1e-9)
+    first = card_of(await send(service, who, CANCEL))
+    late = await click(service, who, first.token)  # too late
+    assert [e.outcome for e in late if isinstance(e, CardSettled)] == ["expired"]
+    card_of(await send(service, who, "cancel #W0000002"))  # left unclicked, dropped at the next message
+    await send(service, who, "hi")
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 3, "cards_shown": 2, "cards_expired": 2, "outcome": "answered"}
+
+
+async def test_a_replaced_card_expires_and_the_newer_one_is_confirmed(store):
+    who = visitor()
+    service = chat(store, cancel_script("#W0000001", "#W0000001"))
+    first = card_of(await send(service, who, CANCEL))
+    events = await send(service, who, "cancel it, really")
+    second = card_of(events)
+    assert second.replaces == (first.token,)
+    assert [e for e in events if isinstance(e, CardSettled)] == [CardSettled(first.token, "cancel_order", "expired")]
+    await click(service, who, first.token)  # says it was replaced: nothing more to count
+    await click(service, who, second.token)
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 2, "cards_shown": 2, "cards_expired": 1, "cards_confirmed": 1,
+                                      "outcome": "answered"}  # fmt: skip
+
+
+async def test_a_card_offered_again_after_an_outage_is_one_card(store):
+    who = visitor()
+    service = chat(store, cancel_script("#W0000001"))
+    card = card_of(await send(service, who, CANCEL))
+    breaker = service.agent.registry.breaker("default")
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure()
+    assert card_of(await click(service, who, card.token)).token == card.token
+    breaker.record_success()
+    await click(service, who, card.token)
+
+    facts = await facts_of(store, who.conversation_id)
+    # The click during the outage ended "failed": an error; the card was shown once and confirmed once.
+    assert facts["counts"] == BASE | {"turns": 1, "cards_shown": 1, "cards_confirmed": 1, "errors": 1,
+                                      "outcome": "error"}  # fmt: skip
+
+
+async def test_a_confirmed_card_the_tool_refuses_is_not_confirmed(store):
+    who = visitor()
+    service = chat(store, cancel_script("#W0000009"))
+    card = card_of(await send(service, who, "cancel #W0000009"))
+    events = await click(service, who, card.token)
+    assert [e.outcome for e in events if isinstance(e, CardSettled)] == ["expired"]
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 1, "cards_shown": 1, "cards_expired": 1, "outcome": "answered"}
+    assert facts["items"][("tool", "cancel_order")] == (2, 1)
+
+
+async def test_a_hand_over_records_its_ticket_and_the_question_behind_it(store):
+    who = visitor()
+    model = ScriptedModel(["I don't know that one.", call_tools(tool_call("hand_over", {"summary": "returns"})),
+                           "A colleague will help."])  # fmt: skip
+    service = chat(store, model)
+    question_id = f"m-{uuid.uuid4().hex}"
+    await send(service, who, RETURNS, message_id=question_id)
+    events = await send(service, who, HUMAN)
+    assert [e.ticket_id for e in events if isinstance(e, Escalation)] == [TICKET]
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 2, "knowledge_misses": 1, "ticket_id": TICKET,
+                                      "ticket_status": "open", "outcome": "escalated"}  # fmt: skip
+    assert facts["gaps"] == {("missed", question_id, RETURNS), ("handed_over", question_id, RETURNS)}
+    assert facts["items"][("tool", "hand_over")] == (1, 0)
+
+    await store.ticket_changed(who.conversation_id, "T-SOMEOTHER", "solved")  # another ticket: not this one's
+    assert (await facts_of(store, who.conversation_id))["counts"]["ticket_status"] == "open"
+    await store.ticket_changed(who.conversation_id, TICKET, "solved")
+    facts = await facts_of(store, who.conversation_id)
+    assert (facts["counts"]["ticket_status"], facts["counts"]["outcome"]) == ("solved", "escalated")
+
+
+async def test_a_hand_over_without_an_information_question_leaves_no_gap(store):
+    who = visitor()
+    model = ScriptedModel([call_tools(tool_call("hand_over", {"summary": "wants a person"})), "Done."])
+    await send(chat(store, model), who, HUMAN)
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["gaps"] == set() and facts["counts"]["outcome"] == "escalated"
+
+
+async def test_errors_count_and_refusals_do_not(store):
+    who = visitor()
+    service = chat(store, ScriptedModel([ModelError("bad_response", "garbled")]))
+    events = await send(service, who, RETURNS)
+    assert isinstance(events[-2], ErrorEvent) and events[-1].status == "failed"
+    too_long = await send(service, who, "x" * (Settings().chat.max_message_chars + 1))
+    assert too_long[0].kind == "invalid_input"
+
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 2, "errors": 1, "outcome": "error"}, "a failed turn is no miss"
+    assert facts["last_answer_at"] is None and facts["first_response_ms"] is None
+
+
+async def test_a_stopped_reply_is_recorded_without_an_error(store):
+    who = visitor()
+    service = chat(store, FunctionModel(lambda request: "Let me think about that for a while.", delay_s=0.05))
+    async with aclosing(service.send(who, CARS)) as events:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                break  # the customer pressed Stop
+
+    facts = await facts_of(store, who.conversation_id)
+    # Stopped, not completed: no error, and not a miss either (nobody knows what the answer would have been).
+    assert facts["counts"] == BASE | {"turns": 1, "outcome": "answered"}
+    assert facts["last_answer_at"] is not None and facts["first_response_ms"] is not None
+
+
+async def test_ratings_keep_the_last_rating_and_rated_down_gaps(store):
+    who = visitor()
+    service = chat(store, ScriptedModel(["You have 30 days [1].", "Hello!"]))
+    question_id, reply_id = f"m-{uuid.uuid4().hex}", f"r-{uuid.uuid4().hex}"
+    await send(service, who, RETURNS, message_id=question_id, reply_id=reply_id)
+    await send(service, who, "hi")
+
+    feedback_id = await store.save_feedback(for_id=reply_id, value=1, comment=None, feedback_id=None,
+                                            thread_id=who.conversation_id)
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"]["last_rating"] == 1 and facts["gaps"] == set()
+
+    await store.save_feedback(for_id=reply_id, value=0, comment="wrong", feedback_id=feedback_id,
+                              thread_id=who.conversation_id)
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"]["last_rating"] == 0
+    assert facts["gaps"] == {("rated_down", question_id, RETURNS)}
+
+    assert await store.delete_feedback(feedback_id)
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 2, "outcome": "answered"} and facts["gaps"] == set()
+
+
+async def test_a_rating_without_facts_changes_nothing_else(store):
+    thread_id, step_id = f"conv-{uuid.uuid4().hex}", f"r-{uuid.uuid4().hex}"
+    await store.upsert_step({"id": step_id, "threadId": thread_id, "type": "assistant_message", "output": "Hi"})
+    assert await store.save_feedback(for_id=step_id, value=0, comment=None, feedback_id=None, thread_id=thread_id)
+    assert await facts_of(store, thread_id) is None
+
+
+class Broken:
+    async def record_action(self, facts):
+        raise DataLayerError("facts table is locked")
+
+    async def customer_questions(self, conversation_id, limit):
+        raise DataLayerError("down")
+
+
+class Exploding:
+    def tag(self, text):
+        raise RuntimeError("the router fell over")
+
+
+async def test_a_facts_outage_or_a_broken_tagger_never_reaches_the_customer(store, caplog):
+    who = visitor()
+    service = chat(store, ScriptedModel(["You have 30 days [1]."]), facts=Broken())
+    events = await send(service, who, RETURNS)
+    assert not [e for e in events if isinstance(e, ErrorEvent)] and events[-1].status == "completed"
+    assert await store.conversation_messages(who.conversation_id), "the history is whole"
+    assert "facts of this action not recorded" in caplog.text
+
+    who = visitor()
+    service = chat(store, ScriptedModel(["I don't know."]), tagger=Exploding())
+    events = await send(service, who, RETURNS)
+    assert events[-1].status == "completed"
+    facts = await facts_of(store, who.conversation_id)
+    assert facts["counts"] == BASE | {"turns": 1, "outcome": "answered"} and facts["items"] == {}
+
+
+class Watching:
+    """A FactsLog that notes how many actions were recorded."""
+
+    def __init__(self) -> None:
+        self.recorded = []
+
+    async def record_action(self, facts):
+        self.recorded.append(facts)
+
+    async def customer_questions(self, conversation_id, limit):
+        return []
+
+
+async def test_the_facts_are_written_before_the_turn_is_done(store):
+    log = Watching()
+    seen_at_done = []
+    service = chat(store, ScriptedModel(["Hello!"]), facts=log)
+    async for event in service.send(visitor(), "hi"):
+        if isinstance(event, TurnDone):
+            seen_at_done.append(len(log.recorded))
+    assert seen_at_done == [1]
+
+
+async def test_a_rate_limited_message_records_nothing(store):
+    log = Watching()
+    service = chat(store, ScriptedModel(["Hello!"]), facts=log)
+    service.limiter = MemoryRateLimiter(1, 1)
+    who = visitor()
+    await send(service, who, "hi")  # spends the only token
+    refused = await send(service, who, "hi again")
+    assert refused[-1].status == "rejected"
+    assert len(log.recorded) == 1
+
+
+def test_turn_facts_need_no_screen_and_no_store():
+    turn = TurnFacts.for_message("c", None, "m1", "   ")
+    assert turn.message is None, "files alone are not a turn"
+    assert turn.result().turns == 0
+    assert FactsRecorder(None, None).facts is None
