@@ -57,7 +57,7 @@ DEMO_CHATS = (
     DemoChat(DANA_EMAIL, 20, ["Please cancel order #W1001004, I ordered it by mistake", DECLINE, "thanks"], UP),
     DemoChat(SAM, 19, ["Is the desk lamp available in white?"], UP),
     DemoChat(ANONYMOUS, 18, ["Can I pay with cryptocurrency?"], DOWN),
-    DemoChat(MIA, 17, ["this is ridiculous, my package is lost"], DOWN),
+    DemoChat(DANA_EMAIL, 17, ["Where is my order #W1001002?", "this is ridiculous, my package is lost"], DOWN),
     DemoChat(DANA_EMAIL, 16, ["cancel order #W1001002", "I really need it cancelled anyway"]),
     DemoChat(ANONYMOUS, 15, ["hello", "#1"]),
     DemoChat(NOAH, 14, ["Do you price match other shops?"]),

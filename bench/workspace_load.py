@@ -30,6 +30,7 @@ from tools.store.sql import make_engine
 Embed = Callable[[list[str]], np.ndarray]
 BATCH = 2000  # conversations per transaction (about 20,000 steps)
 CUSTOMERS = 400
+PROGRESS_EVERY = 10_000  # conversations between progress lines
 # Parents before children: the foreign keys hold at every commit.
 ORDER = ("threads", "steps", "feedbacks", "facts", "items", "gaps")
 TABLES = {"threads": models.Thread.__table__, "steps": models.Step.__table__, "feedbacks": models.Feedback.__table__,
@@ -107,8 +108,9 @@ async def generate(url: str, schema: str, conversations: int, embed: Embed, *, s
                 await _write(conn, store_models.Ticket.__table__, rows.tickets, schema)
                 await _write(conn, store_models.TicketEvent.__table__, rows.ticket_events, schema)
             done += len(rows.threads)
-            elapsed = time.perf_counter() - started
-            progress(f"  {done:,} / {conversations:,} conversations ({done / elapsed:,.0f}/s)")
+            if done % PROGRESS_EVERY < batch or done == conversations:
+                rate = done / (time.perf_counter() - started)
+                progress(f"  {done:,} / {conversations:,} conversations ({rate:,.0f}/s)")
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # fresh statistics, or the planner guesses as if tables were empty
                 prefix = conn.dialect.identifier_preparer.quote_schema(schema) + "." if schema else ""

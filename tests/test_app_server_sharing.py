@@ -171,3 +171,16 @@ def test_staff_read_any_transcript_by_their_role_in_the_database(
         db.execute("UPDATE users SET role = 'customer' WHERE identifier = ?", (LATE_LEAD,))
     status, body = _view(chainlit_server, thread_id, late_token)
     assert status == 404 and text not in body, f"a demoted lead still opened it: {status} {body[:300]}"
+
+
+def test_the_transcript_page_itself_is_404_to_other_signed_in_customers(
+    chainlit_server: ChainlitServer, dana_token: str, erin_token: str, lead_token: str
+) -> None:
+    thread_id = _create_thread(chainlit_server, CUSTOMER, "My parcel to 12 Larkspur Lane", shared=True)
+    page = f"{chainlit_server.base_url}/share/{thread_id}"
+
+    status, _headers, body = http_get(page, token=erin_token)
+    assert status == 404 and "<html" not in body.lower(), f"another customer got the page: {status} {body[:200]}"
+    for who, token in (("dana, its author", dana_token), ("the lead", lead_token), ("a visitor, to sign in", None)):
+        status, _headers, body = http_get(page, token=token)
+        assert status == 200 and "<html" in body.lower(), f"{who} did not get the page: {status} {body[:200]}"

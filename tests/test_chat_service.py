@@ -9,7 +9,7 @@ from unittest.mock import AsyncMock, MagicMock
 import pytest
 from sqlalchemy import select
 
-from agent.chat.history import Entry
+from agent.chat.history import Entry, tool_step_id
 from agent.chat.intake import Upload
 from agent.chat.service import ChatService, Customer
 from agent.datalayer.errors import DataLayerError
@@ -20,7 +20,7 @@ from agent.datalayer.store import ChatStore
 from agent.factory import build_registry
 from agent.offline.answerer import ExtractiveAnswerer
 from agent.offline.engine import DialogueEngine
-from agent.runner.events import ConfirmationRequested, ErrorEvent, Notice, TextDelta, TurnDone
+from agent.runner.events import ConfirmationRequested, ErrorEvent, Notice, TextDelta, ToolCallStarted, TurnDone
 from agent.runner.memory import ExtractiveSummarizer
 from agent.runner.orchestrator import SupportAgent
 from agent.sessions.base import Decision
@@ -100,6 +100,14 @@ async def test_a_whole_return_identification_card_and_confirmation(shop, shipped
     assert transcript[-2][1] == text_of(events), "the click's answer is in the history, under the given id"
     assert (await history.step_thread("reply-confirm")) == "conv-1"
     assert (await sessions.get("conv-1"))["pending"] == {}
+
+    # The tools ran are in the stored transcript too (a lead reads them there, whatever the channel), under the
+    # id a channel showing the step derives as well, so Chainlit's own copy rewrites the same row.
+    [applied] = [e for e in events if isinstance(e, ToolCallStarted)]
+    steps = {step["id"]: step for step in (await history.get_thread("conv-1"))["steps"]}
+    step = steps[tool_step_id("reply-confirm", applied.call_id)]
+    assert step["type"] == "tool" and step["name"] == "return_delivered_order_items"
+    assert "#W1001001" in step["input"] and step["isError"] is False and "return requested" in step["output"]
 
 
 async def test_everything_is_recorded_before_the_turn_ends(shop, shipped_kb, settings, router):  # noqa: F811

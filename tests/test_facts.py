@@ -1,7 +1,8 @@
 """The conversation facts the chat service records (agent/chat/facts.py), end to end: a scripted model, small tools,
-the real chat store on SQLite and PostgreSQL. Every test reads the stored row, its items and its gaps back.
+the real chat store on SQLite and PostgreSQL. Every test reads the stored row, its items and its gaps back (cards:
+tests/test_facts_cards.py).
 
-PostgreSQL runs in the session's private schema (tests.postgres), so each test uses its own conversation ids.
+PostgreSQL runs in the session's shared schema (tests.postgres), so each test uses its own conversation ids.
 """
 
 from __future__ import annotations
@@ -9,110 +10,28 @@ from __future__ import annotations
 import uuid
 from contextlib import aclosing
 
-import pytest
-
 from agent.chat.facts import FactsRecorder, TurnFacts
-from agent.chat.facts_log import IntentTag
 from agent.chat.service import ChatService, Customer
 from agent.datalayer.errors import DataLayerError
 from agent.datalayer.history import StoreHistory
 from agent.errors import ModelError
+from agent.factory import build_registry, build_tagger
 from agent.models.scripted import FunctionModel, ScriptedModel, call_tools, tool_call
-from agent.runner.events import CardSettled, ConfirmationRequested, ErrorEvent, Escalation, TextDelta, TurnDone
+from agent.offline.answerer import ExtractiveAnswerer
+from agent.offline.engine import DialogueEngine
+from agent.runner.events import ErrorEvent, Escalation, TextDelta, TurnDone
 from agent.runner.memory import ExtractiveSummarizer
 from agent.runner.orchestrator import SupportAgent
 from agent.sessions.conversations import ConversationRepository
 from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
-from agent.settings import Settings, StoreSettings, ToolSettings
-from knowledge.types import Passage
+from agent.settings import Settings
 from tests.datalayer_fixtures import database, no_database_env  # noqa: F401 (fixtures)
-from tests.facts_fixtures import BASE, facts_of, store, window  # noqa: F401 (fixtures)
+from tests.facts_fixtures import (  # noqa: F401 (store: a fixture)
+    BASE, CARS, HUMAN, RETURNS, TICKET, WEATHER, chat, facts_of, send, store, visitor, window,
+)  # fmt: skip
 from tests.postgres import pg_schema  # noqa: F401 (fixture)
-from tools.base import ToolContext, ToolResult, tool
-from tools.errors import ToolFailure
-from tools.registry import ToolRegistry
-
-RETURNS = "How long do I have to return an item?"
-CARS = "Do you sell cars?"
-HUMAN = "I want to talk to a person"
-CANCEL = "cancel #W0000001"
-TICKET = "T-FACTS001"
-POLICY = IntentTag("policy_question", True)
-TAGS = {RETURNS: POLICY, CARS: IntentTag("out_of_scope", True), HUMAN: IntentTag("human", False),
-        CANCEL: IntentTag("cancel_order", False), "hi": IntentTag("greeting", False)}  # fmt: skip
-
-
-class Tagger:
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def tag(self, text: str) -> IntentTag | None:
-        self.seen.append(text)
-        return TAGS.get(text)
-
-
-class Shelf:
-    """A knowledge base of one passage, found for every question."""
-
-    passage = Passage("p1", "Items can be returned within 30 days.", "returns.md", "Returns", score=0.9)
-
-    async def asearch(self, query, k=None, where=None):
-        return [self.passage]
-
-    def relevant(self, passages):
-        return passages
-
-
-@tool
-def lookup_order(order_id: str) -> ToolResult:
-    """Look an order up."""
-    if order_id != "#W0000001":
-        raise ToolFailure("not_found", f"No order {order_id}.")
-    return ToolResult.success({"status": "delivered"})
-
-
-@tool(writes=True, acts_on="order_id")
-def cancel_order(ctx: ToolContext, order_id: str) -> ToolResult:
-    """Cancel an order."""
-    if ctx.confirmation is None:
-        return ToolResult.needs_confirmation([f"Cancel order {order_id}."])
-    if order_id == "#W0000009":
-        raise ToolFailure("forbidden", "That order has shipped since.")
-    return ToolResult.success({"order_id": order_id}, f"Order {order_id} is cancelled.")
-
-
-@tool(hands_over=True)
-def hand_over(summary: str) -> ToolResult:
-    """Hand over to a person."""
-    return ToolResult(ok=True, data={"ticket_id": TICKET}, message=f"A colleague will follow up ({TICKET}).",
-                      ticket=TICKET)
-
-
-def chat(store, model, *, tagger=None, ttl_s: float = 900.0, facts=None) -> ChatService:
-    settings = Settings(store=StoreSettings(confirmation_ttl_s=ttl_s))
-    registry = ToolRegistry([lookup_order, cancel_order, hand_over], ToolSettings(retry_backoff_s=0))
-    agent = SupportAgent(model, registry, Shelf(), settings)
-    sessions = ConversationRepository(MemorySessionStore(60, 1), ExtractiveSummarizer(4), max_messages=20,
-                                      max_tokens=2000)
-    return ChatService(agent, sessions, MemoryRateLimiter(600, 100), None, StoreHistory(store),
-                       facts=store if facts is None else facts, tagger=tagger or Tagger())
-
-
-def visitor() -> Customer:
-    return Customer(f"conv-{uuid.uuid4().hex}", None, "Visitor")
-
-
-async def send(service, who, text, **ids) -> list:
-    return [event async for event in service.send(who, text, **ids)]
-
-
-async def click(service, who, token, approve=True) -> list:
-    return [event async for event in service.confirm(who, token, approve)]
-
-
-def card_of(events) -> ConfirmationRequested:
-    [card] = [e for e in events if isinstance(e, ConfirmationRequested)]
-    return card
+from tests.test_dialogue_engine import router, shop, template  # noqa: F401 (fixtures)
+from tools.store.accounts import AccountDirectory
 
 
 async def test_an_answered_question(store):
@@ -171,88 +90,6 @@ async def test_tool_runs_and_failures_are_counted_and_a_tool_answer_is_no_miss(s
     facts = await facts_of(store, who.conversation_id)
     assert facts["counts"] == BASE | {"turns": 1, "outcome": "answered"}, "a tool worked: not a miss"
     assert facts["items"] == {("intent", "policy_question"): (1, 0), ("tool", "lookup_order"): (2, 1)}
-
-
-def cancel_script(*orders: str, then: tuple[str, ...] = ()) -> ScriptedModel:
-    replies: list = []
-    for order in orders:
-        replies += [call_tools(tool_call("cancel_order", {"order_id": order})), "Please confirm."]
-    return ScriptedModel([*replies, *then])
-
-
-@pytest.mark.parametrize(("approve", "fate"), [(True, "cards_confirmed"), (False, "cards_declined")])
-async def test_a_card_shown_then_clicked(store, approve, fate):
-    who = visitor()
-    service = chat(store, cancel_script("#W0000001"))
-    card = card_of(await send(service, who, CANCEL))
-    events = await click(service, who, card.token, approve)
-    assert [e for e in events if isinstance(e, CardSettled)] == [
-        CardSettled(card.token, "cancel_order", "confirmed" if approve else "declined")]
-    again = await click(service, who, card.token, approve)  # a double click settles nothing more
-    assert not [e for e in again if isinstance(e, CardSettled)]
-
-    facts = await facts_of(store, who.conversation_id)
-    assert facts["counts"] == BASE | {"turns": 1, "cards_shown": 1, fate: 1, "outcome": "answered"}
-    runs = 2 if approve else 1  # the preview, then the confirmed run
-    assert facts["items"] == {("intent", "cancel_order"): (1, 0), ("tool", "cancel_order"): (runs, 0)}
-
-
-async def test_cards_that_expire_are_counted_once(store):
-    who = visitor()
-    service = chat(store, cancel_script("#W0000001", "#W0000002", then=("Hello!",)), ttl_s=1e-9)
-    first = card_of(await send(service, who, CANCEL))
-    late = await click(service, who, first.token)  # too late
-    assert [e.outcome for e in late if isinstance(e, CardSettled)] == ["expired"]
-    card_of(await send(service, who, "cancel #W0000002"))  # left unclicked, dropped at the next message
-    await send(service, who, "hi")
-
-    facts = await facts_of(store, who.conversation_id)
-    assert facts["counts"] == BASE | {"turns": 3, "cards_shown": 2, "cards_expired": 2, "outcome": "answered"}
-
-
-async def test_a_replaced_card_expires_and_the_newer_one_is_confirmed(store):
-    who = visitor()
-    service = chat(store, cancel_script("#W0000001", "#W0000001"))
-    first = card_of(await send(service, who, CANCEL))
-    events = await send(service, who, "cancel it, really")
-    second = card_of(events)
-    assert second.replaces == (first.token,)
-    assert [e for e in events if isinstance(e, CardSettled)] == [CardSettled(first.token, "cancel_order", "expired")]
-    await click(service, who, first.token)  # says it was replaced: nothing more to count
-    await click(service, who, second.token)
-
-    facts = await facts_of(store, who.conversation_id)
-    assert facts["counts"] == BASE | {"turns": 2, "cards_shown": 2, "cards_expired": 1, "cards_confirmed": 1,
-                                      "outcome": "answered"}  # fmt: skip
-
-
-async def test_a_card_offered_again_after_an_outage_is_one_card(store):
-    who = visitor()
-    service = chat(store, cancel_script("#W0000001"))
-    card = card_of(await send(service, who, CANCEL))
-    breaker = service.agent.registry.breaker("default")
-    for _ in range(breaker.failure_threshold):
-        breaker.record_failure()
-    assert card_of(await click(service, who, card.token)).token == card.token
-    breaker.record_success()
-    await click(service, who, card.token)
-
-    facts = await facts_of(store, who.conversation_id)
-    # The click during the outage ended "failed": an error; the card was shown once and confirmed once.
-    assert facts["counts"] == BASE | {"turns": 1, "cards_shown": 1, "cards_confirmed": 1, "errors": 1,
-                                      "outcome": "error"}  # fmt: skip
-
-
-async def test_a_confirmed_card_the_tool_refuses_is_not_confirmed(store):
-    who = visitor()
-    service = chat(store, cancel_script("#W0000009"))
-    card = card_of(await send(service, who, "cancel #W0000009"))
-    events = await click(service, who, card.token)
-    assert [e.outcome for e in events if isinstance(e, CardSettled)] == ["expired"]
-
-    facts = await facts_of(store, who.conversation_id)
-    assert facts["counts"] == BASE | {"turns": 1, "cards_shown": 1, "cards_expired": 1, "outcome": "answered"}
-    assert facts["items"][("tool", "cancel_order")] == (2, 1)
 
 
 async def test_a_hand_over_records_its_ticket_and_the_question_behind_it(store):
@@ -412,3 +249,30 @@ def test_turn_facts_need_no_screen_and_no_store():
     assert turn.message is None, "files alone are not a turn"
     assert turn.result().turns == 0
     assert FactsRecorder(None, None).facts is None
+
+
+async def test_the_offline_engine_and_its_own_router_as_tagger(shop, shipped_kb, settings, router, store):  # noqa: F811
+    """The real wiring: the engine's router tags, the real hand-over tool opens a ticket. The help centre answers
+    the return question with sources; the weather is out of scope, a miss, and the question behind the hand-over."""
+    engine = DialogueEngine(router, ExtractiveAnswerer(shipped_kb.embedder, settings.offline, settings.app),
+                            settings.app)
+    agent = SupportAgent(engine, build_registry(settings, shipped_kb, shop), shipped_kb, settings,
+                         accounts=AccountDirectory(shop).customer_for)
+    sessions = ConversationRepository(MemorySessionStore(60, 1), ExtractiveSummarizer(4), max_messages=20,
+                                      max_tokens=2000)
+    service = ChatService(agent, sessions, MemoryRateLimiter(600, 100), None, StoreHistory(store), facts=store,
+                          tagger=build_tagger(settings, shipped_kb.embedder, engine))
+    who = visitor()
+    question_id = f"m-{uuid.uuid4().hex}"
+    await send(service, who, RETURNS)
+    await send(service, who, WEATHER, message_id=question_id)
+    await send(service, who, "I want to talk to a real person")
+
+    facts = await facts_of(store, who.conversation_id)
+    counts = facts["counts"]
+    assert counts["ticket_id"].startswith("T-")
+    assert counts == BASE | {"turns": 3, "knowledge_misses": 1, "ticket_id": counts["ticket_id"],
+                             "ticket_status": "open", "outcome": "escalated"}  # fmt: skip
+    assert facts["items"] == {("intent", "policy_question"): (1, 0), ("intent", "out_of_scope"): (1, 0),
+                              ("intent", "human"): (1, 0), ("tool", "transfer_to_human_agents"): (1, 0)}
+    assert facts["gaps"] == {("missed", question_id, WEATHER), ("handed_over", question_id, WEATHER)}

@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from unittest.mock import MagicMock
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from agent import facts as facts_cli
 from agent.chat.facts_log import ActionFacts, Gap, IntentTag, ItemUse, Question
 from agent.chat.tagging import RouterTagger
-from agent.datalayer.facts import conversation_facts
+from agent.datalayer.facts import content_gaps, conversation_facts, fact_items
 from agent.datalayer.facts_rebuild import StoredTicket
 from agent.datalayer.store_rows import threads
 from agent.factory import build_tagger
@@ -107,6 +107,17 @@ async def test_a_ticket_change_on_facts_without_a_ticket_adopts_it(store):
     facts = await facts_of(store, thread_id)
     assert facts["counts"] == BASE | {"turns": 1, "ticket_id": "T-ADOPTED", "ticket_status": "pending",
                                       "outcome": "escalated"}  # fmt: skip
+
+
+async def test_deleting_a_conversation_deletes_its_facts(store):
+    thread_id = new_id()
+    await store.record_action(ActionFacts(thread_id, None, T0, turns=1, items=(ItemUse("intent", "greeting"),),
+                                          gaps=(Gap("missed", Question(new_id("m"), "?", T0)),)))  # fmt: skip
+    await store.delete_thread(thread_id)
+    assert await facts_of(store, thread_id) is None
+    async with store.engine.connect() as conn:
+        for table in (fact_items, content_gaps):
+            assert not (await conn.execute(select(table).where(table.c.thread_id == thread_id))).first()
 
 
 async def test_customer_questions_are_the_latest_first(store):

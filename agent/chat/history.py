@@ -6,12 +6,16 @@ memory, so every message and reply is written here before the service ends a tur
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-Speaker = Literal["customer", "assistant"]
+from tools.base import ToolResult
+
+Speaker = Literal["customer", "assistant", "tool"]
 
 
 def now() -> datetime:
@@ -20,7 +24,8 @@ def now() -> datetime:
 
 @dataclass(frozen=True)
 class Entry:
-    """One message of a conversation, as a transcript shows it."""
+    """One message of a conversation, or one tool the assistant ran (author = the tool's name, text = what it
+    returned, `input` = its arguments), as a transcript shows it."""
 
     id: str
     speaker: Speaker
@@ -29,6 +34,25 @@ class Entry:
     # None: when the history receives it, unless the channel already stored the message with its own time
     # (Chainlit nests a turn under the customer's message, and orders a thread by these times).
     created_at: datetime | None = None
+    input: str | None = None  # a tool's arguments, as JSON
+    is_error: bool = False
+
+
+def tool_step_id(reply_id: str, call_id: str) -> str:
+    """The id of a tool's step in the reply `reply_id`: the service and a channel that shows the step (Chainlit
+    persists it too) derive the same id, so both write one row. Call ids repeat across turns; reply ids don't."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{reply_id}/{call_id}"))
+
+
+def tool_output(result: ToolResult) -> str:
+    """What a tool returned, as a transcript shows it: the error, the passages found, or the data."""
+    if not result.ok:
+        return f"{result.error}: {result.message}"
+    if result.sources:
+        return "\n".join(f"- {p.citation} (score {p.score:.2f})" for p in result.sources)
+    if result.data is not None:
+        return json.dumps(result.data, indent=2, default=str, ensure_ascii=False)
+    return result.message or ""
 
 
 class History(Protocol):

@@ -16,13 +16,16 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import datetime
 
 from agent.chat.facts import FactsLog, FactsRecorder, IntentTagger, TurnFacts
-from agent.chat.history import Entry, History, now
+from agent.chat.history import Entry, History, now, tool_output, tool_step_id
 from agent.chat.intake import Upload, take_in
 from agent.errors import AgentRuntimeError
 from agent.runner.conversation import Conversation
-from agent.runner.events import AgentEvent, ErrorEvent, Notice, Sources, TextDelta, TurnDone
+from agent.runner.events import (
+    AgentEvent, ErrorEvent, Notice, Sources, TextDelta, ToolCallStarted, ToolFinished, TurnDone,
+)
 from agent.runner.orchestrator import SupportAgent
 from agent.sessions.base import RateLimiter
 from agent.sessions.conversations import ConversationRepository
@@ -176,6 +179,7 @@ class ChatService:
                       transcript: Transcript) -> AsyncIterator[AgentEvent]:
         """Pass the runner's events on; the reply (all of it, or what was streamed before a stop) joins the entries."""
         parts, sources, started = [], "", None
+        calls: dict[str, tuple[ToolCallStarted, datetime]] = {}
         try:
             async with aclosing(events) as stream:
                 async for event in stream:
@@ -184,7 +188,19 @@ class ChatService:
                         parts.append(event.text)
                     elif isinstance(event, Sources):
                         sources = event.line
+                    elif isinstance(event, ToolCallStarted):
+                        calls[event.call_id] = (event, now())
+                    elif isinstance(event, ToolFinished) and event.call_id in calls:
+                        transcript.add(tool_entry(reply_id, *calls.pop(event.call_id), event))
                     yield event
         finally:
             if text := "".join(parts).strip():
                 transcript.add(Entry(reply_id, "assistant", self.assistant_name, text + sources, started or now()))
+
+
+def tool_entry(reply_id: str, call: ToolCallStarted, at: datetime, finished: ToolFinished) -> Entry:
+    """A tool the assistant ran, for the transcript (every channel's: leads read tool steps in it)."""
+    result = finished.result
+    failed = not result.ok and not result.awaiting_confirmation  # a previewed write waiting for a click is fine
+    return Entry(tool_step_id(reply_id, call.call_id), "tool", call.name, tool_output(result), at,
+                 input=call.arguments, is_error=failed)

@@ -13,7 +13,7 @@ from agent.chat.history import Entry
 from agent.datalayer.db import format_ts
 from agent.datalayer.store import ChatStore
 
-STEP_TYPES = {"customer": "user_message", "assistant": "assistant_message"}
+STEP_TYPES = {"customer": "user_message", "assistant": "assistant_message", "tool": "tool"}
 
 
 class StoreHistory:
@@ -35,6 +35,8 @@ def step_of(conversation_id: str, entry: Entry) -> dict[str, Any]:
         "id": entry.id, "threadId": conversation_id, "name": entry.author, "type": STEP_TYPES[entry.speaker],
         "output": entry.text, "streaming": False, "isError": False,
     }  # fmt: skip
+    if entry.speaker == "tool":
+        step |= {"input": entry.input or "", "isError": entry.is_error, "showInput": "json"}
     if entry.created_at is not None:
         created = format_ts(entry.created_at)
         step |= {"createdAt": created, "start": created, "end": created}

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,7 +56,10 @@ class User(Base):
 
 class Thread(Base):
     __tablename__ = "threads"
-    __table_args__ = (Index("ix_threads_user_created", "user_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_threads_user_created", "user_id", "created_at", "id"),
+        Index("ix_threads_created", "created_at", "id"),  # the workspace's list: newest first, keyset-paged
+    )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -68,7 +72,16 @@ class Thread(Base):
 
 class Step(Base):
     __tablename__ = "steps"
-    __table_args__ = (Index("ix_steps_thread_created", "thread_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_steps_thread_created", "thread_id", "created_at"),
+        # PostgreSQL only (migration 0003; skipped where pg_trgm is unavailable): trigram search of the text,
+        # for the workspace's `output ILIKE '%word%'`. Declared on an expression so that Alembic's comparison on
+        # SQLite, where it does not exist, skips it; ddl_if keeps create_all from building it there.
+        Index(
+            "ix_steps_output_trgm", literal_column("output"),
+            postgresql_using="gin", postgresql_ops={"output": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )  # fmt: skip
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))

@@ -119,9 +119,11 @@ class Facets:
 
 def _after(cursor: Cursor) -> Any:
     moment = parse_ts(cursor.created_at)
-    return or_(
-        threads.c.created_at < moment,
-        and_(threads.c.created_at == moment, threads.c.id < cursor.thread_id),
+    # The first condition is implied by the second; it is the range ix_threads_created can seek to. Without it
+    # PostgreSQL walks the index from the newest row and filters, so deep pages (and a whole CSV) got slower.
+    return and_(
+        threads.c.created_at <= moment,
+        or_(threads.c.created_at < moment, and_(threads.c.created_at == moment, threads.c.id < cursor.thread_id)),
     )
 
 

@@ -66,8 +66,9 @@ def drop_expired(conversation: Conversation) -> list[CardSettled]:
 
 async def resolve(registry: ToolRegistry, conversation: Conversation, context: ToolContext, token: str,
                   approve: bool) -> AsyncIterator[AgentEvent]:
-    """Apply the card's action once (`approve`), or drop it. The reply comes as `TextDelta`s; a card offered
-    again (the store was unavailable, the action stays valid) means nothing happened."""
+    """Apply the card's action once (`approve`), or drop it. The reply comes as `TextDelta`s, after a `CardSettled`
+    saying what became of the card (none for a repeated click); a card offered again (the store was unavailable,
+    the action stays valid) means nothing happened."""
     conversation.add(Message.user("[clicked Confirm]" if approve else "[clicked Cancel]"))
     action = conversation.pending.get(token)
     if action is None:

@@ -6,11 +6,11 @@ arrive, after the tool steps that fed it (a message's time decides its place whe
 
 from __future__ import annotations
 
-import json
 
 import chainlit as cl
 from chainlit.utils import utc_now
 
+from agent.chat.history import tool_output, tool_step_id
 from agent.runner.events import (
     AgentEvent, CardSettled, Choices, ConfirmationRequested, ErrorEvent, Escalation, Notice, Sources, TextDelta,
     ToolCallStarted, ToolFinished,
@@ -26,15 +26,6 @@ def source_elements(event: Sources) -> list[cl.Text]:
     """Side elements for the passages; Chainlit links each name in the sources line to its element."""
     return [cl.Text(name=f"[{c.ref}] {c.passage.citation}", content=c.passage.text, display="side")
             for c in event.citations]
-
-
-def tool_output(event: ToolFinished) -> str:
-    result = event.result
-    if not result.ok:
-        return f"{result.error}: {result.message}"
-    if result.sources:
-        return "\n".join(f"- {p.citation} (score {p.score:.2f})" for p in result.sources)
-    return json.dumps(result.data, indent=2, default=str, ensure_ascii=False) if result.data is not None else result.message
 
 
 class TurnView:
@@ -56,7 +47,8 @@ class TurnView:
         elif isinstance(event, ToolCallStarted):
             # Under the current run, beside the reply: a step without a parent would sit after the whole run.
             run = cl.context.current_step
-            step = cl.Step(name=event.name, type="tool", show_input="json", parent_id=run.id if run else None)
+            step = cl.Step(name=event.name, type="tool", show_input="json", parent_id=run.id if run else None,
+                           id=tool_step_id(self.reply_id, event.call_id))  # the id the service records it under
             step.input = event.arguments
             self.steps[event.call_id] = step
             await step.send()
@@ -87,7 +79,7 @@ class TurnView:
         step = self.steps.pop(event.call_id, None)
         if step is None:
             return
-        step.output = tool_output(event)
+        step.output = tool_output(event.result)
         # A previewed write waiting for the customer's click is not an error.
         step.is_error = not event.result.ok and not event.result.awaiting_confirmation
         step.end = utc_now()

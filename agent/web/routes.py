@@ -106,6 +106,16 @@ def _sharing_routes(router: APIRouter, history: ChatStore) -> None:
             raise HTTPException(status_code=404, detail=NOT_FOUND)
         return await chainlit_server.share_thread(request, payload, user)
 
+    @router.get("/share/{thread_id}", include_in_schema=False)
+    async def shared_page(request: Request, thread_id: str, user: cl.User | None = Depends(signed_in_or_none)) -> Response:
+        """The transcript page itself: 404 to a signed-in user who is neither the author nor staff, so a link
+        that leaked says nothing (not even that the conversation exists). Anonymous visitors get the page,
+        which asks them to sign in; the data route below then decides again."""
+        if user is not None and not (await history.is_owner(thread_id, user.identifier)
+                                     or await is_staff(history, user.identifier)):
+            raise HTTPException(status_code=404, detail=NOT_FOUND)
+        return await chainlit_server.serve(request)
+
     @router.get("/project/share/{thread_id}")
     async def shared_thread(
         request: Request, thread_id: str, user: cl.User | None = Depends(signed_in_or_none)
