@@ -31,7 +31,8 @@ from tools.settings import ToolEnvironment
 from tools.store.db import StoreDatabase
 from tools.store.migrate import migrate_store
 from tools.store.models import (
-    AppliedAction, Customer, Fulfillment, Order, OrderItem, Payment, PaymentMethod, Product, Ticket, Variant,
+    AppliedAction, Customer, Fulfillment, Order, OrderItem, Payment, PaymentMethod, Product, Ticket, TicketEvent,
+    Variant,
 )  # fmt: skip
 from tools.store.seed import DANA_EMAIL, is_empty, seed_demo
 from tools.store.taubench import DocumentError, ImportReport, export_json, import_json
@@ -39,7 +40,7 @@ from tools.store.taubench import DocumentError, ImportReport, export_json, impor
 _TABLES = {
     "customers": Customer, "payment_methods": PaymentMethod, "products": Product, "variants": Variant,
     "orders": Order, "order_items": OrderItem, "fulfillments": Fulfillment, "payments": Payment,
-    "tickets": Ticket, "applied_actions": AppliedAction,
+    "tickets": Ticket, "ticket_events": TicketEvent, "applied_actions": AppliedAction,
 }  # fmt: skip
 
 
