@@ -295,7 +295,7 @@ def add_conversation(rows: Rows, conv: Conversation, end: datetime = END) -> Non
     facts = dict(conv.facts, thread_id=conv.thread_id, user_id=owner.user_id if owner else None,
                  started_at=conv.start, last_customer_at=customer_steps[-1]["created_at"],
                  last_answer_at=answers[-1]["created_at"] if answers else None, turns=len(customer_steps),
-                 ticket_id=None, ticket_status=None, last_rating=ratings[0]["value"] if ratings else None,
+                 ticket_id=None, ticket_status=None, last_rating=ratings[-1]["value"] if ratings else None,
                  outcome=outcome, updated_at=max([conv.steps[-1]["created_at"]] + [r["created_at"] for r in ratings]))
     if conv.ticket is not None:
         status, assignee, updated = _ticket_status(rng, conv.ticket["created_at"], end)

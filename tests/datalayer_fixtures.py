@@ -1,5 +1,6 @@
 """The data-layer tests' fixtures: `layer`, a migrated SQLDataLayer on SQLite and on PostgreSQL, and helpers
-that create a user, a thread and a message through it.
+that create a user, a thread and a message through it; `chat_store`, a migrated ChatStore in a database of its
+own (a file on SQLite, a private schema on PostgreSQL), for tests that count every row.
 
 A test module imports the fixtures it uses by name, with `no_database_env` (autouse) and, for `database` on
 PostgreSQL, `pg_schema` from tests.postgres.
@@ -16,6 +17,7 @@ from chainlit.utils import utc_now
 
 from agent.datalayer import migrate
 from agent.datalayer.storage import LocalStorage
+from agent.datalayer.store import ChatStore
 from agent.web.datalayer import SQLDataLayer
 
 
@@ -73,3 +75,25 @@ async def message(layer, thread_id, text, type="user_message"):
             "createdAt": utc_now(), "metadata": {}}  # fmt: skip
     await layer.create_step(step)
     return step
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def chat_store(request, tmp_path):
+    """A ChatStore alone in its database, migrated; closed before a PostgreSQL schema is dropped."""
+    from tests.postgres import PG_URL, private_schema, require_postgres
+
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
+        await migrate(url)
+        store = ChatStore(url, LocalStorage(tmp_path / "files"), retry_wait_s=0)
+        yield store
+        await store.close()
+        return
+    require_postgres()
+    with private_schema() as schema:
+        await migrate(PG_URL, schema)
+        store = ChatStore(PG_URL, LocalStorage(tmp_path / "files"), schema=schema, retry_wait_s=0)
+        try:
+            yield store
+        finally:
+            await store.close()

@@ -1,6 +1,6 @@
 """Fixtures of the facts tests: `store`, a migrated ChatStore on SQLite and on PostgreSQL (the `database` fixture of
-tests/datalayer_fixtures.py: PostgreSQL in the session's shared schema), `empty_store` (a database of its own, for
-tests that look at every conversation), a reader of a conversation's stored facts, and a chat service on a scripted
+tests/datalayer_fixtures.py: PostgreSQL in the session's shared schema; tests that look at every conversation use
+`chat_store` from there, a database of its own), a reader of a conversation's stored facts, and a chat service on a scripted
 model with small tools (`chat`), a knowledge base of one passage and a tagger that knows a few messages.
 
 A test module imports `store` with `database`, `no_database_env` (tests.datalayer_fixtures) and `pg_schema`
@@ -58,23 +58,6 @@ async def store(database, tmp_path):
     await chat_store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_store(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        await migrate(url)
-        chat_store = ChatStore(url, LocalStorage(tmp_path / "files"), retry_wait_s=0)
-        yield chat_store
-        await chat_store.close()
-        return
-    require_postgres()
-    with private_schema() as schema:
-        await migrate(PG_URL, schema)
-        chat_store = ChatStore(PG_URL, LocalStorage(tmp_path / "files"), schema=schema, retry_wait_s=0)
-        try:
-            yield chat_store
-        finally:
-            await chat_store.close()  # before the schema is dropped
 
 
 async def facts_of(store: ChatStore, thread_id: str) -> dict[str, Any] | None:

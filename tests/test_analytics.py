@@ -21,7 +21,7 @@ from agent.datalayer.models import ContentGap, ConversationFacts, FactItem
 from agent.datalayer.storage import LocalStorage
 from agent.datalayer.store import ChatStore
 from agent.datalayer.store_rows import threads, users
-from tests.datalayer_fixtures import no_database_env  # noqa: F401 (autouse fixture)
+from tests.datalayer_fixtures import chat_store, no_database_env  # noqa: F401 (fixtures)
 from tests.postgres import PG_URL, private_schema, require_postgres
 
 SINCE, UNTIL = datetime(2026, 3, 1), datetime(2026, 3, 21)  # 20 days
@@ -29,23 +29,9 @@ NOW = datetime(2026, 3, 20, 12, 0)
 facts_table, items_table, gaps_table = ConversationFacts.__table__, FactItem.__table__, ContentGap.__table__
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request, tmp_path):
-    if request.param == "sqlite":
-        url, schema = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}", ""
-        await migrate(url, schema)
-        chat_store = ChatStore(url, LocalStorage(tmp_path / "files"), retry_wait_s=0)
-        yield chat_store
-        await chat_store.close()
-        return
-    require_postgres()
-    with private_schema() as schema:
-        await migrate(PG_URL, schema)
-        chat_store = ChatStore(PG_URL, LocalStorage(tmp_path / "files"), schema=schema, retry_wait_s=0)
-        try:
-            yield chat_store
-        finally:
-            await chat_store.close()  # before the schema is dropped
+@pytest.fixture
+def store(chat_store):
+    return chat_store
 
 
 @dataclass

@@ -21,8 +21,8 @@ from agent.factory import build_tagger
 from agent.offline.engine import DialogueEngine
 from agent.offline.router import Routing
 from agent.settings import Settings
-from tests.datalayer_fixtures import database, no_database_env  # noqa: F401 (fixtures)
-from tests.facts_fixtures import BASE, empty_store, facts_of, store  # noqa: F401 (fixtures)
+from tests.datalayer_fixtures import chat_store, database, no_database_env  # noqa: F401 (fixtures)
+from tests.facts_fixtures import BASE, facts_of, store  # noqa: F401 (fixtures)
 from tests.postgres import pg_schema  # noqa: F401 (fixture)
 from tools.base import ToolContext
 from tools.escalation import escalation_tools
@@ -155,8 +155,8 @@ async def old_conversation(store, user_id: str | None) -> tuple[str, dict[str, s
     return thread_id, ids
 
 
-async def test_rebuild_recovers_what_the_history_holds(empty_store):
-    store = empty_store
+async def test_rebuild_recovers_what_the_history_holds(chat_store):
+    store = chat_store
     user = await store.ensure_user(f"{new_id('u')}@example.com", "Mia", None)
     thread_id, ids = await old_conversation(store, user["id"])
     assert await facts_of(store, thread_id) is None, "a rating alone writes no facts"
@@ -190,8 +190,8 @@ async def test_rebuild_recovers_what_the_history_holds(empty_store):
     assert again["items"] == facts["items"] and again["gaps"] == facts["gaps"]
 
 
-async def test_rebuild_since_a_date_and_without_tagger_or_tickets(empty_store):
-    store = empty_store
+async def test_rebuild_since_a_date_and_without_tagger_or_tickets(chat_store):
+    store = chat_store
     thread_id, _ = await old_conversation(store, None)
     async with store.engine.begin() as conn:
         await conn.execute(update(threads).where(threads.c.id == thread_id).values(created_at=T0))

@@ -22,7 +22,7 @@ from agent.datalayer.storage import LocalStorage
 from agent.datalayer.store import ChatStore
 from agent.datalayer.store_rows import feedbacks, threads, users
 from agent.datalayer.workspace import ConversationFilters, Cursor, Facets, InvalidCursor, WorkspaceQueries
-from tests.datalayer_fixtures import no_database_env  # noqa: F401 (autouse fixture)
+from tests.datalayer_fixtures import chat_store, no_database_env  # noqa: F401 (fixtures)
 from tests.postgres import PG_URL, private_schema, require_postgres
 from tests.workspace_fixtures import add_facts
 from tools.store.sql import utcnow
@@ -30,23 +30,9 @@ from tools.store.sql import utcnow
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request, tmp_path):
-    if request.param == "sqlite":
-        url, schema = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}", ""
-        await migrate(url, schema)
-        chat_store = ChatStore(url, LocalStorage(tmp_path / "files"), retry_wait_s=0)
-        yield chat_store
-        await chat_store.close()
-        return
-    require_postgres()
-    with private_schema() as schema:
-        await migrate(PG_URL, schema)
-        chat_store = ChatStore(PG_URL, LocalStorage(tmp_path / "files"), schema=schema, retry_wait_s=0)
-        try:
-            yield chat_store
-        finally:
-            await chat_store.close()  # before the schema is dropped
+@pytest.fixture
+def store(chat_store):
+    return chat_store
 
 
 @dataclass

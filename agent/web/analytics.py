@@ -19,13 +19,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import plotly
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from agent.analytics.gaps import ContentGaps, GapGroup, SentenceEmbedder
 from agent.datalayer.analytics import RESOLUTION_WINDOW, Analytics, AnalyticsQueries
@@ -34,52 +32,22 @@ from agent.datalayer.store import ChatStore
 from agent.settings import AnalyticsSettings
 from agent.web import analytics_charts
 from agent.web.auth import STAFF_ROLES
+from agent.web.pages import BadInput, page_headers, parse_day, render
 
 log = logging.getLogger(__name__)
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 PLOTLY_URL = f"/workspace/static/plotly.min.js?v={plotly.__version__}"  # a new version is a new URL: cached forever
 PLOTLY_CACHE = "private, max-age=31536000, immutable"
 NONCE_BYTES = 18
 
 
-def page_headers(nonce: str) -> dict[str, str]:
-    """The workspace's headers, with scripts from this origin and the inline script carrying `nonce`."""
-    return {
-        "Content-Security-Policy": f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; "
-        "style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
-        "frame-ancestors 'none'",
-        "Cache-Control": "private, no-store",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
-    }
-
-
-templates = Environment(
-    loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
-)
-
-
-class BadRange(ValueError):
-    pass
-
-
-def _day(value: str, name: str) -> date | None:
-    if not value.strip():
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise BadRange(f"“{name}” must be a date like 2026-01-31.") from exc
-
-
 def parse_range(since: str, until: str, today: date, cfg: AnalyticsSettings) -> tuple[date, date]:
     """(first day, last day), both included, whole UTC days; by default the last `cfg.default_days` days."""
-    last = _day(until, "To") or today
-    first = _day(since, "From") or last - timedelta(days=cfg.default_days - 1)
+    last = parse_day(until, "To") or today
+    first = parse_day(since, "From") or last - timedelta(days=cfg.default_days - 1)
     if first > last:
-        raise BadRange("“From” must not be after “To”.")
+        raise BadInput("“From” must not be after “To”.")
     if (last - first).days + 1 > cfg.max_days:
-        raise BadRange(f"Choose at most {cfg.max_days} days.")
+        raise BadInput(f"Choose at most {cfg.max_days} days.")
     return first, last
 
 
@@ -144,15 +112,13 @@ def analytics_routes(
         context: dict[str, Any] = {"user": user, "nonce": nonce, "form": {"from": since, "to": until}}
         try:
             first, last = parse_range(since, until, now.date(), cfg)
-        except BadRange as exc:
-            body = templates.get_template("analytics.html").render(**context, error=str(exc), a=None)
-            return HTMLResponse(body, status_code=400, headers=page_headers(nonce))
+        except BadInput as exc:
+            return render("analytics.html", 400, page_headers(nonce), **context, error=str(exc), a=None)
         start, end = datetime.combine(first, time.min), datetime.combine(last + timedelta(days=1), time.min)
         data, groups = await asyncio.gather(queries.summary(start, end, now), gap_groups(start, end))
         context |= page_context(data, groups, cfg)
         context["form"] = {"from": first.isoformat(), "to": last.isoformat()}
-        body = templates.get_template("analytics.html").render(**context, error=None)
-        return HTMLResponse(body, headers=page_headers(nonce))
+        return render("analytics.html", 200, page_headers(nonce), **context, error=None)
 
     @router.get("/workspace/static/plotly.min.js", include_in_schema=False)
     async def plotly_script(request: Request, user: Any = Depends(staff_only)) -> Response:

@@ -17,17 +17,16 @@ import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import chainlit as cl
 from chainlit.auth import get_jwt_secret
 from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from agent.datalayer.store import ChatStore
 from agent.web.csv_export import csv_response
+from agent.web.pages import HEADERS, BadInput, render
 from agent.web.routes import NOT_FOUND
 from tools.errors import InvalidTicketCursor, TicketChangeRefused, TicketNotFound, TransientToolError
 from tools.store.db import StoreDatabase
@@ -44,15 +43,6 @@ from tools.store.tickets import (
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 SUMMARY_CHARS = 140  # of the summary in a queue row; the ticket's page shows all of it
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-# The workspace's headers (agent/web/workspace.py): no script at all, forms post only here.
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    "Cache-Control": "private, no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
 # The status filter's choices: the queue (what still needs a person), one status, or every ticket.
 STATUS_VIEWS: dict[str, tuple[str, ...]] = {
     "queue": QUEUE_STATUSES, **{status: (status,) for status in TICKET_STATUSES}, "all": TICKET_STATUSES,
@@ -66,15 +56,6 @@ STORE_DOWN = "The ticket store is not answering just now. Please try again in a 
 CSV_HEADER = ("ticket id", "status", "created (UTC)", "updated (UTC)", "reason", "customer id", "customer name",
               "customer email", "assignee", "conversation id", "summary")  # fmt: skip
 
-templates = Environment(
-    loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
-)
-
-
-def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code=status_code, headers=HEADERS)
-
-
 def csrf_token(identifier: str, secret: str | None = None) -> str:
     """The token a lead's forms carry: the same on every page for one lead and one secret."""
     key = (secret if secret is not None else get_jwt_secret()) or ""
@@ -86,16 +67,12 @@ def csrf_ok(identifier: str, token: str, secret: str | None = None) -> bool:
     return bool(key and token) and hmac.compare_digest(csrf_token(identifier, key), token)
 
 
-class BadFilter(ValueError):
-    pass
-
-
 def parse_filters(status: str, assigned: str, reason: str, me: str) -> TicketFilters:
     """The queue's query parameters as filters; `me` is the signed-in lead's identifier."""
     if (status or "queue") not in STATUS_VIEWS:
-        raise BadFilter("“Status” must be queue, open, pending, solved or all.")
+        raise BadInput("“Status” must be queue, open, pending, solved or all.")
     if (assigned or "anyone") not in ASSIGNED_VIEWS:
-        raise BadFilter("“Assigned to” must be anyone, me or unassigned.")
+        raise BadInput("“Assigned to” must be anyone, me or unassigned.")
     return TicketFilters(statuses=STATUS_VIEWS[status or "queue"], assignee=me if assigned == "me" else None,
                          unassigned=assigned == "unassigned", reason=reason.strip() or None)  # fmt: skip
 
@@ -198,8 +175,8 @@ def _list_routes(router: APIRouter, queue: TicketQueue, staff_only: Callable[...
             filters = parse_filters(status, assigned, reason, user.identifier)
             context["reasons"] = await queue.reasons()
             page = await queue.page(filters, PAGE_SIZE, cursor or None)
-        except (BadFilter, InvalidTicketCursor) as exc:
-            context["error"] = str(exc) if isinstance(exc, BadFilter) else "That page link is no longer valid."
+        except (BadInput, InvalidTicketCursor) as exc:
+            context["error"] = str(exc) if isinstance(exc, BadInput) else "That page link is no longer valid."
             return render("queue.html", status_code=400, **context)
         except TransientToolError:
             context["error"] = STORE_DOWN
@@ -222,7 +199,7 @@ def _list_routes(router: APIRouter, queue: TicketQueue, staff_only: Callable[...
         """Every ticket the filters match, oldest first, read a batch at a time while the download streams."""
         try:
             filters = parse_filters(status, assigned, reason, user.identifier)
-        except BadFilter as exc:
+        except BadInput as exc:
             return PlainTextResponse(str(exc), status_code=400, headers=HEADERS)
 
         async def cells() -> AsyncIterator[tuple[object, ...]]:

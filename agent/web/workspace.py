@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import chainlit as cl
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from agent.analytics.gaps import SentenceEmbedder
 from agent.datalayer.store import ChatStore
@@ -29,6 +27,7 @@ from agent.settings import AnalyticsSettings
 from agent.web.analytics import analytics_routes
 from agent.web.auth import STAFF_ROLES, is_staff
 from agent.web.csv_export import csv_response
+from agent.web.pages import HEADERS, BadInput, parse_day, render
 from agent.web.queue import queue_routes
 from agent.web.routes import NOT_FOUND, signed_in_or_none
 from knowledge.embedder import Embedder
@@ -36,7 +35,6 @@ from tools.store.db import StoreDatabase
 from tools.store.models import TICKET_STATUSES
 
 PAGE_SIZE = 50
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 RATING_MARKS = {1: "👍", 0: "👎", None: "—"}
 RATING_LABELS = {1: "thumbs up", 0: "thumbs down", None: "not rated"}
 CSV_RATINGS = {1: "up", 0: "down", None: ""}
@@ -45,53 +43,22 @@ YES_NO = {"yes": True, "no": False}
 FILTER_FIELDS = ("from", "to", "customer", "rating", "q", "escalated", "ticket", "tool", "intent", "did_not_know")
 CSV_HEADER = ("conversation id", "started (UTC)", "customer", "customer name", "title", "turns", "outcome",
               "last rating", "escalated", "ticket id", "ticket status", "transcript URL")
-# No script at all; inline styles only (the base layout's <style>); forms post nowhere else.
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    "Cache-Control": "private, no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
-templates = Environment(
-    loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
-)
-
-
-def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code=status_code, headers=HEADERS)
-
-
-class BadFilter(ValueError):
-    pass
-
-
-def _day(value: str, name: str) -> date | None:
-    if not value.strip():
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise BadFilter(f"“{name}” must be a date like 2026-01-31.") from exc
-
-
 def _yes_no(value: str, name: str) -> bool | None:
     if not value:
         return None
     if value not in YES_NO:
-        raise BadFilter(f"“{name}” must be yes or no.")
+        raise BadInput(f"“{name}” must be yes or no.")
     return YES_NO[value]
 
 
 def parse_filters(form: Mapping[str, str]) -> ConversationFilters:
     """The list's query parameters (FILTER_FIELDS) as filters: dates are whole UTC days, `to` included."""
-    start, end = _day(form.get("from", ""), "From"), _day(form.get("to", ""), "To")
+    start, end = parse_day(form.get("from", ""), "From"), parse_day(form.get("to", ""), "To")
     rating, ticket = form.get("rating", ""), form.get("ticket", "")
     if rating and rating not in RATINGS:
-        raise BadFilter("“Rating” must be up, down or unrated.")
+        raise BadInput("“Rating” must be up, down or unrated.")
     if ticket and ticket not in TICKET_STATUSES:
-        raise BadFilter("“Ticket” must be open, pending or solved.")
+        raise BadInput("“Ticket” must be open, pending or solved.")
     return ConversationFilters(
         since=datetime.combine(start, time.min) if start else None,
         until=datetime.combine(end + timedelta(days=1), time.min) if end else None,
@@ -202,8 +169,8 @@ def _conversation_routes(router: APIRouter, queries: WorkspaceQueries, staff_onl
                         "csv_url": csv_url}  # fmt: skip
         try:
             page = await queries.conversations(parse_filters(form), PAGE_SIZE, cursor or None)
-        except (BadFilter, InvalidCursor) as exc:
-            page_context["error"] = str(exc) if isinstance(exc, BadFilter) else "That page link is no longer valid."
+        except (BadInput, InvalidCursor) as exc:
+            page_context["error"] = str(exc) if isinstance(exc, BadInput) else "That page link is no longer valid."
             return render("conversations.html", status_code=400, **page_context)
         if page.next_cursor is not None:
             page_context["next_url"] = "?" + urllib.parse.urlencode(query | {"cursor": page.next_cursor.encode()})
@@ -219,7 +186,7 @@ def _conversation_routes(router: APIRouter, queries: WorkspaceQueries, staff_onl
         """Every conversation the filters match, read page by page while the download streams."""
         try:
             filters = parse_filters(form)
-        except BadFilter as exc:
+        except BadInput as exc:
             return PlainTextResponse(str(exc), status_code=400, headers=HEADERS)
         base_url = str(request.base_url)
 
