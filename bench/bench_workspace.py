@@ -45,6 +45,7 @@ from fastapi import FastAPI  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from agent.datalayer.migrate import migrate  # noqa: E402
 from agent.datalayer.storage import LocalStorage  # noqa: E402
 from agent.datalayer.store import ChatStore  # noqa: E402
 from agent.datalayer.store_rows import steps, threads  # noqa: E402
@@ -150,6 +151,7 @@ async def drop_schema(url: str, schema: str) -> None:
 async def ensure_data(url: str, schema: str, conversations: int, reuse: bool, embedder: Embedder) -> None:
     held = await thread_count(url, schema)
     if reuse and held == conversations:
+        await migrate(url, schema)  # the newest indexes, on data generated before they existed
         print(f"{schema}: reusing {held:,} conversations")
         return
     await drop_schema(url, schema)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from agent.analytics.gaps import DEFAULT_DISTANCE, ContentGaps, GapGroup, cluster, group
 from agent.datalayer.analytics_gaps import GapQueries, GapQuestion
 from knowledge.testing import FakeEmbedder
-from tests.datalayer_fixtures import no_database_env  # noqa: F401 (autouse fixture)
+from tests.datalayer_fixtures import chat_store, no_database_env  # noqa: F401 (fixtures)
 from tests.test_analytics import MINUTE, SINCE, UNTIL, Facts, gaps_table, store  # noqa: F401 (store: fixture)
 
 FAKE_DISTANCE = 0.7  # FakeEmbedder: "where is my parcel" variants ~0.1 apart, other questions ~0.9-1.0

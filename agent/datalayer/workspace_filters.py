@@ -66,7 +66,9 @@ def last_rating() -> Any:
     return (
         select(feedbacks.c.value)
         .select_from(feedbacks.join(steps, steps.c.id == feedbacks.c.for_id))
-        .where(steps.c.thread_id == threads.c.id)
+        # feedbacks.thread_id (indexed; the rated step's thread, set by save_feedback) leads the plan, so a
+        # thread is not walked through its steps; the steps condition keeps the rule exact.
+        .where(feedbacks.c.thread_id == threads.c.id, steps.c.thread_id == threads.c.id)
         .order_by(feedbacks.c.created_at.desc(), steps.c.created_at.desc(), steps.c.id.desc())
         .limit(1)
         .scalar_subquery()
@@ -74,7 +76,8 @@ def last_rating() -> Any:
 
 
 def _rated() -> Any:
-    return exists().where(steps.c.thread_id == threads.c.id, feedbacks.c.for_id == steps.c.id)
+    return exists().where(feedbacks.c.thread_id == threads.c.id, steps.c.thread_id == threads.c.id,
+                          feedbacks.c.for_id == steps.c.id)
 
 
 def _escalated() -> Any:
