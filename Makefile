@@ -51,13 +51,15 @@ test: install-test
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-# Benchmarks print ratios against baselines measured in the same run; sessions need Redis.
+# Benchmarks print ratios against baselines measured in the same run; sessions need Redis, the workspace
+# PostgreSQL (it fills schema bench_workspace with 100,000 conversations once, then reuses it).
 bench: install
 	$(BIN)/python bench/bench_turn.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_ingest.py --copies 10 --formats md,html,txt,docx,pdf
 	$(BIN)/python bench/bench_query.py
 	$(BIN)/python bench/bench_sessions.py
+	$(BIN)/python bench/bench_workspace.py --reuse
 
 env-example: install
 	$(BIN)/python -m agent.settings env > .env.example

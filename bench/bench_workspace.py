@@ -270,11 +270,13 @@ def row(label: str, rows: str, base_s: float, seconds: float, target: bool) -> s
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--conversations", type=int, default=100_000)
-    parser.add_argument("--baseline-conversations", type=int, default=1_000)
-    parser.add_argument("--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--schema", default="bench_workspace")
+    parser.add_argument("--conversations", type=int, default=100_000, help="conversations in the measured schema")
+    parser.add_argument("--baseline-conversations", type=int, default=1_000,
+                        help="conversations in the baseline schema (<schema>_small)")
+    parser.add_argument("--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+                        help="PostgreSQL to fill (async SQLAlchemy URL)")
+    parser.add_argument("--schema", default="bench_workspace", help="schema to (re)create; must start with bench_")
     parser.add_argument("--reuse", action="store_true", help="keep a schema that already holds that many")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=7, help="timed calls per case (the median is reported)")
     parser.add_argument("--only", default="", help="run only the cases whose label contains this")
     asyncio.run(main(parser.parse_args()))

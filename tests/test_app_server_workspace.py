@@ -59,7 +59,11 @@ WORKSPACE_URLS = ("/workspace", "/workspace/conversations", "/workspace/", "/wor
                   "/workspace/conversations?rating=down&customer=dana", "/workspace/conversations?cursor=not-a-cursor",
                   "/workspace/conversations?from=garbage", "/workspace/conversations.csv",
                   "/workspace/conversations.csv?customer=dana&escalated=yes",
-                  "/workspace/conversations/00000000-0000-0000-0000-000000000000")
+                  "/workspace/conversations/00000000-0000-0000-0000-000000000000",
+                  # the queue's and the analytics' pages (agent/web/queue.py, analytics.py), behind the same guard
+                  "/workspace/tickets", "/workspace/tickets?status=all", "/workspace/tickets.csv",
+                  "/workspace/tickets/T-00000000", "/workspace/analytics", "/workspace/analytics?from=2026-01-01",
+                  "/workspace/static/plotly.min.js")
 HOSTILE = '<img src=x onerror="alert(1)"> & <script>alert(2)</script>'
 
 
@@ -219,6 +223,9 @@ def test_the_role_is_read_from_the_database_on_every_request(chainlit_server: Ch
     with closing(sqlite3.connect(chainlit_server.database_path)) as db, db:
         db.execute("UPDATE users SET role = 'admin' WHERE identifier = ?", (late_lead,))
     _list(chainlit_server, token)  # admins are staff too
+    thread_id = _create_thread(chainlit_server, CUSTOMER, "Admins read transcripts too 5521", shared=False)
+    status, _, body = _get(chainlit_server, f"/project/share/{thread_id}", token)
+    assert status == 200 and "5521" in body, f"an admin could not open a transcript: {status} {body[:300]}"
 
 
 @pytest.fixture(scope="module")
@@ -229,10 +236,14 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitSe
 
 def test_with_sign_in_off_every_workspace_url_is_404(open_server: ChainlitServer, lead_token: str) -> None:
     # Both servers sign with the same test secret: even a lead's valid cookie from the other one is refused.
+    asyncio.run(create_user(_url(open_server), CUSTOMER, DEMO_PASSWORD, "customer", "Dana"))  # no demo users here
+    thread_id = _create_thread(open_server, CUSTOMER, "Nobody reads this with sign-in off 3390", shared=True)
+    transcript = (f"/project/share/{thread_id}", f"/files/threads/{thread_id}/00000000-0000-0000-0000-000000000000")
     for token in (None, lead_token):
-        for path in WORKSPACE_URLS:
+        for path in (*WORKSPACE_URLS, *transcript):
             status, _, body = _get(open_server, path, token)
             assert status == 404, f"{path} answered {status} with sign-in off: {body[:300]}"
+            assert "3390" not in body
 
 
 def _facts(server: ChainlitServer, thread_id: str, **values) -> None:
