@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.chat.service import ChatService, Customer
 from agent.datalayer.backdate import backdate_conversation
@@ -83,8 +84,8 @@ DEMO_CHATS = (
 
 
 async def has_conversations(store: ChatStore) -> bool:
-    async def run(conn: object) -> bool:
-        return bool((await conn.execute(select(func.count()).select_from(threads))).scalar())  # type: ignore[attr-defined]
+    async def run(conn: AsyncConnection) -> bool:
+        return bool((await conn.execute(select(func.count()).select_from(threads))).scalar())
 
     return await store.transaction("count_threads", None, run)
 

@@ -1,7 +1,7 @@
 """Fixtures of the facts tests: `store`, a migrated ChatStore on SQLite and on PostgreSQL (the `database` fixture of
 tests/datalayer_fixtures.py: PostgreSQL in the session's shared schema; tests that look at every conversation use
-`chat_store` from there, a database of its own), a reader of a conversation's stored facts, and a chat service on a scripted
-model with small tools (`chat`), a knowledge base of one passage and a tagger that knows a few messages.
+`chat_store` from there, a database of its own), a reader of a conversation's stored facts, and a chat service on a
+scripted model with small tools (`chat`), a knowledge base of one passage and a tagger that knows a few messages.
 
 A test module imports `store` with `database`, `no_database_env` (tests.datalayer_fixtures) and `pg_schema`
 (tests.postgres).
@@ -56,8 +56,6 @@ async def store(database, tmp_path):
     chat_store = ChatStore(url, LocalStorage(tmp_path / "files"), schema=schema, retry_wait_s=0)
     yield chat_store
     await chat_store.close()
-
-
 
 
 async def facts_of(store: ChatStore, thread_id: str) -> dict[str, Any] | None:

@@ -199,12 +199,15 @@ def test_everyone_but_staff_gets_404(
     chainlit_server: ChainlitServer, dana_token: str, widget_token: str, lead_token: str
 ) -> None:
     secret = "Dana's private question 7731"
-    _create_thread(chainlit_server, CUSTOMER, secret, shared=True)
+    thread_id = _create_thread(chainlit_server, CUSTOMER, secret, shared=True)
+    # Dana's own transcript and files are hers: the others may not reach them either.
+    hers = (f"/project/share/{thread_id}", f"/share/{thread_id}", f"/files/threads/{thread_id}/{uuid.uuid4()}")
     forged = lead_token[:-6] + ("AAAAAA" if not lead_token.endswith("AAAAAA") else "BBBBBB")
-    callers = (("dana, a customer", dana_token), ("a widget customer", widget_token), ("an anonymous visitor", None),
-               ("a forged cookie", "not-a-jwt"), ("a tampered lead cookie", forged))
-    for who, token in callers:
-        for path in WORKSPACE_URLS:
+    callers = (("dana, a customer", dana_token, ()), ("a widget customer", widget_token, hers),
+               ("an anonymous visitor", None, hers[::2]),  # the page itself asks a visitor to sign in
+               ("a forged cookie", "not-a-jwt", hers[::2]), ("a tampered lead cookie", forged, hers[::2]))
+    for who, token, transcript in callers:
+        for path in (*WORKSPACE_URLS, *transcript):
             status, _, body = _get(chainlit_server, path, token)
             assert status == 404, f"{who} got {status} from {path}: {body[:300]}"
             assert secret not in body and "Conversations" not in body

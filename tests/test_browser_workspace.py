@@ -119,7 +119,8 @@ def _lead_flow(page, server: ChainlitServer, tmp_path: Path) -> None:
     lost.click()
     page.wait_for_url("**/share/*")
     expect(page.get_by_text("this is ridiculous, my package is lost").first).to_be_visible()
-    expect(page.get_by_role("heading", name=re.compile(r"^Used (list_my_orders|get_order_details)$")).first).to_be_visible()
+    used_a_tool = re.compile(r"^Used (list_my_orders|get_order_details)$")
+    expect(page.get_by_role("heading", name=used_a_tool).first).to_be_visible()
     expect(page.get_by_text("Sources").first).to_be_visible()
     expect(page.locator("#chat-input")).to_have_count(0)  # no message box: a lead never writes as the customer
     thread_id = urlsplit(page.url).path.rsplit("/", 1)[-1]

@@ -102,7 +102,8 @@ async def test_tickets_gaps_and_owners(data, embedder):
     assert {t["status"] for t in data["tickets"]} == {"open", "pending", "solved"}
     for gap in data["gaps"]:
         asked = steps[gap["step_id"]]
-        assert (asked["thread_id"], asked["type"], asked["output"]) == (gap["thread_id"], "user_message", gap["question"])
+        expected = (gap["thread_id"], "user_message", gap["question"])
+        assert (asked["thread_id"], asked["type"], asked["output"]) == expected
         vector = np.frombuffer(gap["embedding"], dtype=np.float32)
         assert vector.shape == (embedder.dimension,)
     assert {g["kind"] for g in data["gaps"]} == set(models.GAP_KINDS)

@@ -56,8 +56,11 @@ def routes(history: ChatStore, circuits: Callable[[], dict[str, str]]) -> APIRou
 
 def _file_and_health_routes(router: APIRouter, history: ChatStore, circuits: Callable[[], dict[str, str]]) -> None:
     @router.get("/files/threads/{thread_id}/{element_id}")
-    async def element_file(thread_id: str, element_id: str, user: cl.User | None = Depends(get_current_user)) -> Response:
-        """Stored element files (cited passages, attachments), only for the thread's owner."""
+    async def element_file(
+        thread_id: str, element_id: str, user: cl.User | None = Depends(signed_in_or_none)
+    ) -> Response:
+        """Stored element files (cited passages, attachments), only for the thread's owner; everyone else, signed
+        in or not, gets the same 404 as for a file that does not exist."""
         owner = user.identifier if user else None
         if owner is None or not await history.is_owner(thread_id, owner):
             raise HTTPException(status_code=404, detail=NOT_FOUND)
@@ -107,7 +110,9 @@ def _sharing_routes(router: APIRouter, history: ChatStore) -> None:
         return await chainlit_server.share_thread(request, payload, user)
 
     @router.get("/share/{thread_id}", include_in_schema=False)
-    async def shared_page(request: Request, thread_id: str, user: cl.User | None = Depends(signed_in_or_none)) -> Response:
+    async def shared_page(
+        request: Request, thread_id: str, user: cl.User | None = Depends(signed_in_or_none)
+    ) -> Response:
         """The transcript page itself: 404 to a signed-in user who is neither the author nor staff, so a link
         that leaked says nothing (not even that the conversation exists). Anonymous visitors get the page,
         which asks them to sign in; the data route below then decides again."""
