@@ -5,12 +5,16 @@ customer gets), so its transcript, tool steps, sources, tickets, ratings and fac
 have recorded. Afterwards each one is moved back in time by whole days, so the charts show a few weeks.
 
 Seeding happens once: only into a history without conversations, and never when AUTH_DEMO_CONVERSATIONS is off.
+Each demo chat has a fixed id and is skipped when it exists, so instances starting together on one empty database
+write each chat once (but for one that both start in the same instant). Demo messages are not customers': they
+never count against a customer's rate limit.
 Only reads, declined cards and hand-overs run as the demo customer Dana, so her orders stay as the README
 describes them for a new user to try.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from collections.abc import Sequence
@@ -25,6 +29,7 @@ from agent.datalayer.backdate import backdate_conversation
 from agent.datalayer.store import ChatStore
 from agent.datalayer.store_rows import threads
 from agent.runner.events import Choices, ConfirmationRequested
+from agent.sessions.base import Decision
 from tools.store.db import StoreDatabase
 from tools.store.models import Ticket
 from tools.store.seed import DANA_EMAIL
@@ -90,19 +95,30 @@ async def has_conversations(store: ChatStore) -> bool:
     return await store.transaction("count_threads", None, run)
 
 
+class _NoLimit:
+    async def hit(self, key: str) -> Decision:
+        return Decision(True)
+
+
 async def seed_demo_conversations(chat: ChatService, store: ChatStore, shop: StoreDatabase,
                                   chats: Sequence[DemoChat] = DEMO_CHATS) -> int:
     """Play `chats` into an empty history; returns how many were written (0 if there were conversations)."""
     if await has_conversations(store):
         return 0
-    for chat_script in chats:
-        await _play(chat, store, shop, chat_script)
-    log.info("seeded %d demo conversations", len(chats))
-    return len(chats)
+    unlimited = copy.copy(chat)
+    unlimited.limiter = _NoLimit()
+    written = 0
+    for number, chat_script in enumerate(chats):
+        conversation_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"larkspur-demo/{number}"))
+        if await store.get_thread(conversation_id) is None:  # another instance may be seeding too
+            await _play(unlimited, store, shop, chat_script, conversation_id)
+            written += 1
+    log.info("seeded %d demo conversations", written)
+    return written
 
 
-async def _play(chat: ChatService, store: ChatStore, shop: StoreDatabase, script: DemoChat) -> None:
-    conversation_id = str(uuid.uuid4())
+async def _play(chat: ChatService, store: ChatStore, shop: StoreDatabase, script: DemoChat,
+                conversation_id: str) -> None:
     who = Customer(conversation_id)
     if script.who is not None:
         name = CUSTOMERS.get(script.who, script.who)

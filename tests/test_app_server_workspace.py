@@ -226,6 +226,9 @@ def test_the_role_is_read_from_the_database_on_every_request(chainlit_server: Ch
     with closing(sqlite3.connect(chainlit_server.database_path)) as db, db:
         db.execute("UPDATE users SET role = 'admin' WHERE identifier = ?", (late_lead,))
     _list(chainlit_server, token)  # admins are staff too
+    for path in ("/workspace/tickets", "/workspace/analytics"):
+        status, _, body = _get(chainlit_server, path, token)
+        assert status == 200, f"an admin got {status} from {path}: {body[:300]}"
     thread_id = _create_thread(chainlit_server, CUSTOMER, "Admins read transcripts too 5521", shared=False)
     status, _, body = _get(chainlit_server, f"/project/share/{thread_id}", token)
     assert status == 200 and "5521" in body, f"an admin could not open a transcript: {status} {body[:300]}"

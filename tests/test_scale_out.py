@@ -103,6 +103,7 @@ def cluster(chroma_server: ChromaServer, tmp_path_factory: pytest.TempPathFactor
                 "KNOWLEDGE_STORE_DIR": str(workdir / "unused-local-chroma"),
                 "AUTH_SECRET": secrets.token_urlsafe(48),
                 "AUTH_DEMO_PASSWORD": demo_password,
+                "AUTH_DEMO_CONVERSATIONS": "false",  # the demo would spend Dana's rate limit in the shared Redis
                 # Sign-ins from 127.0.0.1 share one Redis budget across instances; the tests sign in often.
                 "AUTH_LOGIN_BURST": "1000",
                 "AUTH_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
