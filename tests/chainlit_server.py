@@ -215,3 +215,16 @@ def chainlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chainl
             yield server
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+def server_without_docs(tmp_path_factory: pytest.TempPathFactory, name: str,
+                        env: Mapping[str, str] | None = None) -> Iterator[ChainlitServer]:
+    """A real server over an empty help centre (a fast start), for a module-scoped fixture to `yield from`."""
+    workdir = tmp_path_factory.mktemp(name)
+    empty_docs = workdir / "no-docs"
+    empty_docs.mkdir()
+    try:
+        with run_chainlit(workdir, env={"KNOWLEDGE_DOCS_DIR": str(empty_docs), **(env or {})}) as server:
+            yield server
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)

@@ -26,10 +26,9 @@ from tests.app_server_fixtures import (  # noqa: F401  (the sign-ins are fixture
     ChainlitServer,
     dana_sign_in,
     dana_token,
-    http_get,
     lead_token,
 )
-from tests.chainlit_server import run_chainlit
+from tests.chainlit_server import server_without_docs
 from tests.postgres import run_sync
 from tests.test_analytics import MINUTE, Facts
 from tests.test_app_server_sharing import _with_store
@@ -45,14 +44,7 @@ ICELAND = "do you ship to Iceland"
 @pytest.fixture(scope="module")
 def chainlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]:
     """This module's server, with no help centre (a fast start)."""
-    workdir = tmp_path_factory.mktemp("chainlit-analytics")
-    empty_docs = workdir / "no-docs"
-    empty_docs.mkdir()
-    try:
-        with run_chainlit(workdir, env={"KNOWLEDGE_DOCS_DIR": str(empty_docs)}) as server:
-            yield server
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    yield from server_without_docs(tmp_path_factory, "chainlit-analytics")
 
 
 @pytest.fixture(scope="module")

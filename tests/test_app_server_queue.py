@@ -40,7 +40,8 @@ from tests.app_server_fixtures import (  # noqa: F401  (the sign-ins are fixture
     login,
 )
 from tests.test_app_server_sharing import _create_thread, _url
-from tests.test_app_server_workspace import _NoRedirects, _server
+from tests.chainlit_server import server_without_docs
+from tests.test_app_server_workspace import _NoRedirects
 from tools.store.db import StoreDatabase
 from tools.store.models import Ticket, TicketEvent
 from tools.store.seed import DANA_ID
@@ -55,7 +56,7 @@ LONG_AGO = datetime(2020, 1, 6, 9, 0)  # older than anything the server makes: f
 @pytest.fixture(scope="module")
 def chainlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]:
     """This module's server: no help centre (fast start)."""
-    yield from _server(tmp_path_factory, "chainlit-queue", {})
+    yield from server_without_docs(tmp_path_factory, "chainlit-queue")
 
 
 async def _in_store(server: ChainlitServer, fn):

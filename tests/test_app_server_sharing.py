@@ -34,7 +34,7 @@ from tests.app_server_fixtures import (  # noqa: F401  (the sign-ins are fixture
     lead_token,
     login,
 )
-from tests.chainlit_server import http_post_json, run_chainlit
+from tests.chainlit_server import http_post_json, server_without_docs
 
 pytestmark = pytest.mark.server
 
@@ -45,14 +45,7 @@ LATE_LEAD = "kim@larkspurgoods.example"  # a lead who is demoted while signed in
 @pytest.fixture(scope="module")
 def chainlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]:
     """This module's server, without the help centre (an empty docs folder: fast start)."""
-    workdir = tmp_path_factory.mktemp("chainlit-sharing")
-    empty_docs = workdir / "no-docs"
-    empty_docs.mkdir()
-    try:
-        with run_chainlit(workdir, env={"KNOWLEDGE_DOCS_DIR": str(empty_docs)}) as server:
-            yield server
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    yield from server_without_docs(tmp_path_factory, "chainlit-sharing")
 
 
 def _url(server: ChainlitServer) -> str:

@@ -47,7 +47,7 @@ from tests.app_server_fixtures import (  # noqa: F401  (the sign-ins are fixture
     lead_token,
     login,
 )
-from tests.chainlit_server import run_chainlit
+from tests.chainlit_server import server_without_docs
 from tests.test_app_server_auth import WIDGET_SECRET, _widget_sign_in, _widget_token
 from tests.test_app_server_sharing import _create_thread, _url, _with_store
 from tests.workspace_fixtures import add_facts, rate_last_step, set_started
@@ -67,21 +67,10 @@ WORKSPACE_URLS = ("/workspace", "/workspace/conversations", "/workspace/", "/wor
 HOSTILE = '<img src=x onerror="alert(1)"> & <script>alert(2)</script>'
 
 
-def _server(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[ChainlitServer]:
-    workdir = tmp_path_factory.mktemp(name)
-    empty_docs = workdir / "no-docs"
-    empty_docs.mkdir()
-    try:
-        with run_chainlit(workdir, env={"KNOWLEDGE_DOCS_DIR": str(empty_docs), **env}) as server:
-            yield server
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
 @pytest.fixture(scope="module")
 def chainlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]:
     """This module's server: no help centre (fast start), and shop-widget sign-ins on."""
-    yield from _server(tmp_path_factory, "chainlit-workspace", {"AUTH_WIDGET_SECRET": WIDGET_SECRET})
+    yield from server_without_docs(tmp_path_factory, "chainlit-workspace", {"AUTH_WIDGET_SECRET": WIDGET_SECRET})
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +226,7 @@ def test_the_role_is_read_from_the_database_on_every_request(chainlit_server: Ch
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]:
     """A server with sign-in off (AUTH_ENABLED=false): the workspace does not exist there."""
-    yield from _server(tmp_path_factory, "chainlit-workspace-open", {"AUTH_ENABLED": "false"})
+    yield from server_without_docs(tmp_path_factory, "chainlit-workspace-open", {"AUTH_ENABLED": "false"})
 
 
 def test_with_sign_in_off_every_workspace_url_is_404(open_server: ChainlitServer, lead_token: str) -> None:

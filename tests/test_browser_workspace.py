@@ -81,6 +81,9 @@ def test_a_lead_reviews_works_the_queue_reads_the_numbers_and_exports(
                             ("unanswered questions", "SELECT count(*) FROM content_gaps WHERE kind = 'missed'"),
                             ("facts", "SELECT count(*) FROM conversation_facts")):
             assert _rows(chainlit_server, query)[0][0] > 0, f"the demo seeded no {what}"
+        assert "no card to" not in chainlit_server.log_text(), "a demo chat clicked a card the engine did not show"
+        cards = _rows(chainlit_server, "SELECT sum(cards_shown), sum(cards_declined) FROM conversation_facts")
+        assert cards == [(2, 2)], cards
         _lead_flow(page, chainlit_server, tmp_path)
 
 
