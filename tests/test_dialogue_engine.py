@@ -275,6 +275,14 @@ async def test_two_misunderstandings_hand_over(chat):
     assert not c.tools and "Talk to a person" in c.choices
     await c.say("wibble wobble frotz")
     assert c.tools == ["transfer_to_human_agents"]
+    handed_over = c.reply
+
+    # Once a colleague has the conversation, a message it still cannot read gets a short answer, not the whole
+    # hand-over again (nor another ticket update) every time.
+    for text in ("qwzx plorp", "zzzt blorf again"):
+        await c.say(text)
+        assert not c.tools, f"handed over again on {text!r}"
+        assert c.reply != handed_over and "colleague" in c.reply and len(c.reply) < len(handed_over) + 40
 
 
 async def test_one_embedding_per_message_for_routing(chat):

@@ -258,6 +258,9 @@ class DialogueEngine:
     def _missed(self, state: DialogueState, text: str) -> Step:
         state.turn["missed"] = True
         state.misses += 1
+        if state.handed_over and not (state.flow and state.flow.prompt):
+            # A colleague already has it: repeating the whole hand-over on every unclear message helps nobody.
+            return Reply(replies.STILL_WITH_COLLEAGUE, replies.STARTERS)
         if state.misses >= MAX_MISSES:
             return self._escalate(state, REASON_NOT_UNDERSTOOD, "I could not understand the customer twice in a row")
         flow = state.flow
@@ -286,6 +289,7 @@ class DialogueEngine:
             handed, why = state.turn.get("escalated"), replies.HANDOVER_WHY.get(state.turn["escalating"], "")
             if not handed:
                 return Reply(replies.for_shop(replies.ESCALATION_FAILED, self.app))
+            state.handed_over, state.misses = True, 0
             return Reply(replies.HANDED_OVER.format(why=why, message=handed))
         return self._plan(state)
 

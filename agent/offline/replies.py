@@ -116,6 +116,10 @@ OUT_OF_SCOPE = (
 )
 NOT_UNDERSTOOD_HERE = NOT_UNDERSTOOD + " {capabilities}. " + TRY_AGAIN_OR_PERSON
 UNAVAILABLE_NOW = UNAVAILABLE + ", or {contact}."
+STILL_WITH_COLLEAGUE = (
+    "Sorry, I didn't understand that. A colleague already has our conversation and will follow up; "
+    "meanwhile I can still help with orders, returns and questions."
+)
 ESCALATION_FAILED = "I couldn't open a ticket for a colleague just now. Please {contact}, and they'll help you."
 NOT_OFFERED = "I can't do that in this chat. Please {contact}, and a colleague will help you."
 

@@ -137,6 +137,7 @@ class DialogueState:
         data.setdefault("customer", None)
         data.setdefault("bound", False)
         data.setdefault("misses", 0)
+        data.setdefault("handed_over", False)
         data.setdefault("cache", {})
         data.setdefault("turn", {})
         data.setdefault("recent", [])
@@ -168,6 +169,8 @@ class DialogueState:
     bound = Key[bool]("account tools answer (signed in or identified), even before the user id is known")
 
     misses = Key[int]("messages in a row not understood")
+
+    handed_over = Key[bool]("a colleague has the conversation: misunderstandings no longer hand it over again")
 
     @property
     def cache(self) -> dict[str, Any]:
