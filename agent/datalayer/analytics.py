@@ -43,9 +43,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agent.datalayer import models
 from agent.datalayer.db import parse_ts
 from agent.datalayer.store_base import StoreBase
-from agent.datalayer.store_rows import users
+from agent.datalayer.models import STAFF_ROLES
+from agent.datalayer.store_rows import not_staff, users
 
-STAFF_ROLES = frozenset({"lead", "admin"})  # the same as agent.web.auth.STAFF_ROLES, which the web passes in
 RESOLUTION_WINDOW = timedelta(hours=24)  # a customer silent this long after the last answer was helped
 PERCENTILES = (50, 90)  # first-response percentiles, in percent (integers: exact ranks, no float rounding)
 DEFAULT_TOP = 10
@@ -144,15 +144,10 @@ def _total(column: Any) -> Any:
     return func.coalesce(func.sum(column), 0)
 
 
-def customers_only(staff_roles: Collection[str]) -> Any:
-    """Facts whose owner is not staff (joined with `users` on facts.user_id; nobody's conversations count)."""
-    return or_(users.c.role.is_(None), users.c.role.not_in(sorted(staff_roles)))
-
-
 def facts_in_range(since: datetime, until: datetime, staff_roles: Collection[str]) -> tuple[Any, list[Any]]:
     """(FROM clause, WHERE conditions) for the customers' conversations started in [since, until)."""
     source = facts.outerjoin(users, facts.c.user_id == users.c.id)
-    where = [facts.c.started_at >= since, facts.c.started_at < until, customers_only(staff_roles)]
+    where = [facts.c.started_at >= since, facts.c.started_at < until, not_staff(staff_roles)]
     return source, where
 
 

@@ -16,10 +16,11 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer import models
-from agent.datalayer.analytics import STAFF_ROLES, customers_only, facts
+from agent.datalayer.analytics import facts
 from agent.datalayer.db import parse_ts
 from agent.datalayer.store_base import StoreBase
-from agent.datalayer.store_rows import users
+from agent.datalayer.models import STAFF_ROLES
+from agent.datalayer.store_rows import not_staff, users
 
 gaps = models.ContentGap.__table__
 
@@ -47,7 +48,7 @@ class GapQueries:
             select(*key, func.max(gaps.c.asked_at).label("asked_at"))
             .select_from(gaps.join(facts, facts.c.thread_id == gaps.c.thread_id)
                          .outerjoin(users, facts.c.user_id == users.c.id))
-            .where(gaps.c.asked_at >= since, gaps.c.asked_at < until, customers_only(self.staff_roles))
+            .where(gaps.c.asked_at >= since, gaps.c.asked_at < until, not_staff(self.staff_roles))
             .group_by(*key)
             .order_by(func.max(gaps.c.asked_at).desc(), gaps.c.thread_id, gaps.c.step_id)
             .limit(max(0, int(limit)))

@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from tools.store.sql import PortableJSON
 
 ROLES = ("customer", "lead", "admin")
+STAFF_ROLES = frozenset({"lead", "admin"})  # may open the workspace; their own chats never count
 
 
 class Base(DeclarativeBase):

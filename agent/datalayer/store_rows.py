@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from agent.datalayer import models
 from agent.datalayer.db import format_ts
@@ -33,6 +34,16 @@ ELEMENT_COLUMNS = {
 }  # fmt: skip
 MESSAGE_ROLES = {"user_message": "user", "assistant_message": "assistant"}
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def like(text: str) -> str:
+    """A case-insensitive substring pattern for `ilike(..., escape="\\")`, in which % and _ are literal."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+
+def not_staff(staff_roles: Collection[str]) -> Any:
+    """Rows whose owner (joined `users`) is not staff; a conversation nobody owns is a customer's."""
+    return or_(users.c.role.is_(None), users.c.role.not_in(sorted(staff_roles)))
 
 
 def _segment(value: str) -> str:

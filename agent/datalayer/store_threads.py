@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, or_, select, update
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agent.datalayer.errors import DataLayerError, ThreadOwnershipError
 from agent.datalayer.store_base import StoreBase
 from agent.datalayer.store_rows import (
-    _step_dict, _step_query, _thread_dict, _thread_query, elements, feedbacks, steps, threads, users,
+    _step_dict, _step_query, _thread_dict, _thread_query, elements, feedbacks, like, steps, threads, users,
 )  # fmt: skip
 from tools.store.sql import utcnow
 
@@ -105,7 +104,7 @@ class ThreadStore(StoreBase):
                 )
             if search and search.strip():
                 # ILIKE on PostgreSQL, lower(x) LIKE lower(y) on SQLite; the user's % and _ are literal.
-                pattern = "%" + re.sub(r"([\\%_])", r"\\\1", search.strip()) + "%"
+                pattern = like(search.strip())
                 query = query.where(
                     or_(
                         threads.c.name.ilike(pattern, escape="\\"),

@@ -27,6 +27,7 @@ from sqlalchemy import and_, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer.db import parse_ts
+from agent.datalayer.models import STAFF_ROLES
 from agent.datalayer.store_base import StoreBase
 from agent.datalayer.store_rows import threads, users
 from agent.datalayer.workspace_filters import (
@@ -48,7 +49,6 @@ __all__ = ["CUSTOMER_MESSAGE", "MESSAGE_TYPES", "RATINGS", "ConversationFilters"
 _last_rating = last_rating  # the names agent/datalayer/facts.py imports (they lived here before the split)
 _customer_messages = customer_messages
 
-STAFF_ROLES = frozenset({"lead", "admin"})  # the same as agent.web.auth.STAFF_ROLES, which the web passes in
 MAX_PAGE = 100
 EXPORT_BATCH = 500  # rows per query while `rows()` walks a whole export: one short transaction each
 

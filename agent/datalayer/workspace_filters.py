@@ -8,7 +8,6 @@ conversation_fact_items(kind, name, thread_id), which its index answers without 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +17,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select
 
 from agent.datalayer import models
 from agent.datalayer.db import parse_ts
-from agent.datalayer.store_rows import feedbacks, steps, threads, users
+from agent.datalayer.store_rows import feedbacks, like, not_staff, steps, threads, users
 from tools.store.models import TICKET_STATUSES
 
 facts, fact_items = models.ConversationFacts.__table__, models.FactItem.__table__
@@ -47,10 +46,6 @@ class ConversationFilters:
     tool: str | None = None  # a tool that ran in the conversation
     intent: str | None = None  # an intent recognised in the conversation
     did_not_know: bool | None = None  # True: at least one question answered "I don't know"; False: none
-
-
-def like(text: str) -> str:
-    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
 
 
 def customer_messages() -> Any:
@@ -130,7 +125,7 @@ def conditions(filters: ConversationFilters, staff_roles: Collection[str]) -> li
     """The WHERE clauses for `filters`, over threads outer-joined to users and to conversation_facts."""
     where: list[Any] = []
     if not filters.include_staff:
-        where.append(or_(users.c.role.is_(None), users.c.role.not_in(list(staff_roles))))
+        where.append(not_staff(staff_roles))
     if filters.since is not None:
         where.append(threads.c.created_at >= parse_ts(filters.since))
     if filters.until is not None:

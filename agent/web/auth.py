@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.datalayer.models import STAFF_ROLES
 from agent.sessions.base import RateLimiter
 from agent.settings import PROJECT_ROOT, Settings
 from agent.users import normalize
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 SECRET_FILE = PROJECT_ROOT / ".data" / "auth-secret"
 DEMO_ACCOUNTS = (("dana@example.com", "customer", "Dana (demo customer)"),
                  ("lead@larkspurgoods.example", "lead", "Lee (demo support lead)"))
-STAFF_ROLES = frozenset({"lead", "admin"})
 
 
 def auth_secret(settings: Settings, path: Path = SECRET_FILE) -> str:
