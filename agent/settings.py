@@ -60,12 +60,20 @@ class OfflineSettings(BaseSettings):
     )
     sentence_cache_size: int = Field(20000, gt=0, description="Sentence embeddings kept in memory (~1.5 KB each)")
     intent_threshold: float = Field(
-        0.40, ge=-1, le=1, description="Similarity an intent's nearest examples need, or the message is out of scope"
+        0.65, ge=0, le=1,
+        description="Probability the likeliest store intent needs, or the message is out of scope (chosen on dev data)",
     )
-    intent_margin: float = Field(
-        0.10, ge=0, le=2, description="Out of scope unless the intent beats the out-of-scope examples by this much"
+    intent_min_similarity: float = Field(
+        0.40, ge=-1, le=1,
+        description="Similarity to the nearest examples below which a message is not understood at all",
     )
-    intent_top_k: int = Field(3, gt=0, description="Nearest examples per intent averaged into its score")
+    intent_regularization: float = Field(
+        30.0, gt=0, description="Inverse regularisation (C) of the intent classifier; larger fits the examples closer"
+    )
+    intent_lexical_weight: float = Field(
+        1.0, ge=0, description="Weight of the message's words (TF-IDF) beside its meaning (MiniLM) in the classifier"
+    )
+    intent_top_k: int = Field(3, gt=0, description="Nearest examples per intent averaged into its similarity")
 
 
 class SessionSettings(BaseSettings):

@@ -1,6 +1,6 @@
 """The intent router on held-out data: accuracy, false activation, and the data sets' hygiene.
 
-The limits (OFFLINE_INTENT_THRESHOLD, OFFLINE_INTENT_MARGIN) were calibrated on the dev file only;
+The limits (OFFLINE_INTENT_THRESHOLD, OFFLINE_INTENT_MIN_SIMILARITY) were calibrated on the dev file only;
 the test file and Banking77 are never used to tune anything.
 """
 
@@ -130,11 +130,13 @@ def test_route_many_matches_route(router):
 
 
 def test_router_needs_out_of_scope_examples():
+    from agent.offline.classifier import ClassifierOptions
     from agent.offline.router import IntentRouter
     from knowledge.testing import FakeEmbedder
 
     with pytest.raises(ValueError, match="out_of_scope"):
-        IntentRouter(FakeEmbedder(), {"greeting": ["hi"], "thanks": ["thanks"]}, threshold=0.5, margin=0.05)
+        IntentRouter(FakeEmbedder(), {"greeting": ["hi"], "thanks": ["thanks"]}, threshold=0.5, min_similarity=0.4,
+                     options=ClassifierOptions(regularization=1.0, lexical_weight=1.0, top_k=3))
 
 
 def test_cli_prints_and_writes_the_report(tmp_path):

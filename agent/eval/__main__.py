@@ -22,9 +22,9 @@ from agent.settings import Settings
 from knowledge.cli import CommandLine
 
 SubParsers = CommandLine  # what each `add_*` registers its command with
-# The grid `calibrate` sweeps: similarity thresholds and out-of-scope margins.
-THRESHOLDS = [round(0.30 + 0.025 * i, 3) for i in range(13)]
-MARGINS = [round(0.01 * i, 2) for i in range(15)]
+# The grid `calibrate` sweeps: the store intent's probability, and the similarity floor of "understood".
+THRESHOLDS = [round(0.30 + 0.05 * i, 2) for i in range(11)]
+SIMILARITIES = [round(0.25 + 0.05 * i, 2) for i in range(6)]
 
 
 def build_router(settings: Settings):
@@ -55,7 +55,7 @@ def run_routing(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_calibrate(commands: SubParsers) -> None:
     parser = commands.add_parser(
-        "calibrate", help="sweep OFFLINE_INTENT_THRESHOLD and OFFLINE_INTENT_MARGIN (run it on dev data only)"
+        "calibrate", help="sweep OFFLINE_INTENT_THRESHOLD and OFFLINE_INTENT_MIN_SIMILARITY (run it on dev data only)"
     )
     parser.add_argument("file", type=Path, help='JSONL of {"text": ..., "intent": ...}')
     parser.set_defaults(run=run_calibrate)
@@ -64,10 +64,10 @@ def add_calibrate(commands: SubParsers) -> None:
 def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from agent.eval.routing import calibrate, load_rows
 
-    results = calibrate(build_router(settings), load_rows(args.file), THRESHOLDS, MARGINS)
-    print(f"{'threshold':>9}{'margin':>8}{'accuracy':>10}{'false act.':>12}")
-    for threshold, margin, accuracy, false_activation in results:
-        print(f"{threshold:>9.3f}{margin:>8.2f}{accuracy:>10.1%}{false_activation:>12.1%}")
+    results = calibrate(build_router(settings), load_rows(args.file), THRESHOLDS, SIMILARITIES)
+    print(f"{'threshold':>9}{'min sim.':>9}{'accuracy':>10}{'false act.':>12}")
+    for threshold, similarity, accuracy, false_activation in results:
+        print(f"{threshold:>9.2f}{similarity:>9.2f}{accuracy:>10.1%}{false_activation:>12.1%}")
     return 0
 
 

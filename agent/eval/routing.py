@@ -89,14 +89,16 @@ def evaluate_routing(router: IntentRouter, rows: list[Row]) -> RoutingReport:
 
 
 def calibrate(
-    router: IntentRouter, rows: list[Row], thresholds: list[float], margins: list[float]
+    router: IntentRouter, rows: list[Row], thresholds: list[float], similarities: list[float]
 ) -> list[tuple[float, float, float, float]]:
-    """(threshold, margin, accuracy, false activation) for every pair; messages are embedded once."""
+    """(probability threshold, similarity floor, accuracy, false activation) for every pair.
+
+    The classifier is trained once and messages are embedded once; only the decision changes."""
     results = []
     for threshold in thresholds:
-        for margin in margins:
-            report = evaluate_routing(router.with_limits(threshold, margin), rows)
-            results.append((threshold, margin, report.accuracy, report.false_activation_rate))
+        for similarity in similarities:
+            report = evaluate_routing(router.with_limits(threshold, similarity), rows)
+            results.append((threshold, similarity, report.accuracy, report.false_activation_rate))
     return results
 
 

@@ -112,6 +112,7 @@ class DialogueEngine:
         # A click or an answer to the question on screen beats its routing ("PayPal" reads like a policy question).
         answering = flow is not None and not cues.how_to(text) and self._answers(state, flow, text)
         general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and cues.how_to(text))
+        general = general or (flow is None and intent == ORDER_STATUS and cues.lost(text))
         # A question about a file the customer attached is answered from that file, whatever it sounds like.
         general = general or (any(p.origin == "upload" for p in request.context) and cues.question(text))
         follow_up = state.turn.get("after_answer") and cues.follows_up(text)
@@ -119,7 +120,7 @@ class DialogueEngine:
             # A general question, even one about a request ("how long do I have to return?"): the help centre.
             if (answer := await self._knowledge(request, text)) is not None:
                 state.data["answered"] = True
-                if flow is None and (offer := cues.offer(routing, self.router.threshold)):
+                if flow is None and (offer := cues.offer(routing, text)):
                     state.data["offered"] = offer
                     return Reply(answer, (offer,))
                 return self._resume(state, answer)
@@ -138,7 +139,7 @@ class DialogueEngine:
             return self._start(state, ORDER_STATUS, text)  # a bare order number: say where it is
         if intent in (GREETING, THANKS, GOODBYE):
             return self._small_talk(state, intent)
-        understood = max(routing.score, routing.runner_up_score) >= self.router.threshold
+        understood = routing.known
         if intent == OUT_OF_SCOPE and understood and routing.score >= routing.runner_up_score:
             return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))  # clearly not ours
         # Unclear: the help centre may still know ("my package is lost"); else say what we do, then hand over.

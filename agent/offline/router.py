@@ -1,17 +1,16 @@
-"""Route a customer's message to an intent by its nearest hand-written examples.
+"""Route a customer's message to an intent with a classifier trained on hand-written examples.
 
-Each intent scores the mean cosine similarity of its `top_k` closest examples. `out_of_scope` is
-an intent with its own examples, hard negatives that share words with the shop's requests, so a
-message about a gym membership lands near "cancel my gym membership" rather than near
-"cancel my order". A message is out of scope when `out_of_scope` wins, when the winner scores
-below `threshold` (nothing is close), or when `out_of_scope` trails the winner by less than
-`margin` (too close to call, and a wrong store flow costs more than a "can't help with that").
-The margin is waived when the message carries one of the shop's own order ids. A message that
-names another business or domain (data/elsewhere.txt: "gym membership", "walmart", "flight") never
-starts a store flow unless it carries one of our order ids: the embeddings weigh the shape of
-"cancel my X" over what X is.
+A logistic regression (agent/offline/classifier.py) gives each intent a probability. `out_of_scope`
+is a class with its own examples, hard negatives that share words with the shop's requests ("cancel
+my gym membership", "track my flight"). A message is out of scope when that class wins, when the
+best intent's probability is under `threshold` (chosen on dev data: `python -m agent.eval
+calibrate`), or when it resembles no example at all (nearest-example similarity under
+`min_similarity`: gibberish is not understood, rather than confidently out of scope). A message
+that names another business or domain (data/elsewhere.txt: "gym membership", "walmart",
+"flight") never starts a store flow unless it carries one of our order ids. One of the shop's own
+order ids also lifts the probability bar: the message is about this shop.
 
-Before embedding, misspelt words are corrected against the examples' vocabulary, and order ids,
+Before classifying, misspelt words are corrected against the examples' vocabulary, and order ids,
 emails and sentences that only give details (name, zip) are set aside: they are slot values, not
 intent. A message made only of details routes to `inform`. Long messages are routed as a whole
 and sentence by sentence: "Hi there. I bought headphones last week and they broke. I want to
@@ -30,13 +29,13 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from agent.offline import entities
+from agent.offline.classifier import ClassifierOptions, IntentClassifier
 from agent.offline.intents import (
     GOODBYE, GREETING, INFORM, OUT_OF_SCOPE, SOCIAL, STORE_FLOWS, THANKS, load_elsewhere, load_examples, normalize,
 )
 from agent.settings import OfflineSettings
 from knowledge.embedder import Embedder
 
-DEFAULT_TOP_K = 3  # one lucky neighbour is noise; three agreeing ones are a topic
 _CACHE_SIZE = 4096  # message embeddings kept, so re-deciding a data set with other limits is free
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[A-Za-z]+")
@@ -57,13 +56,19 @@ _FILLER = frozenset(
 
 @dataclass(frozen=True)
 class Routing:
-    """Where a message goes. Out of scope, `score` is out_of_scope's and `runner_up` the best store guess."""
+    """Where a message goes, with the probabilities that decided it.
+
+    Out of scope, `score` is out_of_scope's and `runner_up` the best store guess. `known` says whether
+    the message resembles any example at all: an unknown message was not understood, which is
+    different from understood and not ours.
+    """
 
     intent: str
     score: float
     runner_up: str
     runner_up_score: float
     in_scope: bool
+    known: bool = True
 
 
 class IntentRouter:
@@ -72,35 +77,35 @@ class IntentRouter:
         embedder: Embedder,
         examples: dict[str, list[str]],
         threshold: float,
-        margin: float,
-        top_k: int = DEFAULT_TOP_K,
+        min_similarity: float,
+        options: ClassifierOptions,
         elsewhere: frozenset[str] = frozenset(),
     ) -> None:
         if OUT_OF_SCOPE not in examples:
             raise ValueError("the examples need an out_of_scope list: it is how the router says no")
         self.embedder = embedder
         self.threshold = threshold
-        self.margin = margin
-        self.top_k = top_k
+        self.min_similarity = min_similarity
         self._elsewhere = _phrase_pattern(elsewhere)
-        self.intents = list(examples)
-        texts = [text for intent in self.intents for text in examples[intent]]
-        self._vectors = embedder.embed([_clean(text) for text in texts])
-        bounds = np.cumsum([0] + [len(examples[intent]) for intent in self.intents])
-        self._slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        self._typos = TypoCorrector(texts)
+        texts = [_clean(text) for intent in examples for text in examples[intent]]
+        labels = [intent for intent in examples for _ in examples[intent]]
+        vectors = embedder.embed(texts)
+        self._dimensions = vectors.shape[1]
+        self._classifier = IntentClassifier(texts, labels, vectors, options)
+        self._typos = TypoCorrector([text for intent in examples for text in examples[intent]])
         self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=_CACHE_SIZE)
 
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: OfflineSettings) -> IntentRouter:
         """The router over the shipped examples, with the calibrated limits."""
-        return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_margin, settings.intent_top_k,
+        options = ClassifierOptions(settings.intent_regularization, settings.intent_lexical_weight, settings.intent_top_k)
+        return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_min_similarity, options,
                    load_elsewhere())
 
-    def with_limits(self, threshold: float, margin: float) -> IntentRouter:
-        """The same router deciding with other limits; shares the embeddings (for calibration)."""
+    def with_limits(self, threshold: float, min_similarity: float) -> IntentRouter:
+        """The same router deciding with other limits; shares the trained model (for calibration)."""
         clone = object.__new__(IntentRouter)
-        clone.__dict__.update(self.__dict__, threshold=threshold, margin=margin)
+        clone.__dict__.update(self.__dict__, threshold=threshold, min_similarity=min_similarity)
         return clone
 
     def route(self, text: str) -> Routing:
@@ -113,16 +118,16 @@ class IntentRouter:
             _units(self._typos.correct(text)) if result is None else []
             for text, result in zip(texts, results, strict=True)
         ]
-        scores = self._intent_scores(self._embed([unit for group in units for unit in group]))
+        flat = [unit for group in units for unit in group]
+        vectors = self._embed(flat)
+        probabilities = self._classifier.probabilities(flat, vectors)
+        similarity = self._classifier.similarity(vectors)
         start = 0
         for index, group in enumerate(units):
             if group:
-                # One of the shop's own order ids proves the message is about this shop: only a
-                # better out-of-scope match, not a close one, makes it out of scope.
                 ours = bool(entities.order_ids(texts[index]))
-                margin = 0.0 if ours else self.margin
-                rows = scores[start:start + len(group)]
-                decision = _strongest([self._decide(row, margin) for row in rows])
+                rows = range(start, start + len(group))
+                decision = _strongest([self._decide(probabilities[i], float(similarity[i]), ours) for i in rows])
                 if not ours and decision.intent in STORE_FLOWS and self._names_elsewhere(texts[index]):
                     decision = Routing(OUT_OF_SCOPE, decision.score, decision.intent, decision.score, in_scope=False)
                 results[index] = decision
@@ -134,7 +139,7 @@ class IntentRouter:
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self._vectors.shape[1]), dtype=self._vectors.dtype)
+            return np.zeros((0, self._dimensions), dtype=np.float32)
         # Held here too: a batch larger than the cache would evict its own first vectors.
         known = {text: self._cache[text] for text in dict.fromkeys(texts) if text in self._cache}
         missing = [text for text in dict.fromkeys(texts) if text not in known]
@@ -143,26 +148,19 @@ class IntentRouter:
                 known[text] = self._cache[text] = vector
         return np.stack([known[text] for text in texts])
 
-    def _intent_scores(self, vectors: np.ndarray) -> np.ndarray:
-        """(messages, intents): mean similarity of each intent's `top_k` nearest examples."""
-        similarities = vectors @ self._vectors.T
-        columns = []
-        for part in self._slices:
-            block = similarities[:, part]
-            k = min(self.top_k, block.shape[1])
-            columns.append(np.sort(block, axis=1)[:, -k:].mean(axis=1))
-        return np.stack(columns, axis=1)
-
-    def _decide(self, row: np.ndarray, margin: float) -> Routing:
+    def _decide(self, row: np.ndarray, similarity: float, ours: bool) -> Routing:
+        classes = self._classifier.classes
         order = np.argsort(-row)
-        best, second = self.intents[order[0]], self.intents[order[1]]
-        out_score = float(row[self.intents.index(OUT_OF_SCOPE)])
+        best, second = classes[order[0]], classes[order[1]]
+        known = similarity >= self.min_similarity
         if best == OUT_OF_SCOPE:
-            return Routing(OUT_OF_SCOPE, out_score, second, float(row[order[1]]), in_scope=False)
+            return Routing(OUT_OF_SCOPE, float(row[order[0]]), second, float(row[order[1]]), False, known)
+        out_score = float(row[classes.index(OUT_OF_SCOPE)])
         best_score = float(row[order[0]])
-        if best_score < self.threshold or best_score - out_score < margin:
-            return Routing(OUT_OF_SCOPE, out_score, best, best_score, in_scope=False)
-        return Routing(best, best_score, second, float(row[order[1]]), in_scope=True)
+        # One of the shop's own order ids proves the message is about this shop: the likeliest request goes ahead.
+        if not known or (best_score < self.threshold and not ours):
+            return Routing(OUT_OF_SCOPE, out_score, best, best_score, False, known)
+        return Routing(best, best_score, second, float(row[order[1]]), True, known)
 
 
 class TypoCorrector:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from agent.offline import entities
 from agent.offline.intents import (
-    CANCEL_ORDER, EXCHANGE_ITEMS, MODIFY_ORDER, OUT_OF_SCOPE, POLICY_QUESTION, RETURN_ITEMS,
+    CANCEL_ORDER, EXCHANGE_ITEMS, MODIFY_ORDER, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, RETURN_ITEMS,
 )  # fmt: skip
 from agent.offline.router import Routing
 
@@ -30,8 +30,10 @@ follows_up = _says(r"^\s*(and|what about|how about|also|same for)\b")  # "And fo
 insists = _says(r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b")
 calls_off = _says(r"^\s*(cancel|stop|abort|don'?t)( it| that| this)?[.!]*\s*$")  # while a card waits
 adds = _says(r"\b(too|also|as well|and the)\b")  # "the keyboard too": more items, not other items
+lost = _says(r"\b(lost|stolen)\b")  # a lost parcel is a claim the help centre explains, then its order
 _NAMED = {
-    EXCHANGE_ITEMS: _says(r"\b(exchange|swap|replace|different (size|colou?r))"),
+    ORDER_STATUS: _says(r"\b(track|where('?s| is) my|status|lost|stolen)\b"),
+    EXCHANGE_ITEMS: _says(r"\b(exchange|swap|replace|(different|wrong) (size|colou?r))"),
     RETURN_ITEMS: _says(r"\b(return|send (it |them )?back)"),
     CANCEL_ORDER: _says(r"\bcancel"),
     MODIFY_ORDER: _says(r"\b(change|modify|update)\b"),
@@ -50,7 +52,7 @@ def how_to(text: str) -> bool:
 
 
 _NAMED[POLICY_QUESTION] = how_to  # "what's the status of W1001004" asks about an order, not a policy
-_ORDER = _says(r"\border\b")
+_ORDER = _says(r"\border(ed)?\b")
 
 
 def refers_back(text: str) -> bool:
@@ -78,9 +80,12 @@ def disambiguate(routing: Routing, text: str) -> str:
     return routing.intent
 
 
-def offer(routing: Routing, threshold: float) -> str | None:
-    """After a policy answer, a button to start the request the question was about, if any."""
-    for intent, score in ((routing.intent, routing.score), (routing.runner_up, routing.runner_up_score)):
-        if intent in OFFERS and score >= threshold:
+def offer(routing: Routing, text: str) -> str | None:
+    """After a policy answer, a button to start the request the question was about, if it names one.
+
+    The router's two likeliest intents say what the question is near; the wording says it is about
+    that request ("how long do I have to return an item?"), not merely close to it."""
+    for intent in (routing.intent, routing.runner_up):
+        if intent in OFFERS and _NAMED[intent](text):
             return OFFERS[intent]
     return None
