@@ -9,11 +9,22 @@ from agent.eval.dialogues import DialogueRunner, format_outcomes, load_dialogues
 from tests.conftest import ROOT
 
 DIALOGUES = ROOT / "agent" / "eval" / "data" / "dialogues.jsonl"
+# Customers who were not in the room: mid-flow switches, several requests, corrections, taking requests back.
+UNDERSTANDING = ROOT / "agent" / "eval" / "data" / "dialogues_understanding.jsonl"
 MIN_DIALOGUES = 25
+MIN_UNDERSTANDING = 40
+
+
+def test_the_understanding_set_is_big_enough_and_says_why_a_dialogue_is_open():
+    dialogues = load_dialogues(UNDERSTANDING)
+    assert len(dialogues) >= MIN_UNDERSTANDING
+    assert len({d.name for d in dialogues + load_dialogues(DIALOGUES)}) == len(dialogues) + len(load_dialogues(DIALOGUES))
+    assert all(d.open.startswith("#") for d in dialogues if d.open), "an open dialogue names its issue"
 
 
 async def test_every_shipped_dialogue_ends_in_the_expected_state(shipped_kb, settings, tmp_path: Path):
-    dialogues = load_dialogues(DIALOGUES)
+    # Dialogues marked open describe behaviour still missing; `python -m agent.eval dialogues` runs them all.
+    dialogues = [d for d in load_dialogues(DIALOGUES) + load_dialogues(UNDERSTANDING) if not d.open]
     assert len(dialogues) >= MIN_DIALOGUES
     engine = DialogueEngine.from_settings(shipped_kb.embedder, settings)
     outcomes = await DialogueRunner(engine, shipped_kb, settings, tmp_path).run_all(dialogues)

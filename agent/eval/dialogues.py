@@ -7,7 +7,11 @@ Each JSONL line is one conversation:
      "expect": {"tool_calls": [names, in order, a subsequence of those made], "no_tool_calls": [names],
                 "store": {"orders": {"#W1001001": {"status": "return requested", "return_items": ["Headphones"]}},
                           "users": {...}},
-                "tickets": 1, "reply_contains": [...], "reply_not_contains": [...]}}
+                "tickets": 1, "reply_contains": [...], "reply_not_contains": [...]},
+     "open": "why the engine does not pass it yet (optional)"}
+
+A dialogue marked `open` describes behaviour the engine still lacks (an open issue): the command runs
+it like any other, and the shipped test leaves it out until it passes, when the mark is removed.
 
 Every conversation runs through the real orchestrator (`SupportAgent`), the real tool registry and the
 shipped knowledge base, on its own copy of a once-seeded SQLite store, with the session state passed
@@ -50,6 +54,7 @@ class Dialogue:
     turns: list[dict[str, str]]
     expect: dict[str, Any]
     signed_in: str | None = None
+    open: str | None = None  # not passed yet, and why
 
 
 @dataclass
@@ -69,7 +74,7 @@ def load_dialogues(path: Path) -> list[Dialogue]:
         try:
             row = json.loads(line)
             expect = dict(row.get("expect", {}))
-            dialogues.append(Dialogue(row["name"], list(row["turns"]), expect, row.get("signed_in")))
+            dialogues.append(Dialogue(row["name"], list(row["turns"]), expect, row.get("signed_in"), row.get("open")))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a dialogue ({exc})") from exc
     return dialogues

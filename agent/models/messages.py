@@ -94,6 +94,8 @@ class ModelResponse:
     usage: Usage | None = None
     choices: tuple[str, ...] = ()  # quick replies offered to the customer as buttons
     state: dict[str, Any] | None = None  # a stateful model's new state (None: unchanged, or no state kept)
+    # Tools whose waiting confirmation cards the customer took back ("don't cancel it"): the runner retires them.
+    withdraw: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -96,21 +96,26 @@ class DialogueEngine:
     async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
         flow, intent = state.flow, cues.disambiguate(routing, text)
         if flow is not None:
+            retired = (flow.card,) if flow.card else ()
             if entities.never_mind(text):
                 state.end()
-                return Reply(replies.DROPPED)
+                return Reply(replies.DROPPED, withdraw=retired)
             answer = entities.yes_no(text) if len(text.split()) <= SHORT_ANSWER_WORDS else None
             if flow.card and answer:
                 return Reply(replies.CONFIRM_BUTTON)
-            if flow.card and (answer is False or cues.calls_off(text)):
+            if flow.card and (answer is False or cues.calls_off(text) or cues.takes_back(text)):
                 state.end()
-                return Reply(replies.CARD_DROPPED)
+                return Reply(replies.CARD_DROPPED, withdraw=retired)
         if intent == HUMAN:
             return self._escalate(state, REASON_ASKED, "the customer asked for a person")
         if flow is None and (bare := entities.bare_answer(text)):
             return await self._bare_answer(request, state, bare)
         # A click or an answer to the question on screen beats its routing ("PayPal" reads like a policy question).
-        answering = flow is not None and not cues.how_to(text) and self._answers(state, flow, text)
+        # ...unless the message starts another request by name ("I want to return the headphones from my last
+        # order", asked which order to check): the new request, not an answer that happens to name an order.
+        switching = (flow is not None and routing.in_scope and intent in FLOWS and intent != flow.intent
+                     and cues.names(intent, text))
+        answering = flow is not None and not switching and not cues.how_to(text) and self._answers(state, flow, text)
         general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and cues.how_to(text))
         general = general or (flow is None and intent == ORDER_STATUS and cues.lost(text))
         # A question about a file the customer attached is answered from that file, whatever it sounds like.
@@ -205,6 +210,9 @@ class DialogueEngine:
         order_id = old.get("order_id") if old is not None else None
         if old is not None:
             state.remember(f"left {old.intent} for {intent}")
+            if old.intent != intent:
+                state.notice(replies.SET_ASIDE.format(doing=replies.DOING.get(old.intent, "your request"),
+                                                      next=replies.DOING.get(intent, "your new request")))
         flow = state.start(intent)
         flow.hear(text)
         if order_id and cues.refers_back(text):
@@ -296,7 +304,8 @@ class DialogueEngine:
 
     def _respond(self, step: Step, state: DialogueState, request: ModelRequest) -> ModelResponse:
         if isinstance(step, Reply):
-            return ModelResponse(text=step.text, choices=step.choices, finish_reason="stop", state=state.data)
+            return ModelResponse(text=step.text, choices=step.choices, finish_reason="stop", state=state.data,
+                                 withdraw=step.withdraw)
         if request.calls_left <= 1:
             # The runner allows no more model calls this turn, so no tool round: pause, carry on at a click.
             flow = state.flow

@@ -29,7 +29,7 @@ CONFIRM_BUTTON = (
     "I can't confirm changes from a typed message. Please click **Confirm** on the card above to go ahead, "
     "or **Cancel** to leave everything as it is."
 )
-CARD_DROPPED = "All right, I won't go ahead with that. Nothing changes unless you click Confirm on the card."
+CARD_DROPPED = "All right, I won't go ahead with that. Nothing has been changed, and that card no longer applies."
 DROPPED = "No problem, I've stopped there. Nothing has been changed. Is there anything else I can help with?"
 THANKS = "You're welcome! Is there anything else I can help you with?"
 WELCOME = "You're welcome!"
@@ -58,6 +58,7 @@ ANYTHING_ELSE = "All right. Is there anything else I can help you with?"
 CARD_WAITING = "Your change is still waiting on the card above: click **Confirm** to go ahead, or **Cancel**."
 CONTINUE = "I've gathered what I need so far. Shall I carry on?"
 BACK_TO = "Back to {doing}:"
+SET_ASIDE = "I've set aside {doing}; let's move on to {next}."
 HANDED_OVER = "{why}{message} They'll see a summary of our conversation, so you won't need to repeat yourself."
 
 # What happens once the customer clicks Confirm, by write tool.

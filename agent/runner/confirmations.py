@@ -22,6 +22,7 @@ from tools.registry import ToolRegistry
 
 DECLINED_REPLY = "All right, I've dropped that request. Nothing has been changed."
 SUPERSEDED_REPLY = "That request was replaced by a newer one, so nothing was changed. Use the latest card."
+WITHDRAWN_REPLY = "You took that request back, so nothing was changed."
 EXPIRED_REPLY = "That confirmation has expired, so nothing was changed. Ask me again if you still want it done."
 RESOLVED_KEEP = 20  # outcomes remembered for repeated clicks on old cards
 # A click's outcome as the card's fate. A confirmed action the tool then refused ("failed": the order changed
@@ -62,6 +63,14 @@ def drop_expired(conversation: Conversation) -> list[CardSettled]:
     for token, _ in dropped:
         conversation.resolve(token, EXPIRED_REPLY, RESOLVED_KEEP)
     return [CardSettled(token, tool, "expired") for token, tool in dropped]
+
+
+def withdraw(conversation: Conversation, tools: tuple[str, ...]) -> list[CardSettled]:
+    """Retire the waiting cards of `tools`: the customer took the request back, so a later click changes nothing."""
+    taken_back = [(t, action.tool) for t, action in conversation.pending.items() if action.tool in tools]
+    for token, _ in taken_back:
+        conversation.resolve(token, WITHDRAWN_REPLY, RESOLVED_KEEP)
+    return [CardSettled(token, tool, "declined") for token, tool in taken_back]
 
 
 async def resolve(registry: ToolRegistry, conversation: Conversation, context: ToolContext, token: str,

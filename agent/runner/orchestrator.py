@@ -142,6 +142,8 @@ class SupportAgent:
                 conversation.settled.clear()
             if response.state is not None:
                 conversation.dialogue = response.state
+            for retired in confirmations.withdraw(conversation, response.withdraw):
+                yield retired
             if held := book.flush():
                 reply.append(held)
                 yield TextDelta(held)

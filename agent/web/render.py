@@ -67,7 +67,9 @@ class TurnView:
                 await remove_card_buttons(token)
             await confirmation_card(event).send()
         elif isinstance(event, CardSettled):
-            pass  # for the records only: a click took its card's buttons already, a newer card (`replaces`) too
+            # A settled card keeps no buttons: a click took them already, but a card the customer took back
+            # in words ("don't cancel it") still shows them until now.
+            await remove_card_buttons(event.token)
         elif isinstance(event, Escalation):
             await cl.Message(content=event.summary, author="Support team").send()
         elif isinstance(event, Notice):

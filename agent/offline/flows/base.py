@@ -41,6 +41,7 @@ class Reply:
 
     text: str
     choices: tuple[str, ...] = ()
+    withdraw: tuple[str, ...] = ()  # tools whose waiting cards the customer took back
 
 
 @dataclass(frozen=True)

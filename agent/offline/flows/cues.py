@@ -29,6 +29,20 @@ question = _says(r"\?\s*$|^\s*(how|what|when|why|where|which|who|can|could|do|do
 follows_up = _says(r"^\s*(and|what about|how about|also|same for)\b")  # "And for exchanges?"
 insists = _says(r"\b(insist|still want|anyway|anyhow|regardless|but i want|i need (it|this) (done|returned))\b")
 calls_off = _says(r"^\s*(cancel|stop|abort|don'?t)( it| that| this)?[.!]*\s*$")  # while a card waits
+# Taking a request back while its card waits: "don't cancel it", "I'll keep the headphones after all",
+# "leave the address as it is". Not "don't cancel it, cancel #W1001004 instead": that corrects the order.
+_TAKES_BACK = _says(
+    r"\b(don'?t|do not)\b.{0,20}\b(cancel|change|return|exchange|swap|do (it|that)|bother)\b"
+    r"|\b(i'?ll|i will|i'?d rather|let me|we'?ll) keep\b|\bkeep (it|them|the \w+)( as (it is|they are)| after all)"
+    r"|\bleave (it|them|the( \w+){1,2}) (as (it is|they are)|alone)\b|^\s*no (exchange|return|cancell?ation|change)\b"
+)
+_INSTEAD = _says(r"\binstead\b")
+
+
+def takes_back(text: str) -> bool:
+    return _TAKES_BACK(text) and not entities.order_ids(text) and not _INSTEAD(text)
+
+
 adds = _says(r"\b(too|also|as well|and the)\b")  # "the keyboard too": more items, not other items
 lost = _says(r"\b(lost|stolen)\b")  # a lost parcel is a claim the help centre explains, then its order
 _NAMED = {
@@ -44,6 +58,11 @@ OFFERS = {
     "cancel_order": "Cancel an order",
     "return_items": "I want to return an item",
 }
+
+
+def names(intent: str, text: str) -> bool:
+    """The message names this request in words ("return", "cancel", "track"), not only near it in meaning."""
+    return intent in _NAMED and _NAMED[intent](text)
 
 
 def how_to(text: str) -> bool:
