@@ -58,6 +58,21 @@ class OfflineSettings(BaseSettings):
     duplicate_similarity: float = Field(
         0.8, ge=-1, le=1, description="Sentences this similar to one already quoted are skipped as repeats"
     )
+    specifics_weight: float = Field(
+        0.3, ge=0, le=2,
+        description="Weight of the share of the question's (rarity-weighted) content words a sentence names, "
+        "added to its similarity",
+    )
+    condition_sentences: int = Field(
+        2, ge=0,
+        description="Extra sentences quoted beside the chosen ones: the passage's condition on them, "
+        "a case the question names",
+    )
+    confident_score: float = Field(
+        0.5, ge=-1, le=1,
+        description="Below this similarity an answer opens with \"I don't know that for sure\" and names the "
+        "section it quotes",
+    )
     sentence_cache_size: int = Field(20000, gt=0, description="Sentence embeddings kept in memory (~1.5 KB each)")
     intent_threshold: float = Field(
         0.65, ge=0, le=1,
@@ -108,7 +123,9 @@ class ChatSettings(BaseSettings):
     model_config = _group("CHAT_")
 
     max_message_chars: int = Field(4000, gt=0, description="Longest user message accepted")
-    max_tool_steps: int = Field(5, gt=0, description="Model/tool round trips per turn")
+    max_tool_steps: int = Field(
+        10, gt=0, description="Model/tool round trips per turn (several requests in one message take a few each)"
+    )
     turn_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for one turn")
 
 

@@ -1,8 +1,8 @@
 """Command line for the knowledge base.
 
     python -m knowledge ingest [PATH ...] [--rebuild]
-    python -m knowledge search "question" [-k N] [--json]
-    python -m knowledge eval QUESTIONS.jsonl [-k N] [--report OUT.json]
+    python -m knowledge search "question" [-k N] [--json] [--documents]
+    python -m knowledge eval QUESTIONS.jsonl [-k N] [--report OUT.json] [--documents]
     python -m knowledge calibrate LABELLED.jsonl
 
 Every command takes --store DIR (or KNOWLEDGE_STORE_DIR) to work on an index of its own, and
@@ -47,11 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=settings.top_k)
     search.add_argument("--json", action="store_true", help="print one JSON object per passage")
+    search.add_argument("--documents", action="store_true",
+                        help="k distinct documents in rank order, each with its best passage's score")
 
     evaluation = cli.add_parser("eval", help="recall@k, MRR and nDCG@10 on labelled questions")
     evaluation.add_argument("questions", type=Path, help='JSONL of {"question": ..., "relevant": [file names]}')
     evaluation.add_argument("-k", type=int, default=5, help="k for recall@k")
     evaluation.add_argument("--report", type=Path, default=Path("eval-report.json"), help="where to write JSON")
+    evaluation.add_argument("--documents", action="store_true",
+                            help="rank k distinct documents; default: documents of the top max(k, 10) passages")
 
     calibrate = cli.add_parser("calibrate", help="sweep KNOWLEDGE_MIN_SCORE over labelled questions")
     calibrate.add_argument("questions", type=Path, help='JSONL of {"question": ..., "answerable": true|false}')
@@ -67,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ingest":
         return _ingest(kb, args.paths or [settings.docs_dir], args.rebuild)
     if args.command == "search":
+        if args.documents:
+            return _search_documents(kb, args.query, args.k, args.json)
         return _search(kb, args.query, args.k, args.json)
     if args.command == "eval":
-        return _eval(kb, args.questions, args.k, args.report)
+        return _eval(kb, args.questions, args.k, args.report, args.documents)
     return _calibrate(kb, args.questions)
 
 
@@ -111,13 +117,30 @@ def _search(kb: KnowledgeBase, query: str, k: int, as_json: bool) -> int:
     return 0
 
 
-def _eval(kb: KnowledgeBase, path: Path, k: int, report_path: Path) -> int:
+def _search_documents(kb: KnowledgeBase, query: str, k: int, as_json: bool) -> int:
+    for rank, passage in enumerate(kb.documents(query, k), 1):
+        relevant = passage.score >= kb.min_score
+        if as_json:
+            print(json.dumps({"rank": rank, "source": passage.source, "score": round(passage.score, 4),
+                              "relevant": relevant, "citation": passage.citation}, ensure_ascii=False))
+        else:
+            mark = "*" if relevant else " "
+            console.print(f"{rank}. {passage.score:.3f} {mark} [bold]{passage.source}[/bold]  best: {passage.citation}",
+                          highlight=False)
+    if not as_json:
+        console.print(f"* = best passage above the relevance threshold {kb.min_score:.2f}")
+    return 0
+
+
+def _eval(kb: KnowledgeBase, path: Path, k: int, report_path: Path, documents: bool) -> int:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    result = evaluate(kb, rows, k)
+    result = evaluate(kb, rows, k, documents=documents)
     report_path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     summary = result["summary"]
+    # Every metric counts distinct documents; the ranking says whether they came from passages or documents.
     console.print(f"{summary['questions']} questions: recall@{k} {summary[f'recall@{k}']:.3f}, "
-                  f"MRR {summary['mrr']:.3f}, nDCG@10 {summary['ndcg@10']:.3f}; report: {report_path}")
+                  f"MRR {summary['mrr']:.3f}, nDCG@10 {summary['ndcg@10']:.3f} over distinct documents "
+                  f"(ranked by {summary['ranking']}); report: {report_path}")
     for miss in result["misses"]:
         console.print(f"  [yellow]miss[/yellow] {miss['question']!r} → {miss['retrieved'][:3]}", highlight=False)
     return 0

@@ -10,15 +10,17 @@ import asyncio
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bm25s
+import numpy as np
 
 from knowledge.embedder import Embedder
 from knowledge.spelling import SpellingCorrector
 from knowledge.pipeline import ChunkingOptions, FileResult, Ingestor, IngestReport
+from knowledge.subqueries import SubqueryOptions, default_subquery_options, fuse, subqueries
 from knowledge.types import Passage
 from knowledge.vectorstore import Hit, VectorStore
 
@@ -34,6 +36,8 @@ class RetrievalOptions:
     keyword_weight: float
     duplicate_similarity: float
     keyword_refresh_s: float
+    # Long multi-part messages; until every caller passes its settings, the documented defaults apply.
+    subqueries: SubqueryOptions = field(default_factory=default_subquery_options)
 
 
 class _KeywordIndex:
@@ -120,24 +124,54 @@ class KnowledgeBase:
             return self._keywords
 
     def search(self, query: str, k: int | None = None, where: dict[str, Any] | None = None) -> list[Passage]:
-        """Best passages first (reciprocal-rank fusion); each scored by its dense cosine similarity."""
+        """Best passages first (reciprocal-rank fusion); each scored by its dense cosine similarity.
+
+        A long message is also searched part by part (`knowledge.subqueries`), each passage then scored
+        by its best similarity to the message or one of its parts."""
+        k = k or self.options.top_k
+        ranked = self._ranked(query, max(self.options.candidates, k), where)
+        return [h.passage for h in self._without_duplicates(ranked)[:k]]
+
+    def documents(self, query: str, k: int | None = None, where: dict[str, Any] | None = None) -> list[Passage]:
+        """Distinct documents, best first: each document once, in the rank of its best-ranked passage,
+        represented by its best-scoring passage."""
         k = k or self.options.top_k
         n = max(self.options.candidates, k)
+        best: dict[str, Passage] = {}
+        while True:
+            for hit in self._ranked(query, n, where):
+                source = hit.passage.source
+                if source not in best or hit.passage.score > best[source].score:
+                    best[source] = hit.passage  # the first time fixes the rank; a better score replaces the passage
+            # The candidates `search` ranks may hold fewer than k documents: more candidates add documents
+            # after those, so the first ones stay where `search` puts them.
+            if len(best) >= k or n >= self.store.count():
+                return list(best.values())[:k]
+            n *= 2
+
+    def _ranked(self, query: str, n: int, where: dict[str, Any] | None) -> list[Hit]:
+        """Every candidate of the dense and BM25 retrievers, for the message and its parts, fused."""
         keywords = self._keyword_index()
         query = keywords.speller.correct(query)
-        vector = self.embedder.embed([query])[0]
-        dense = self.store.query(vector, n, chroma_where(where))
-        keyword_ids = keywords.search(query, n, where) if self.options.keyword_weight else []
-        fused: dict[str, float] = {}
-        for weight, ranking in ((1.0, [h.passage.id for h in dense]), (self.options.keyword_weight, keyword_ids)):
-            for rank, chunk_id in enumerate(ranking):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.options.rrf_k + rank + 1)
-        hits = {h.passage.id: h for h in dense}
-        missing = [i for i in keyword_ids if i not in hits]
+        texts = [query, *subqueries(query, self.options.subqueries)]
+        vectors = self.embedder.embed(texts)  # one batched call for the message and all its parts
+        rankings: list[tuple[float, list[str]]] = []
+        hits: dict[str, Hit] = {}
+        for index, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+            weight = 1.0 if index == 0 else self.options.subqueries.weight
+            dense = self.store.query(vector, n, chroma_where(where))
+            for hit in dense:
+                hits.setdefault(hit.passage.id, hit)
+            rankings.append((weight, [h.passage.id for h in dense]))
+            if self.options.keyword_weight:
+                rankings.append((weight * self.options.keyword_weight, keywords.search(text, n, where)))
+        ordered = fuse(rankings, self.options.rrf_k)
+        missing = [i for i in ordered if i not in hits]
         for hit in self.store.get(missing):
-            hits[hit.passage.id] = Hit(hit.passage.with_score(float(hit.vector @ vector)), hit.vector)
-        ordered = [hits[i] for i in sorted(fused, key=lambda i: -fused[i]) if i in hits]
-        return [h.passage for h in self._without_duplicates(ordered)[:k]]
+            hits[hit.passage.id] = Hit(hit.passage.with_score(float(hit.vector @ vectors[0])), hit.vector)
+        if len(texts) > 1:  # a passage is as relevant as the part of the message it answers
+            hits = {i: Hit(h.passage.with_score(float(np.max(vectors @ h.vector))), h.vector) for i, h in hits.items()}
+        return [hits[i] for i in ordered if i in hits]
 
     def _without_duplicates(self, hits: list[Hit]) -> list[Hit]:
         kept: list[Hit] = []

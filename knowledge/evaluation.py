@@ -1,8 +1,12 @@
-"""Retrieval metrics over labelled questions: recall@k, MRR and nDCG@10.
+"""Retrieval metrics over labelled questions: recall@k, MRR and nDCG@10, always over distinct documents.
 
-Each question lists the documents (file names or chunk ids) that answer it. Retrieved
-passages are reduced to their documents, in rank order, before scoring, so several chunks
-of one article count once.
+Each question lists the documents (file names or chunk ids) that answer it. Every metric counts
+distinct documents in rank order, so several chunks of one article count once. Two rankings:
+
+- passages (default): the top `max(k, 10)` passages `search` returns, reduced to their documents;
+  an answer sees these, but they may hold fewer than k documents.
+- documents (`documents=True`): `documents(question, k)` ranks k distinct documents, so recall@k
+  is over the first k documents, never over fewer.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ NDCG_DEPTH = 10
 
 class Searchable(Protocol):
     def search(self, query: str, k: int | None = None) -> list[Passage]: ...
+
+
+class DocumentSearchable(Searchable, Protocol):
+    def documents(self, query: str, k: int | None = None) -> list[Passage]:
+        """Each document once, best first, represented by one of its passages."""
+        ...
 
 
 def _matches(passage: Passage, label: str) -> bool:
@@ -45,15 +55,18 @@ def score_question(passages: list[Passage], relevant: list[str], k: int) -> dict
     }
 
 
-def evaluate(kb: Searchable, rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
+def evaluate(kb: Searchable | DocumentSearchable, rows: list[dict[str, Any]], k: int,
+             documents: bool = False) -> dict[str, Any]:
+    """Metrics per question and on average; `documents` ranks distinct documents (a `DocumentSearchable`)."""
     per_question = []
     for row in rows:
-        passages = kb.search(row["question"], max(k, NDCG_DEPTH))
+        depth = max(k, NDCG_DEPTH)
+        passages = kb.documents(row["question"], depth) if documents else kb.search(row["question"], depth)
         scores = score_question(passages, row["relevant"], k)
         per_question.append({"question": row["question"], "relevant": row["relevant"],
                              "retrieved": [name for name, _ in ranked_documents(passages, row["relevant"])],
                              **scores})
-    summary: dict[str, Any] = {"questions": len(rows), "k": k}
+    summary: dict[str, Any] = {"questions": len(rows), "k": k, "ranking": "documents" if documents else "passages"}
     for metric in (f"recall@{k}", "mrr", "ndcg@10"):
         summary[metric] = sum(q[metric] for q in per_question) / len(per_question) if per_question else 0.0
     misses = [q for q in per_question if q["mrr"] == 0 or q[f"recall@{k}"] == 0]

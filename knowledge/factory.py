@@ -5,6 +5,7 @@ from __future__ import annotations
 from knowledge.base import KnowledgeBase, RetrievalOptions
 from knowledge.embedder import Embedder
 from knowledge.pipeline import ChunkingOptions
+from knowledge.subqueries import subquery_options
 from knowledge.settings import KnowledgeSettings, UploadSettings
 from knowledge.uploads import UploadLibrary, UploadLimits
 from knowledge.vectorstore import StoreBackend, VectorStore
@@ -28,7 +29,7 @@ def knowledge_base(cfg: KnowledgeSettings, store: VectorStore, embedder: Embedde
     chunking = ChunkingOptions(cfg.chunk_max_words, cfg.chunk_overlap_words, int(cfg.max_file_mb * MEGABYTE),
                                cfg.ingest_group_chunks)
     retrieval = RetrievalOptions(cfg.top_k, cfg.min_score, cfg.candidates, cfg.rrf_k, cfg.keyword_weight,
-                                 cfg.duplicate_similarity, cfg.keyword_refresh_s)
+                                 cfg.duplicate_similarity, cfg.keyword_refresh_s, subquery_options(cfg))
     return KnowledgeBase(store, embedder, chunking, retrieval)
 
 

@@ -64,6 +64,19 @@ class KnowledgeSettings(BaseSettings):
     keyword_refresh_s: float = Field(
         30.0, gt=0, description="How often the BM25 index checks the store for changes by other instances"
     )
+    subquery_split_words: int = Field(
+        40, ge=0, description="Messages with more words are also searched sentence by sentence, and the rankings "
+        "fused (MiniLM reads 256 word pieces); 0 = never split"
+    )
+    subquery_group_words: int = Field(
+        8, gt=0, description="Consecutive sentences of a long message are joined until a sub-query has this many words"
+    )
+    subquery_max: int = Field(
+        3, gt=0, description="Sub-queries searched per long message; questions and requests, latest first, are kept"
+    )
+    subquery_weight: float = Field(
+        1.0, ge=0, description="Weight of each sub-query's ranking against the whole message's (1.0) in the fusion"
+    )
 
 
 class UploadSettings(BaseSettings):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,6 +25,19 @@ from knowledge.vectorstore import StoreBackend, VectorStore
 
 log = logging.getLogger(__name__)
 PREFIX = "upload-"
+_SEPARATORS = re.compile(r"[\s_.\-]+")
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,5}$", re.I)
+
+
+def file_key(text: str) -> str:
+    """How a customer says a file's name: "note_25.txt", "Note-25" and "note 25" are all "note 25"."""
+    return _SEPARATORS.sub(" ", _EXTENSION.sub("", text.strip()).lower()).strip()
+
+
+def names_file(text: str, name: str) -> bool:
+    """Does `text` name the file `name` (with or without its extension, any separators)?"""
+    key = file_key(name)
+    return bool(key) and re.search(rf"(?<![a-z0-9]){re.escape(key)}(?![a-z0-9])", file_key(text)) is not None
 
 
 @dataclass(frozen=True)
@@ -71,7 +85,13 @@ class UploadLibrary:
         if store is None:
             return []
         kb = self._over(store)
-        return [replace(p, origin="upload") for p in kb.relevant(kb.search(query, self.limits.top_k))]
+        found = kb.relevant(kb.search(query, self.limits.top_k))
+        # A file the question names is searched on its own, so its passages are there even when another
+        # file reads closer to the question ("the secret word in note 2" would quote note 0's word).
+        for name in sorted({str(meta.get("source", "")) for _, _, meta in store.texts()}):
+            if names_file(query, name) and all(p.source != name for p in found):
+                found += kb.search(query, self.limits.top_k, where={"source": name})[:1]
+        return [replace(p, origin="upload") for p in found]
 
     def delete(self, conversation_id: str) -> None:
         self.backend.drop(collection_for(conversation_id))

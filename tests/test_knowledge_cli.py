@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,45 @@ def test_store_and_collection_go_before_or_after_the_command(tmp_path, default_s
     assert knowledge_main(["--store", str(store), "search", "gift wrapping", "--json"]) == 0
     assert capsys.readouterr().out == "", "another collection of the same store holds nothing"
     assert not default_store.exists()
+
+
+def test_search_documents_lists_each_document_once_with_its_best_score(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "gift-wrap.md").write_text(
+        "# Gift wrapping\n\n## Price\n\nGift wrapping costs three dollars per item.\n\n"
+        "## Paper\n\nGift wrapping paper comes in red, gold and plain brown.\n\n"
+        "## Messages\n\nA gift wrapping order can carry a handwritten message card.\n")
+    (corpus / "boxes.md").write_text("# Gift boxes\n\n## Sizes\n\nGift boxes come in small, medium and large.\n")
+    (corpus / "tents.md").write_text("# Tents\n\n## Drying\n\nDry a tent completely before storing it.\n")
+    store = tmp_path / "store"
+    assert run(store, "ingest", str(corpus)).returncode == 0
+
+    passages = [json.loads(line) for line in
+                run(store, "search", "gift wrapping paper and price", "--json", "-k", "10").stdout.splitlines()]
+    assert len(passages) > 3, "several passages of one document"
+    found = run(store, "search", "gift wrapping paper and price", "--documents", "--json", "-k", "3")
+    assert found.returncode == 0, found.stderr
+    documents = [json.loads(line) for line in found.stdout.splitlines()]
+    assert [d["source"] for d in documents] == list(dict.fromkeys(p["source"] for p in passages))
+    for document in documents:
+        assert document["rank"] == documents.index(document) + 1
+        assert document["score"] == max(p["score"] for p in passages if p["source"] == document["source"])
+
+    table = run(store, "search", "gift wrapping paper and price", "--documents", "-k", "3").stdout
+    ranked = [line for line in table.splitlines() if re.match(r"\d+\. ", line)]
+    assert len(ranked) == 3 and sum("gift-wrap.md" in line for line in ranked) == 1, table
+
+
+def test_eval_over_documents_ranks_k_distinct_documents(tmp_path):
+    store = tmp_path / "store"
+    assert run(store, "ingest", str(DOCS)).returncode == 0
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": "how long to send something back", "relevant": ["returns.md"]}))
+    report = tmp_path / "report.json"
+    result = run(store, "eval", str(questions), "--documents", "-k", "5", "--report", str(report))
+    assert result.returncode == 0 and "recall@5 1.000" in result.stdout and "ranked by documents" in result.stdout
+    data = json.loads(report.read_text())
+    assert data["summary"]["ranking"] == "documents"
+    [question] = data["questions"]
+    assert len(question["retrieved"]) == len(set(question["retrieved"])) == 10, "max(k, 10) distinct documents"

@@ -15,8 +15,9 @@ it like any other, and the shipped test leaves it out until it passes, when the 
 
 Every conversation runs through the real orchestrator (`SupportAgent`), the real tool registry and the
 shipped knowledge base, on its own copy of a once-seeded SQLite store, with the session state passed
-through JSON between turns as the session store does. Clicks resolve the card of the latest
-`ConfirmationRequested`; choices must be among the buttons of the latest `Choices`.
+through JSON between turns as the session store does. A click resolves the oldest card still waiting
+(several requests in one message show a card each; a replaced or withdrawn card no longer waits), or
+clicks the latest card again; choices must be among the buttons of the latest `Choices`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from agent.runner.conversation import Conversation
-from agent.runner.events import Choices, ConfirmationRequested, ErrorEvent, ToolCallStarted, TurnDone
+from agent.runner.events import CardSettled, Choices, ConfirmationRequested, ErrorEvent, ToolCallStarted, TurnDone
 from agent.factory import build_registry
 from agent.models.base import ChatModel
 from agent.runner.orchestrator import SupportAgent
@@ -133,6 +134,7 @@ async def _play(agent: SupportAgent, dialogue: Dialogue, conversation_id: str) -
     outcome = Outcome(dialogue.name, passed=True)
     state = Conversation(conversation_id, user_id=dialogue.signed_in).to_state()
     token: str | None = None
+    waiting: list[str] = []  # cards shown and not clicked, oldest first
     buttons: tuple[str, ...] = ()
     for turn in dialogue.turns:
         # Between turns the conversation lives only as JSON, as in the session store (another instance may go on).
@@ -140,6 +142,7 @@ async def _play(agent: SupportAgent, dialogue: Dialogue, conversation_id: str) -
         if "click" in turn:
             if token is None:
                 return _fail(outcome, f"{turn}: no confirmation card to click")
+            token = waiting.pop(0) if waiting else token
             events = agent.resolve_action(conversation, token, approve=turn["click"] == "confirm")
             said = f"[click {turn['click']}]"
         else:
@@ -160,7 +163,10 @@ async def _play(agent: SupportAgent, dialogue: Dialogue, conversation_id: str) -
                 outcome.tool_calls.append(event.name)
             elif isinstance(event, ConfirmationRequested):
                 token = event.token
+                waiting = [t for t in waiting if t not in event.replaces and t != token] + [token]
                 outcome.transcript.append("[card] " + " ".join(event.summary))
+            elif isinstance(event, CardSettled):
+                waiting = [t for t in waiting if t != event.token]
             elif isinstance(event, Choices):
                 buttons = event.options
             elif isinstance(event, ErrorEvent):

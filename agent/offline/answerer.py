@@ -1,16 +1,25 @@
 """The extractive answerer: help-centre answers quoted from retrieved passages, without an LLM.
 
-A plain component the dialogue engine calls: it quotes the sentences closest in meaning to the
-question, each cited as [n] (the passage's position in the list it is given). With nothing that
-answers the question it returns None, and the caller says it doesn't know rather than guess.
+A plain component the dialogue engine calls: it quotes the sentences that best answer the question,
+each cited as [n] (the passage's position in the list it is given). With nothing that answers the
+question it returns None, and the caller says it doesn't know rather than guess.
+
+A sentence is scored by its meaning (MiniLM similarity to the question) and by the question's
+specifics it names (the question's rarer words: "Canada", "PO box", "headphones"), because the
+sentence closest in meaning is often a neighbour of the rule rather than the rule. A quoted sentence
+brings the sentence next to it that conditions it ("only", "unless", "within"...), and the rule its
+section opens with, so an answer never drops the condition that decides the question. A name the
+customer gives that the quoted help centre never mentions is said to be unknown, before the quote.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,9 +27,66 @@ from agent.settings import AppSettings, OfflineSettings
 from knowledge.embedder import Embedder
 from knowledge.text import split_sentences
 from knowledge.types import Passage
+from knowledge.uploads import file_key, names_file
 
 # Sentences about the article rather than the question: "See Refunds.", "This page explains..."
 _NOT_AN_ANSWER = re.compile(r"^((please )?(see|read)\b|this (page|article|guide|section)\b)", re.I)
+# Words that restrict a rule: who, where, when, exceptions.
+_CONDITION = re.compile(
+    r"\b(only|unless|except|exception|within|cannot|can't|not|no longer|must|as long as|until|"
+    r"instead|outside|excluding)\b",
+    re.I,
+)
+_WORD = re.compile(r"[a-z0-9$]+(?:['’][a-z]+)?")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")  # a capitalised word inside a sentence
+_STEM_CHARS = 5  # "returned", "returns", "return" share a stem
+_DIGIT = re.compile(r"\d")
+_STOP = frozenset(
+    "a an and are as at be been but by can could did do does for from get got had has have how i i'm if in is it "
+    "its just me my of on or our so that the their them then there they this to too u up was we were what when "
+    "where which who why will with would you your yours im ive id pls please hi hello thanks still now any some "
+    "want need know tell about also much many can't dont don't cant".split()
+)
+_FILE_NAME = re.compile(r"\b[\w][\w-]*\.(?:pdf|docx?|txt|md|html?|csv|eml|xlsx?|pptx?|png|jpe?g)\b", re.I)
+_LAST_NUMBER = re.compile(r"\d+(?=\D*$)")
+_NOT_NAMES = frozenset("I Hi Hello Thanks Please Can Could Do Does Is Are My The What When Where Why How Will".split())
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    ref: int  # the passage's citation number
+    position: int  # the sentence's place in its passage
+    text: str
+
+
+def _named_files(question: str, read: list[str]) -> list[str]:
+    """Files the question names that are not among `read`: written out ("note_25.txt"), or numbered like a
+    read one ("note 25" beside note_0.txt, named as note_25.txt)."""
+    named = [n for n in _FILE_NAME.findall(question) if all(file_key(n) != file_key(r) for r in read)]
+    asked = file_key(question)
+    for name in read:
+        number = _LAST_NUMBER.search(file_key(name))
+        if number is None or not (prefix := file_key(name)[: number.start()].strip()):
+            continue
+        for said in re.findall(rf"(?<![a-z0-9]){re.escape(prefix)} ?(?:#|no |number )?(\d+)(?![a-z0-9])", asked):
+            stem, dot, extension = name.rpartition(".") if "." in name else (name, "", "")
+            guess = _LAST_NUMBER.sub(said, stem) + dot + extension
+            if all(file_key(guess) != file_key(r) for r in read):
+                named.append(guess)
+    return list(dict.fromkeys(named))
+
+
+def _stem(word: str) -> str:
+    """A crude stem ("items" and "item", "returned" and "returns"): needs no language model."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:_STEM_CHARS]
+
+
+def _terms(text: str) -> set[str]:
+    """Content-word stems: what the question and a sentence have in common beyond meaning."""
+    words = _WORD.findall(text.lower().replace("-", " "))
+    return {_stem(w) for w in words if w not in _STOP and len(w) > 1}
 
 
 class ExtractiveAnswerer:
@@ -40,33 +106,80 @@ class ExtractiveAnswerer:
             f"A member of our support team can help you: {self.human_contact()}."
         )
 
+    def unread_upload(self, question: str, passages: Sequence[Passage]) -> str | None:
+        """When the question names an attached file that was not read, say so: never quote another file.
+
+        The passages carry the names of the files that were read; a file the customer names that is not
+        one of them ("note 25" beside note_0.txt ... note_2.txt, past the per-message limit) was not read.
+        """
+        read = sorted({p.source for p in passages if p.origin == "upload"})
+        if not read or any(names_file(question, name) for name in read):
+            return None
+        unread = _named_files(question, read)
+        if not unread:
+            return None
+        files = ", ".join(f"**{name}**" for name in unread)
+        return (f"I haven't read {files}, so I can't tell you what it says. If you attached it, it was not read "
+                f"(a message can bring only a few files); please attach it again on its own. I can answer from "
+                f"the files I did read, such as {', '.join(read)}.")
+
     def answer(self, question: str, passages: Sequence[Passage]) -> str | None:
         """The cited answer to `question` from `passages`, or None when no sentence answers it."""
+        # A question that names an attached file is answered from that file alone, not from its look-alikes.
+        named = {p.source for p in passages if p.origin == "upload" and names_file(question, p.source)}
         candidates = [
-            (ref, position, sentence)
+            _Sentence(ref, position, sentence)
             for ref, passage in enumerate(passages, 1)
+            if not named or passage.source in named
             for position, sentence in enumerate(split_sentences(passage.text))
             if not _NOT_AN_ANSWER.match(sentence) and not sentence.endswith(":")
         ]
         if not candidates:
             return None
         query = self.embedder.embed([question])[0]
-        vectors = self._sentence_vectors([c[2] for c in candidates])
-        scores = vectors @ query
-        best = float(np.max(scores))
-        if best < self.settings.min_sentence_score:
+        vectors = self._sentence_vectors([c.text for c in candidates])
+        meaning = vectors @ query
+        if float(np.max(meaning)) < self.settings.min_sentence_score:
             return None  # a related article, but no sentence that answers the question
-        chosen = self._choose(scores, vectors, best)
-        chosen.sort(key=lambda i: candidates[i][:2])  # reading order: by passage, then position
-        parts: list[str] = []
-        for n, i in enumerate(chosen):
-            ref, _, sentence = candidates[i]
-            last_of_ref = n + 1 == len(chosen) or candidates[chosen[n + 1]][0] != ref
-            parts.append(f"{sentence} [{ref}]" if last_of_ref else sentence)
-        return " ".join(parts)
+        scores = meaning + self.settings.specifics_weight * self._specifics(question, candidates)
+        chosen = self._choose(scores, vectors)
+        best = passages[candidates[chosen[0]].ref - 1]
+        extra = self.settings.condition_sentences
+        covered = self._covering_names(question, chosen, candidates, scores)[: len(chosen) + extra]
+        budget = extra - (len(covered) - len(chosen))  # named cases count as extras
+        chosen = self._with_conditions(covered, candidates, scores, _terms(question), budget)
+        chosen.sort(key=lambda i: (candidates[i].ref, candidates[i].position))  # reading order
+        quote = self._cite(candidates, chosen)
+        return self._framed(question, quote, [candidates[i].text for i in chosen], best, float(np.max(meaning)))
 
-    def _choose(self, scores: np.ndarray, vectors: np.ndarray, best: float) -> list[int]:
-        floor = best - self.settings.sentence_margin
+    def _framed(self, question: str, quote: str, quoted: list[str], best: Passage, similarity: float) -> str:
+        """The quote, or, when it may not cover the question, "I don't know ...; here is what the help centre
+        says about <topic>": a customer should not take a neighbouring rule for the answer."""
+        topic = best.section or best.title
+        about = f' in "{topic}"' if topic else ""
+        if unknown := self._unknown_names(question, quoted):
+            return (f"I don't know about {unknown} specifically: our help centre doesn't mention it. "
+                    f"Here is what it says{about}: {quote}")
+        if similarity < self.settings.confident_score:
+            return f"I don't know that for sure. Here is what our help centre says{about}: {quote}"
+        return quote
+
+    def _specifics(self, question: str, candidates: list[_Sentence]) -> np.ndarray:
+        """Share of the question's content words (weighted by rarity among the candidates) each sentence names."""
+        asked = _terms(question)
+        sentence_terms = [_terms(c.text) for c in candidates]
+        counts = {t: sum(t in terms for terms in sentence_terms) for t in asked}
+        # Rare words are the question's specifics. One no candidate has ("visa" where the text says "credit
+        # card") weighs as the rarest: it lowers every sentence's share alike, so a common word matched by
+        # chance ("shows") cannot outweigh meaning.
+        weights = {t: math.log(1 + len(candidates) / max(n, 1)) for t, n in counts.items()}
+        total = sum(weights.values())
+        if not total:
+            return np.zeros(len(candidates))
+        return np.array([sum(w for t, w in weights.items() if t in terms) / total for terms in sentence_terms])
+
+    def _choose(self, scores: np.ndarray, vectors: np.ndarray) -> list[int]:
+        floor = float(np.max(scores)) - self.settings.sentence_margin
         chosen: list[int] = []
         for i in sorted(range(len(scores)), key=lambda i: -scores[i]):
             if len(chosen) == self.settings.max_sentences or scores[i] < floor:
@@ -75,6 +188,62 @@ class ExtractiveAnswerer:
             if all(vectors[i] @ vectors[j] < self.settings.duplicate_similarity for j in chosen):
                 chosen.append(i)
         return chosen
+
+    @staticmethod
+    def _with_conditions(chosen: list[int], candidates: list[_Sentence], scores: np.ndarray, asked: set[str],
+                         budget: int) -> list[int]:
+        """Add, for each quoted sentence, the sentence of its passage that conditions it.
+
+        A rule and its limits are written together ("You can exchange an item for a different variant...
+        You cannot exchange an item for a different product."), and a section's first sentence states the
+        rule the rest qualifies; a quote without them answers a different question. Of the passage's
+        sentences that restrict ("only", "unless", "within"...) or open it, and name something the
+        question asks about, the best-scoring one is added.
+        """
+        added: list[int] = []
+        for i in chosen:
+            if len(added) >= budget:
+                break
+            ref = candidates[i].ref
+            # The opening rule counts when it holds the figure the quote lacks ("...a 1-year limited warranty").
+            opens = not _DIGIT.search(candidates[i].text)
+            conditions = [
+                j for j, c in enumerate(candidates)
+                if c.ref == ref and j not in chosen and j not in added and _terms(c.text) & asked
+                and (_CONDITION.search(c.text) or (opens and c.position == 0 and _DIGIT.search(c.text)))
+            ]
+            if conditions:
+                added.append(max(conditions, key=lambda j: scores[j]))
+        return chosen + added
+
+    @staticmethod
+    def _covering_names(question: str, chosen: list[int], candidates: list[_Sentence],
+                        scores: np.ndarray) -> list[int]:
+        """A name the question gives ("Canada") that a passage mentions but no quoted sentence does: quote
+        the best sentence that names it, so the answer speaks to the customer's case."""
+        added = list(chosen)
+        for name in dict.fromkeys(_NAME.findall(question)):
+            if name in _NOT_NAMES or any(name.lower() in candidates[i].text.lower() for i in added):
+                continue
+            naming = [j for j, c in enumerate(candidates) if name.lower() in c.text.lower()]
+            if naming:
+                added.append(max(naming, key=lambda j: scores[j]))
+        return added
+
+    @staticmethod
+    def _cite(candidates: list[_Sentence], chosen: list[int]) -> str:
+        parts: list[str] = []
+        for n, i in enumerate(chosen):
+            last_of_ref = n + 1 == len(chosen) or candidates[chosen[n + 1]].ref != candidates[i].ref
+            parts.append(f"{candidates[i].text} [{candidates[i].ref}]" if last_of_ref else candidates[i].text)
+        return " ".join(parts)
+
+    @staticmethod
+    def _unknown_names(question: str, quoted: list[str]) -> str | None:
+        """A name the customer gives ("Mexico", "Amazon") that none of the quoted sentences mentions."""
+        said = " ".join(quoted).lower()
+        names = [n for n in _NAME.findall(question) if n not in _NOT_NAMES and n.lower() not in said]
+        return ", ".join(dict.fromkeys(names)) or None
 
     def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
         """Embeddings of knowledge-base sentences, cached: the same passages come back turn after turn."""

