@@ -215,8 +215,7 @@ class DialogueEngine:
         if len(pieces(text)) < 2 and len(entities.order_ids(text)) < 2:
             return []
         with self._routing:
-            found = split_requests(text, self.router.route_many)
-        return found if len(found) > 1 else []
+            return split_requests(text, self.router.route_many)
 
     async def _queue(self, request: ModelRequest, state: DialogueState, requests: list[Request]) -> Step:
         """Say what was understood, answer its questions, start the first request and keep the rest for when

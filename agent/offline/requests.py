@@ -53,7 +53,7 @@ def pieces(text: str) -> list[str]:
 
 
 def split_requests(text: str, route: Callable[[list[str]], list[Routing]]) -> list[Request]:
-    """The store requests of a message, in order; fewer than two means it is one request (or none)."""
+    """The requests of a message, in order, when it makes two or more; else [] (one request, or none)."""
     parts = pieces(text)
     requests: list[Request] = []
     context: list[str] = []
@@ -73,7 +73,8 @@ def split_requests(text: str, route: Callable[[list[str]], list[Routing]]) -> li
         if not whole.in_scope or whole.intent not in PER_ORDER:
             return []
         requests = [Request(whole.intent, text)]
-    return [one for request in requests for one in _per_order(request)]
+    found = [one for request in requests for one in _per_order(request)]
+    return found if len(found) > 1 else []
 
 
 def _requested(piece: str, routing: Routing) -> str | None:
