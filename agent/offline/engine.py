@@ -20,7 +20,7 @@ import threading
 from collections.abc import AsyncIterator
 
 from agent.offline import entities, replies
-from agent.offline.flows import FLOWS, cues
+from agent.offline.flows import FLOWS, MY_DETAILS, cues
 from agent.errors import DialogueError
 from agent.offline.flows.base import Call, Context, Reply, Step, Switched, pick
 from agent.offline.flows.handover import HANDOVER, REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
@@ -118,7 +118,9 @@ class DialogueEngine:
                      and cues.names(intent, text))
         answering = flow is not None and not switching and not cues.how_to(text) and self._answers(state, flow, text)
         general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and cues.how_to(text))
-        general = general or (flow is None and intent == ORDER_STATUS and cues.lost(text))
+        general = general or (flow is None and intent == ORDER_STATUS and cues.lost(text)) or cues.hypothetical(text)
+        if flow is None and cues.asks_own_details(text):
+            return self._start(state, MY_DETAILS, text)  # read like a change ("my address"), changes nothing
         # A question about a file the customer attached is answered from that file, whatever it sounds like.
         general = general or (any(p.origin == "upload" for p in request.context) and cues.question(text))
         follow_up = state.turn.get("after_answer") and cues.follows_up(text)

@@ -295,6 +295,14 @@ def ask_difference_method(difference: float) -> str:
 # --- account
 
 
+ACCOUNT_DETAILS = (
+    "Here is what your account holds:\n- Email: {email}\n- Default address: {address}\n- Payment methods: {methods}\n\n"
+    "Would you like to change any of it?"
+)
+ORDER_SHIPS_TO = "Order {order_id} ships to {address}."
+ASK_WHICH_ORDER_DETAILS = "Which order would you like the details of?"
+
+
 def address(fields: dict[str, Any]) -> str:
     """'12 Larkspur Lane, Apt 4, Portland, OR 97205, USA'."""
     region = " ".join(str(fields.get(k) or "") for k in ("state", "zip")).strip()

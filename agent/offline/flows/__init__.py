@@ -7,6 +7,7 @@ from collections.abc import Callable
 from agent.offline.flows.account import update_address
 from agent.offline.flows.base import Context, Step
 from agent.offline.flows.catalog import product_info
+from agent.offline.flows.details import my_details
 from agent.offline.flows.delivered import exchange_items, return_items
 from agent.offline.flows.orders import invoice, order_status, refund_status
 from agent.offline.flows.pending import cancel_order, modify_order
@@ -26,3 +27,6 @@ FLOWS: dict[str, Callable[[Context], Step]] = {
     PRODUCT_INFO: product_info,
     UPDATE_ADDRESS: update_address,
 }
+# Not an intent of the router: a question about the customer's own records that reads like a change.
+MY_DETAILS = "my_details"
+FLOWS[MY_DETAILS] = my_details

@@ -60,6 +60,24 @@ OFFERS = {
 }
 
 
+_OWN_DETAILS = _says(
+    r"\b(on (my|the) account|on file|my email|my (default |shipping )?address|my payment methods?|"
+    r"address is (my )?order|order .{0,12}(going|shipping|ship) to|where will .{0,20}ship)\b"
+)
+_CHANGES = _says(r"\b(change|update|modify|switch|set|new|move|moved|replace|remove|delete|add)\b")
+# "Can I change the shipping address after my order has been processed?": about a rule, not an order.
+_HYPOTHETICAL = _says(r"^\s*(can|could|is it possible)\b.*\b(after|once|if|when)\b.*\b(has been|have been|is|was|gets?)\b")
+
+
+def asks_own_details(text: str) -> bool:
+    """A question about the customer's own records ("what payment methods do I have on file?"), not a change."""
+    return question(text) and _OWN_DETAILS(text) and not _CHANGES(text)
+
+
+def hypothetical(text: str) -> bool:
+    return _HYPOTHETICAL(text) and not entities.order_ids(text)
+
+
 def names(intent: str, text: str) -> bool:
     """The message names this request in words ("return", "cancel", "track"), not only near it in meaning."""
     return intent in _NAMED and _NAMED[intent](text)
