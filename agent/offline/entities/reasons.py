@@ -45,7 +45,7 @@ _MODIFY_KINDS = {
     ),
     "items": re.compile(
         r"\b(items?|products?|size|colou?r|swap|switch|version|model|variant|instead of the|different one|"
-        r"larger|smaller|bigger)\b"
+        r"larger|smaller|bigger|in (a |an )?\w+(-\w+)? (one )?instead)\b"
     ),
 }
 _MODIFY_VOCABULARY = {"address", "payment", "paypal", "mastercard", "billing", "apartment", "delivery", "shipping"}

@@ -110,9 +110,24 @@ def _payment(ctx: Context, text: str) -> str | None:
 
 
 def variant(ctx: Context, item_id: str, text: str) -> str | None:
-    """The new variant for an order item: the one whose option values the customer names ("the blue one")."""
+    """The new variant for an order item: the one whose option values the customer names ("the blue one").
+
+    Said in passing ("the lamp in black instead"), the variant must also keep every option the customer
+    did not name (a wireless headphone stays wireless): none or several such, and the flow asks. An answer
+    to the question on screen picks among the variants it listed, which show every option.
+    """
     named = named_variants(variants_for(ctx, item_id), text)
+    if ctx.flow.awaiting != NEW_ITEM + item_id:
+        current = _current_options(ctx, item_id)
+        said = set(re.findall(r"[a-z0-9]+", text.lower()))
+        named = [v for v in named
+                 if all(_said(str(value), said) or current.get(key) == value for key, value in v["options"].items())]
     return named[0]["item_id"] if len(named) == 1 else None
+
+
+def _current_options(ctx: Context, item_id: str) -> dict[str, Any]:
+    line = next((i for i in (ctx.order() or {}).get("items", []) if i["item_id"] == item_id), None)
+    return dict((line or {}).get("options") or {})
 
 
 def named_variants(options: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
