@@ -12,6 +12,7 @@ tests/chainlit_server.py, or a module's own).
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,3 +211,22 @@ def attach(page, file: dict, attempts: int = 3):
             if attempt == attempts:
                 raise
     raise AssertionError("unreachable")
+
+
+def send(page, chat_input, text: str) -> None:
+    """Type a message and press Enter; returns once the page shows it."""
+    from playwright.sync_api import expect
+
+    chat_input.click()
+    chat_input.type(text)
+    chat_input.press("Enter")
+    expect(page.locator('[data-step-type="user_message"]').filter(has_text=text).last).to_be_visible()
+
+
+def reply(page, text: "str | re.Pattern[str]"):
+    """The latest assistant message containing `text`, once visible."""
+    from playwright.sync_api import expect
+
+    found = page.locator('[data-step-type="assistant_message"]').filter(has_text=text).last
+    expect(found).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    return found

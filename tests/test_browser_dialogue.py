@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from tests.chainlit_server import ChainlitServer, run_chainlit
 from tests.browser_fixtures import (  # noqa: F401  (browser and page are fixtures)
+    reply,
+    send,
     LOAD_TIMEOUT_MS,
-    REPLY_TIMEOUT_MS,
     SocketLog,
     browser,
     diagnostics,
@@ -57,58 +58,41 @@ def test_return_the_headphones_as_an_anonymous_customer(page, tmp_path: Path, ch
         _return_headphones(page, chainlit_server)
 
 
-def _send(page, chat_input, text: str) -> None:
-    from playwright.sync_api import expect
-
-    chat_input.click()
-    chat_input.type(text)
-    chat_input.press("Enter")
-    expect(page.locator('[data-step-type="user_message"]').filter(has_text=text).last).to_be_visible()
-
-
-def _reply(page, text: str | re.Pattern):
-    from playwright.sync_api import expect
-
-    reply = page.locator('[data-step-type="assistant_message"]').filter(has_text=text).last
-    expect(reply).to_be_visible(timeout=REPLY_TIMEOUT_MS)
-    return reply
-
-
 def _return_headphones(page, server: ChainlitServer) -> None:
     from playwright.sync_api import expect
 
     chat_input = open_anonymous_chat(page, server)
-    _send(page, chat_input, "I want to return the headphones from my last order")
-    _reply(page, re.compile(r"email address", re.IGNORECASE))
-    _send(page, chat_input, "dana@example.com")
+    send(page, chat_input, "I want to return the headphones from my last order")
+    reply(page, re.compile(r"email address", re.IGNORECASE))
+    send(page, chat_input, "dana@example.com")
 
     # The order and the item follow from "my last order" and "the headphones"; a question left is asked
     # with buttons. Answer each with its button until the refund question.
-    question = _reply(page, re.compile(r"Which order|Which items|Where should the refund go"))
-    _steps_come_before_their_reply(page)
+    question = reply(page, re.compile(r"Which order|Which items|Where should the refund go"))
+    _steps_come_before_theirreply(page)
     if question.filter(has_text="Which order").count():
         question.get_by_role("button", name=re.compile(RETURNED_ORDER)).click()
-        question = _reply(page, re.compile(r"Which items|Where should the refund go"))
+        question = reply(page, re.compile(r"Which items|Where should the refund go"))
     if question.filter(has_text="Which items").count():
         question.get_by_role("button", name=re.compile(r"^Headphones")).click()
-        question = _reply(page, "Where should the refund go")
+        question = reply(page, "Where should the refund go")
     expect(question).to_contain_text("Headphones")
     question.get_by_role("button", name="Visa ending 4242").click()
 
-    card = _reply(page, "Please confirm this change")
+    card = reply(page, "Please confirm this change")
     expect(card).to_contain_text(f"Return from order {RETURNED_ORDER}")
     expect(card).to_contain_text("Headphones")
     assert _order(server, RETURNED_ORDER)[0] == "delivered", "nothing may change before the click"
 
     card.get_by_role("button", name="Confirm").click()
-    done = _reply(page, re.compile(r"return for order #W1001001 is requested"))
+    done = reply(page, re.compile(r"return for order #W1001001 is requested"))
     expect(done).to_contain_text("refunded to your Visa ending 4242")
     status, returned = _order(server, RETURNED_ORDER)
     assert status == "return requested"
     assert returned == ["Headphones"], f"exactly the headphones are returned: {returned}"
 
 
-def _steps_come_before_their_reply(page) -> None:
+def _steps_come_before_theirreply(page) -> None:
     """Shown in the order things happened: this turn's "Used find_user_id_by_email" sits above its answer."""
     kinds = page.locator("[data-step-type]").evaluate_all("nodes => nodes.map(n => n.dataset.stepType)")
     last_turn = kinds[len(kinds) - 1 - kinds[::-1].index("user_message"):]

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 from tests.browser_fixtures import (  # noqa: F401  (browser and page are fixtures)
-    REPLY_TIMEOUT_MS,
     browser,
     diagnostics,
     open_chat,
     page,
+    reply,
+    send,
 )
 from tests.chainlit_server import ChainlitServer, chainlit_server  # noqa: F401  (a fixture)
 from tests.test_browser_dialogue import _order
@@ -31,41 +32,24 @@ def test_track_my_order_then_return_the_headphones_instead(page, tmp_path: Path,
         _track_then_return(page, chainlit_server)
 
 
-def _send(page, chat_input, text: str) -> None:
-    from playwright.sync_api import expect
-
-    chat_input.click()
-    chat_input.type(text)
-    chat_input.press("Enter")
-    expect(page.locator('[data-step-type="user_message"]').filter(has_text=text).last).to_be_visible()
-
-
-def _reply(page, text: str | re.Pattern):
-    from playwright.sync_api import expect
-
-    reply = page.locator('[data-step-type="assistant_message"]').filter(has_text=text).last
-    expect(reply).to_be_visible(timeout=REPLY_TIMEOUT_MS)
-    return reply
-
-
 def _track_then_return(page, server: ChainlitServer) -> None:
     from playwright.sync_api import expect
 
     chat_input, _ = open_chat(page, server)
-    _send(page, chat_input, "track my order")
-    question = _reply(page, "Which order would you like me to check?")
+    send(page, chat_input, "track my order")
+    question = reply(page, "Which order would you like me to check?")
     for order_id in DANAS_ORDERS:
         expect(question.get_by_role("button", name=re.compile(order_id))).to_be_visible()
 
-    _send(page, chat_input, "actually I want to return the headphones")
-    switched = _reply(page, "set aside checking an order")
+    send(page, chat_input, "actually I want to return the headphones")
+    switched = reply(page, "set aside checking an order")
     expect(switched).to_contain_text("Headphones")
     expect(switched).to_contain_text("#W1001001")
     switched.get_by_role("button", name="Visa ending 4242").click()
 
-    card = _reply(page, "Please confirm this change")
+    card = reply(page, "Please confirm this change")
     expect(card).to_contain_text("Return from order #W1001001")
     assert _order(server, "#W1001001")[0] == "delivered", "nothing may change before the click"
     card.get_by_role("button", name="Confirm").click()
-    _reply(page, re.compile(r"return for order #W1001001 is requested"))
+    reply(page, re.compile(r"return for order #W1001001 is requested"))
     assert _order(server, "#W1001001") == ("return requested", ["Headphones"])
