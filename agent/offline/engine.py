@@ -29,7 +29,7 @@ from agent.offline.flows.slots import NEW_ITEM, corrects, find, forget, named_va
 from agent.offline.intents import (
     GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
 )  # fmt: skip
-from agent.offline.requests import Request, pieces, split_requests
+from agent.offline.requests import Request, next_request, pieces, split_requests
 from agent.offline.router import IntentRouter, Routing
 from agent.offline.state import DialogueState, Flow
 from agent.models.base import stream_text
@@ -96,17 +96,8 @@ class DialogueEngine:
 
     async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
         flow, intent = state.flow, cues.disambiguate(routing, text)
-        if flow is not None:
-            retired = tuple(dict.fromkeys([*([flow.card] if flow.card else []), *state.parked_cards]))
-            if entities.never_mind(text):
-                state.drop_all()
-                return Reply(replies.DROPPED, withdraw=retired)
-            answer = entities.yes_no(text) if len(text.split()) <= SHORT_ANSWER_WORDS else None
-            if flow.card and answer:
-                return Reply(replies.CONFIRM_BUTTON)
-            if flow.card and (answer is False or cues.calls_off(text) or cues.takes_back(text)):
-                state.drop_all()
-                return Reply(replies.CARD_DROPPED, withdraw=retired)
+        if flow is not None and (step := _called_off(state, flow, text)) is not None:
+            return step
         if intent == HUMAN:
             return self._escalate(state, REASON_ASKED, "the customer asked for a person")
         if flow is None and (bare := entities.bare_answer(text)):
@@ -236,22 +227,6 @@ class DialogueEngine:
         first, state.data["queue"] = queue[0], queue[1:]
         return self._start(state, first["intent"], first["text"], first["order_id"])
 
-    def _next_request(self, state: DialogueState, step: Reply) -> bool:
-        """The request in progress is done, or waits only on its card: go on with the next queued one."""
-        flow = state.flow
-        if not state.queue or (flow is not None and not (flow.card and flow.awaiting in (None, "confirm"))):
-            return False
-        if flow is not None:
-            state.park()
-        state.turn["notices"] = [step.text]  # what was said so far, notices included, comes first
-        nxt = state.queue.pop(0)
-        state.notice(replies.NEXT_REQUEST.format(number=nxt["number"], quote=Request(nxt["intent"], nxt["text"]).quote()))
-        started = state.start(nxt["intent"])
-        started.hear(nxt["text"])
-        if nxt.get("order_id"):
-            started.fill("order_id", nxt["order_id"])
-        return True
-
     def _start(self, state: DialogueState, intent: str, text: str, order_id: str | None = None) -> Step:
         """A new request; identification stays. "Cancel it" after another request keeps that order."""
         old = state.flow
@@ -275,7 +250,7 @@ class DialogueEngine:
             if flow is None:
                 return Reply(state.notices()[0] if state.notices() else replies.ANYTHING_ELSE)
             step = FLOWS[flow.intent](Context(state, flow, self.app))
-            if isinstance(step, Reply) and self._next_request(state, step):
+            if isinstance(step, Reply) and next_request(state, step.text):
                 continue
             if not isinstance(step, Switched):
                 return step
@@ -382,6 +357,22 @@ class DialogueEngine:
             state.data["calls"] = number
             calls.append(ToolCall(f"dialogue_{number}", roles.get(name, name), json.dumps(arguments)))
         return ModelResponse(tool_calls=tuple(calls), finish_reason="tool_calls", state=state.data, withdraw=withdraw)
+
+
+def _called_off(state: DialogueState, flow: Flow, text: str) -> Reply | None:
+    """"Never mind", or the request taken back while its card waits: everything stops, the cards retire.
+    A typed "yes" to a card is not a click."""
+    retired = tuple(dict.fromkeys([*([flow.card] if flow.card else []), *state.parked_cards]))
+    if entities.never_mind(text):
+        state.drop_all()
+        return Reply(replies.DROPPED, withdraw=retired)
+    answer = entities.yes_no(text) if len(text.split()) <= SHORT_ANSWER_WORDS else None
+    if flow.card and answer:
+        return Reply(replies.CONFIRM_BUTTON)
+    if flow.card and (answer is False or cues.calls_off(text) or cues.takes_back(text)):
+        state.drop_all()
+        return Reply(replies.CARD_DROPPED, withdraw=retired)
+    return None
 
 
 def _settle_card(state: DialogueState, settled: Settled) -> None:

@@ -16,10 +16,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.offline import entities
+from agent.offline import entities, replies
 from agent.offline.flows import cues
 from agent.offline.intents import POLICY_QUESTION, STORE_FLOWS
 from agent.offline.router import Routing
+from agent.offline.state import DialogueState
 
 # Flows that act on one order each: a request naming several orders is one request per order.
 PER_ORDER = frozenset({"order_status", "cancel_order", "refund_status", "invoice"})
@@ -92,3 +93,23 @@ def _per_order(request: Request) -> list[Request]:
     if request.intent not in PER_ORDER or len(ids) < 2:
         return [request]
     return [Request(request.intent, request.text, order_id) for order_id in ids]
+
+
+def next_request(state: DialogueState, said: str) -> bool:
+    """The request in progress is done, or waits only on its card: go on with the next queued one.
+
+    `said` is the reply so far (this turn's notices included); it comes first, then the next request."""
+    flow = state.flow
+    if not state.queue or (flow is not None and not (flow.card and flow.awaiting in (None, "confirm"))):
+        return False
+    if flow is not None:
+        state.park()
+    state.turn["notices"] = [said]
+    queued = state.queue.pop(0)
+    state.notice(replies.NEXT_REQUEST.format(number=queued["number"],
+                                             quote=Request(queued["intent"], queued["text"]).quote()))
+    started = state.start(queued["intent"])
+    started.hear(queued["text"])
+    if queued.get("order_id"):
+        started.fill("order_id", queued["order_id"])
+    return True
