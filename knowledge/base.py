@@ -18,6 +18,7 @@ import bm25s
 import numpy as np
 
 from knowledge.embedder import Embedder
+from knowledge.settings import KnowledgeSettings
 from knowledge.spelling import SpellingCorrector
 from knowledge.pipeline import ChunkingOptions, FileResult, Ingestor, IngestReport
 from knowledge.subqueries import SubqueryOptions, default_subquery_options, fuse, subqueries
@@ -38,34 +39,41 @@ class RetrievalOptions:
     keyword_refresh_s: float
     # Long multi-part messages; until every caller passes its settings, the documented defaults apply.
     subqueries: SubqueryOptions = field(default_factory=default_subquery_options)
+    companion_min_score: float = field(default_factory=lambda: KnowledgeSettings.model_construct().companion_min_score)
+    heading_weight: float = field(default_factory=lambda: KnowledgeSettings.model_construct().heading_weight)
 
 
 class _KeywordIndex:
-    """BM25 over every chunk in the store, rebuilt when the store changes."""
+    """BM25 over every chunk in the store, rebuilt when the store changes: over the chunks' text, and
+    separately over their headings (a heading names what its section's text often leaves implicit, but
+    folded into the text it would outweigh the body's words)."""
 
     def __init__(self) -> None:
         self._ids: list[str] = []
         self._meta: list[dict[str, Any]] = []
-        self._bm25: bm25s.BM25 | None = None
+        self._bm25: dict[str, bm25s.BM25] = {}
         self.speller = SpellingCorrector(set())
 
     def build(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
         self._ids = [r[0] for r in rows]
         self._meta = [r[2] for r in rows]
-        self._bm25 = None
+        self._bm25 = {}
         self.speller = SpellingCorrector.from_texts([r[1] for r in rows])
         if rows:
-            bm25 = bm25s.BM25()
-            bm25.index(bm25s.tokenize([r[1] for r in rows], stopwords="en", show_progress=False), show_progress=False)
-            self._bm25 = bm25
+            fields = {"text": [r[1] for r in rows],
+                      "heading": [str(m.get("section") or m.get("title") or "") for m in self._meta]}
+            for name, texts in fields.items():
+                bm25 = bm25s.BM25()
+                bm25.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+                self._bm25[name] = bm25
 
-    def search(self, query: str, k: int, where: dict[str, Any] | None) -> list[str]:
-        if self._bm25 is None:
+    def search(self, query: str, k: int, where: dict[str, Any] | None, field: str = "text") -> list[str]:
+        if field not in self._bm25:
             return []
         tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
         if not tokens.vocab:
             return []
-        docs, scores = self._bm25.retrieve(tokens, k=len(self._ids), show_progress=False)
+        docs, scores = self._bm25[field].retrieve(tokens, k=len(self._ids), show_progress=False)
         ranked = []
         for index, score in zip(docs[0], scores[0], strict=True):
             if score <= 0:
@@ -165,6 +173,8 @@ class KnowledgeBase:
             rankings.append((weight, [h.passage.id for h in dense]))
             if self.options.keyword_weight:
                 rankings.append((weight * self.options.keyword_weight, keywords.search(text, n, where)))
+            if self.options.heading_weight:
+                rankings.append((weight * self.options.heading_weight, keywords.search(text, n, where, "heading")))
         ordered = fuse(rankings, self.options.rrf_k)
         missing = [i for i in ordered if i not in hits]
         for hit in self.store.get(missing):
@@ -181,7 +191,14 @@ class KnowledgeBase:
         return kept
 
     def relevant(self, passages: list[Passage]) -> list[Passage]:
-        return [p for p in passages if p.score >= self.options.min_score]
+        """The passages that answer, or none. Whether the question is answered at all is decided by the best
+        passage's similarity (`min_score`, calibrated); once it is, the other retrieved passages above the
+        lower `companion_min_score` stay too: the section that holds a rule's condition ("Return Window and
+        Eligibility" beside "How to Start a Return") is often worded less like the question than its neighbour."""
+        if not any(p.score >= self.options.min_score for p in passages):
+            return []
+        floor = min(self.options.min_score, self.options.companion_min_score)
+        return [p for p in passages if p.score >= floor]
 
     async def asearch(self, query: str, k: int | None = None, where: dict[str, Any] | None = None) -> list[Passage]:
         # Embedding and local Chroma are CPU-bound and synchronous; keep the event loop free.

@@ -29,7 +29,8 @@ def knowledge_base(cfg: KnowledgeSettings, store: VectorStore, embedder: Embedde
     chunking = ChunkingOptions(cfg.chunk_max_words, cfg.chunk_overlap_words, int(cfg.max_file_mb * MEGABYTE),
                                cfg.ingest_group_chunks)
     retrieval = RetrievalOptions(cfg.top_k, cfg.min_score, cfg.candidates, cfg.rrf_k, cfg.keyword_weight,
-                                 cfg.duplicate_similarity, cfg.keyword_refresh_s, subquery_options(cfg))
+                                 cfg.duplicate_similarity, cfg.keyword_refresh_s, subquery_options(cfg),
+                                 cfg.companion_min_score, cfg.heading_weight)
     return KnowledgeBase(store, embedder, chunking, retrieval)
 
 

@@ -53,10 +53,18 @@ class KnowledgeSettings(BaseSettings):
     min_score: float = Field(
         0.40, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
     )
+    companion_min_score: float = Field(
+        0.30, ge=-1, le=1, description="Once one passage reaches KNOWLEDGE_MIN_SCORE, the other retrieved passages "
+        "down to this similarity are kept too (a rule's condition is often in a less similar section)"
+    )
     candidates: int = Field(10, gt=0, description="Candidates from each retriever (dense, BM25) before fusion")
     rrf_k: int = Field(10, gt=0, description="Reciprocal-rank-fusion constant; smaller favours each list's top")
     keyword_weight: float = Field(
         0.5, ge=0, description="Weight of the BM25 ranking against the dense one (1.0) in the fusion; 0 = dense only"
+    )
+    heading_weight: float = Field(
+        0.15, ge=0, description="Weight of a BM25 ranking over section headings in the fusion (a heading names what "
+        "its text leaves implicit: \"Return Window\"); 0 = headings only count through the embeddings"
     )
     duplicate_similarity: float = Field(
         0.95, ge=-1, le=1, description="Results this similar to a better one are dropped as near-duplicates"

@@ -18,10 +18,11 @@ from tests.conftest import DOCS, ROOT
 
 SET = ROOT / "knowledge/eval/conditions.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 62% today (51% before the answerer kept conditions), and
-# half of the misses are retrieval's (the deciding passage is not among those retrieved). The bar is today's
-# floor, so the suite guards what was gained; raise it as retrieval improves.
-MIN_PASS_RATE = 0.6
+# Issue #12 asks for 0.90 and this is not met yet: 65% today (51 of 78; 51% before the answerer kept conditions,
+# 62% before retrieval kept lower-scored companion passages and ranked section headings). Most misses are still
+# retrieval's (the deciding passage is not among those retrieved). The bar is today's floor, so the suite guards
+# what was gained; raise it as retrieval improves.
+MIN_PASS_RATE = 0.65
 
 
 def _normal(text: str) -> str:

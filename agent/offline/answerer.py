@@ -57,6 +57,7 @@ class _Sentence:
     ref: int  # the passage's citation number
     position: int  # the sentence's place in its passage
     text: str
+    heading: str = ""  # its section's heading, which often names what the sentence leaves implicit
 
 
 def _named_files(question: str, read: list[str]) -> list[str]:
@@ -128,7 +129,7 @@ class ExtractiveAnswerer:
         # A question that names an attached file is answered from that file alone, not from its look-alikes.
         named = {p.source for p in passages if p.origin == "upload" and names_file(question, p.source)}
         candidates = [
-            _Sentence(ref, position, sentence)
+            _Sentence(ref, position, sentence, passage.section)
             for ref, passage in enumerate(passages, 1)
             if not named or passage.source in named
             for position, sentence in enumerate(split_sentences(passage.text))
@@ -167,7 +168,9 @@ class ExtractiveAnswerer:
     def _specifics(self, question: str, candidates: list[_Sentence]) -> np.ndarray:
         """Share of the question's content words (weighted by rarity among the candidates) each sentence names."""
         asked = _terms(question)
-        sentence_terms = [_terms(c.text) for c in candidates]
+        # A sentence names what its heading names: "You can return most items within 30 days" is the
+        # return *window* ("Return Window and Eligibility").
+        sentence_terms = [_terms(c.text) | _terms(c.heading) for c in candidates]
         counts = {t: sum(t in terms for terms in sentence_terms) for t in asked}
         # Rare words are the question's specifics. One no candidate has ("visa" where the text says "credit
         # card") weighs as the rarest: it lowers every sentence's share alike, so a common word matched by

@@ -7,7 +7,8 @@ replies. Between turns, everything it knows lives in `request.state`, persisted 
 Per message: route it (one embedding call), then, in order: let the customer leave ("never mind");
 keep typed "yes" from confirming a card; hand over on request; answer a general question from the help
 centre (and go back to the open question); take up a policy refusal's alternative, or hand over if the
-customer insists; switch to a new request; fill or correct the open flow's slots; start a flow; small
+customer insists; switch to a new request (but a correction of the open flow's details, "sorry, I meant
+the headphones from #W1001001", corrects it); fill or correct the open flow's slots; start a flow; small
 talk; say what's out of scope. Two messages in a row not understood bring a colleague in.
 """
 
@@ -21,11 +22,12 @@ from collections.abc import AsyncIterator
 
 from agent.offline import entities, replies
 from agent.offline.flows import FLOWS, MY_DETAILS, cues
+from agent.offline.flows.acts import called_off, changed_slots, corrects_flow, other_request
 from agent.errors import DialogueError
 from agent.offline.flows.base import Call, Context, Reply, Step, Switched, pick
 from agent.offline.flows.handover import HANDOVER, REASON_ASKED, REASON_NOT_UNDERSTOOD, REASON_POLICY, escalate
 from agent.offline.flows.observe import observe
-from agent.offline.flows.slots import NEW_ITEM, corrects, find, forget, named_variants, reject, variants_for
+from agent.offline.flows.slots import NEW_ITEM, find, forget, named_variants, reject, variants_for
 from agent.offline.intents import (
     GOODBYE, GREETING, HUMAN, INFORM, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, PRODUCT_INFO, THANKS,
 )  # fmt: skip
@@ -40,7 +42,6 @@ from agent.settings import AppSettings, Settings
 from knowledge.embedder import Embedder
 
 MAX_MISSES = 2  # messages in a row not understood before a colleague takes over
-SHORT_ANSWER_WORDS = 4  # "yes", "ok go ahead": a bare answer; longer messages may change something
 
 
 class DialogueEngine:
@@ -96,8 +97,10 @@ class DialogueEngine:
 
     async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
         flow, intent = state.flow, cues.disambiguate(routing, text)
-        if flow is not None and (step := _called_off(state, flow, text)) is not None:
+        if flow is not None and (step := called_off(state, flow, text)) is not None:
             return step
+        if flow is not None:
+            intent = other_request(flow, routing, text, intent)
         if intent == HUMAN:
             return self._escalate(state, REASON_ASKED, "the customer asked for a person")
         if flow is None and (bare := entities.bare_answer(text)):
@@ -105,8 +108,7 @@ class DialogueEngine:
         # A click or an answer to the question on screen beats its routing ("PayPal" reads like a policy question).
         # ...unless the message starts another request by name ("I want to return the headphones from my last
         # order", asked which order to check): the new request, not an answer that happens to name an order.
-        switching = (flow is not None and routing.in_scope and intent in FLOWS and intent != flow.intent
-                     and cues.names(intent, text))
+        switching = flow is not None and intent in FLOWS and intent != flow.intent and cues.names(intent, text)
         answering = flow is not None and not switching and not cues.how_to(text) and self._answers(state, flow, text)
         general = intent == POLICY_QUESTION or (intent in FLOWS and intent != PRODUCT_INFO and cues.how_to(text))
         general = general or (flow is None and intent == ORDER_STATUS and cues.lost(text)) or cues.hypothetical(text)
@@ -130,7 +132,8 @@ class DialogueEngine:
         if flow is not None:
             if flow.refused and (step := self._after_refusal(state, flow, text, intent)):
                 return step
-            if intent in FLOWS and intent != flow.intent and cues.new_request(text) and not answering:
+            correcting = not switching and corrects_flow(Context(state, flow, self.app), text)
+            if intent in FLOWS and intent != flow.intent and cues.new_request(text) and not (answering or correcting):
                 return self._start(state, intent, text)
             if self._fills(state, flow, text, intent):
                 return self._plan(state)
@@ -170,8 +173,7 @@ class DialogueEngine:
         if self._answers(state, flow, text):
             return True  # a button's label may also read like other details ("white" is a keyboard's option)
         ctx = Context(state, flow, self.app)
-        changed = [slot for slot, value in list(flow.slots.items())
-                   if (found := corrects(ctx, slot, text)) is not None and found != value]
+        changed = changed_slots(ctx, text)
         for slot in changed:
             if slot == "item_ids" and cues.adds(text):
                 flow.fill(slot, list(dict.fromkeys([*flow.get(slot), *find(ctx, slot, text)])))
@@ -357,22 +359,6 @@ class DialogueEngine:
             state.data["calls"] = number
             calls.append(ToolCall(f"dialogue_{number}", roles.get(name, name), json.dumps(arguments)))
         return ModelResponse(tool_calls=tuple(calls), finish_reason="tool_calls", state=state.data, withdraw=withdraw)
-
-
-def _called_off(state: DialogueState, flow: Flow, text: str) -> Reply | None:
-    """"Never mind", or the request taken back while its card waits: everything stops, the cards retire.
-    A typed "yes" to a card is not a click."""
-    retired = tuple(dict.fromkeys([*([flow.card] if flow.card else []), *state.parked_cards]))
-    if entities.never_mind(text):
-        state.drop_all()
-        return Reply(replies.DROPPED, withdraw=retired)
-    answer = entities.yes_no(text) if len(text.split()) <= SHORT_ANSWER_WORDS else None
-    if flow.card and answer:
-        return Reply(replies.CONFIRM_BUTTON)
-    if flow.card and (answer is False or cues.calls_off(text) or cues.takes_back(text)):
-        state.drop_all()
-        return Reply(replies.CARD_DROPPED, withdraw=retired)
-    return None
 
 
 def _settle_card(state: DialogueState, settled: Settled) -> None:

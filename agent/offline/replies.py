@@ -192,6 +192,11 @@ ASK_MODIFY_KIND = "What would you like to change on order {order_id}?"
 ASK_REFUND_METHOD = "Where should the refund go: back to {original} (the original payment method), or onto a gift card?"
 ASK_NEW_PAYMENT = "Which payment method should pay the order ({total}) instead?"
 ASK_VARIANT = "Which {name} would you like instead of the {label}?"
+# "in white" when the only white one is wired: what else it changes, asked before any card.
+VARIANT_TRADE_OFF = (
+    "The only {said} option for the {name} is {values}, which is {changes}. Would you like that one, or another?"
+)
+YES_THAT_ONE = "Yes:"  # the first button of VARIANT_TRADE_OFF, before the variant's label
 NO_VARIANTS = "I'm sorry, there's no other variant of the {label} available right now, so it can't be swapped."
 SWAP_INSTEAD = "Order {order_id} hasn't shipped yet, so instead of an exchange I can swap the item in the order."
 EXCHANGE_INSTEAD = "Order {order_id} has already been delivered, so this will be an exchange: you send the item back."

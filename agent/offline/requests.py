@@ -35,6 +35,12 @@ _BOUNDARY = re.compile(
     re.IGNORECASE,
 )
 _NOT_A_REQUEST = re.compile(r"\s*(don'?t|do not|no|not|never)\b", re.IGNORECASE)
+# "refund to my gift card", "pay with PayPal": how the request before is paid or refunded, not a question.
+_PAYMENT_DETAIL = re.compile(
+    r"^\s*(please\s+)?(refund(ed)?( it| them)?|pay|charge|put( it| them)?|use|to|with|via|onto|on)\b.{0,30}"
+    r"\b(gift ?cards?|store credit|pay ?pal|visa|master ?card|amex|card|original payment( method)?)\s*[.!]*\s*$",
+    re.IGNORECASE,
+)
 _MAX_QUOTE = 60  # characters of a request quoted back when confirming what was understood
 
 
@@ -60,7 +66,7 @@ def split_requests(text: str, route: Callable[[list[str]], list[Routing]]) -> li
     context: list[str] = []
     if len(parts) > 1:
         for part, routing in zip(parts, route(parts), strict=True):
-            intent = _requested(part, routing)
+            intent = None if requests and _PAYMENT_DETAIL.match(part) else _requested(part, routing)
             if intent and (not requests or intent != requests[-1].intent or entities.order_ids(part)):
                 requests.append(Request(intent, part))
             elif requests:  # a detail or a reason of the request before ("because I ordered it by mistake")

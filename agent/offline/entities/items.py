@@ -45,8 +45,18 @@ def _phrase_items(phrase: str, items: list[dict]) -> list[int]:
     if not words:
         return []
     scores = [_describes(words, phrase, item) for item in items]
+    # An item the phrase names beats one it only matches by an option: "the headphones for white ones"
+    # is the headphones (white is what they want instead), not also the white keyboard.
+    named = [_names(words, item) for item in items]
+    if max(named) > 0:
+        scores = [score if by_name == max(named) else 0 for score, by_name in zip(scores, named, strict=True)]
     best = max(scores)
     return [i for i, score in enumerate(scores) if score == best] if best else []
+
+
+def _names(words: list[str], item: dict) -> int:
+    name, _ = _item_words(item)
+    return sum(1 for w in words if any(_close(w, n) for n in name))
 
 
 def _item_words(item: dict) -> tuple[set[str], set[str]]:
@@ -62,8 +72,8 @@ def _item_words(item: dict) -> tuple[set[str], set[str]]:
 
 def _describes(words: list[str], phrase: str, item: dict) -> int:
     """How many of the phrase's words describe the item; 0 when one contradicts its size."""
-    name, options = _item_words(item)
-    score = sum(1 for w in words if any(_close(w, n) for n in name))
+    _, options = _item_words(item)
+    score = _names(words, item)
     score += sum(1 for w in words if w in options)
     for key, value in item.get("options", {}).items():
         value = str(value).lower()

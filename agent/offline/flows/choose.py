@@ -9,8 +9,9 @@ from agent.offline.flows.base import Call, Context, Step
 from agent.offline.flows.lookup import need_user
 from agent.offline.flows.rules import original_method
 from agent.offline.flows.slots import (
-    NEW_ITEM, forget, methods, named_variants, payment_choices, resolve, variants_for,
+    NEW_ITEM, forget, methods, named_values, named_variants, payment_choices, resolve, unnamed_changes, variants_for,
 )  # fmt: skip
+from agent.offline.intents import normalize
 
 
 def need_items(ctx: Context, question: str) -> Step | None:
@@ -105,18 +106,46 @@ def need_new_items(ctx: Context) -> Step | list[str]:
     new_ids = []
     for line in lines:
         slot = NEW_ITEM + line["item_id"]
+        options = variants_for(ctx, line["item_id"])
+        newest = next(iter(ctx.flow.heard(slot)), "") if ctx.flow.get(slot) is None else ""
+        if newest and not _clicked(ctx, newest) and (step := _trade_off(ctx, line, options, newest)):
+            return step  # asked before anything is picked: a typed "white" would pick the only white one
         if (picked := resolve(ctx, slot)) is not None:
             new_ids.append(picked)
             continue
-        options = variants_for(ctx, line["item_id"])
         label = replies.item_label(line)
         if not options:
             return ctx.refuse(f"no other variant of {label} is available", replies.NO_VARIANTS.format(label=label), {})
         # "One with RGB backlight" fits several: offer those first.
-        options = next((n for text in ctx.flow.heard(slot) if (n := named_variants(options, text))), options)
+        said = next((text for text in ctx.flow.heard(slot) if named_variants(options, text)), "")
+        if said and (step := _trade_off(ctx, line, options, said)):
+            return step
+        options = named_variants(options, said) or options
         choices = {replies.variant_label(v): v["item_id"] for v in options}
         return ctx.ask(slot, replies.ASK_VARIANT.format(name=line["name"], label=label), choices)
     return new_ids
+
+
+def _clicked(ctx: Context, text: str) -> bool:
+    """The message is one of the buttons on screen, clicked or typed in full."""
+    return any(normalize(text) == normalize(label) for label in ctx.flow.options)
+
+
+def _trade_off(ctx: Context, line: dict[str, Any], options: list[dict[str, Any]], text: str) -> Step | None:
+    """The customer names values ("in white") that only one variant has, and it changes an option they did
+    not name (wireless -> wired): say what it changes and ask, never pick it silently."""
+    named = named_variants(options, text)
+    if len(named) != 1 or not (changes := unnamed_changes(ctx, line["item_id"], named[0], text)):
+        return None
+    new = named[0]
+    question = replies.VARIANT_TRADE_OFF.format(
+        said=", ".join(named_values(new, text)), name=line["name"],
+        values=", ".join(str(v) for v in new["options"].values()),
+        changes=replies.join([f"{value}, not {current}" for value, current in changes]),
+    )
+    choices = {f"{replies.YES_THAT_ONE} {replies.variant_label(new)}": new["item_id"]}
+    choices.update({replies.variant_label(v): v["item_id"] for v in options if v is not new})
+    return ctx.ask(NEW_ITEM + line["item_id"], question, choices)
 
 
 def price_difference(ctx: Context, new_ids: list[str]) -> float:

@@ -9,11 +9,15 @@ from collections.abc import Callable
 from agent.offline import entities
 from agent.offline.intents import (
     CANCEL_ORDER, EXCHANGE_ITEMS, MODIFY_ORDER, ORDER_STATUS, OUT_OF_SCOPE, POLICY_QUESTION, RETURN_ITEMS,
+    UPDATE_ADDRESS,
 )  # fmt: skip
 from agent.offline.router import Routing
 
 NAMING_MARGIN = 0.05  # intents closer than this are told apart by the word the customer used
 CORRECTION_WORDS = 4  # "no, the other one", "actually, order ...": a detail, not a new request
+# "return the headphones to my gift card": a command naming a store request goes ahead though held back as
+# too close to out of scope, when the request's probability leads out of scope's by this much.
+COMMAND_LEAD = 0.35
 
 
 def _says(pattern: str) -> Callable[[str], bool]:
@@ -45,12 +49,19 @@ def takes_back(text: str) -> bool:
 
 adds = _says(r"\b(too|also|as well|and the)\b")  # "the keyboard too": more items, not other items
 lost = _says(r"\b(lost|stolen)\b")  # a lost parcel is a claim the help centre explains, then its order
+_CHANGE_WORD = _says(r"\b(change|modify|update)\b")
+_SEND_TO = _says(r"\b(send|ship|deliver)\b")  # "please send my order to 5 Elm Road, ...": a new address
+# A command that starts with the request's verb and points at something definite: "return the headphones".
+_COMMAND = _says(
+    r"^\s*(please\s+)?(return|exchange|swap|cancel|track|change|modify|update|send)\s+(the|this|these|those|both)\b"
+)
 _NAMED = {
     ORDER_STATUS: _says(r"\b(track|where('?s| is) my|status|lost|stolen)\b"),
     EXCHANGE_ITEMS: _says(r"\b(exchange|swap|replace|(different|wrong) (size|colou?r))"),
     RETURN_ITEMS: _says(r"\b(return|send (it |them )?back)"),
     CANCEL_ORDER: _says(r"\bcancel"),
-    MODIFY_ORDER: _says(r"\b(change|modify|update)\b"),
+    MODIFY_ORDER: lambda text: _CHANGE_WORD(text) or (_SEND_TO(text) and entities.address(text) is not None),
+    UPDATE_ADDRESS: _says(r"\b(change|update|modify|correct|fix)\b.{0,30}\baddress|\bnew address\b"),
 }
 # A button that leads into a request after a policy answer; its text routes to that request.
 OFFERS = {
@@ -112,11 +123,20 @@ def disambiguate(routing: Routing, text: str) -> str:
         ordered = _ORDER(text) or bool(entities.order_ids(text))
         # One of our order ids with the request's own word ("track #W1001002") is ours, however short.
         ours = bool(entities.order_ids(text))
-        return routing.runner_up if named and ordered and (held_back or ours) else routing.intent
+        commanded = _COMMAND(text) and routing.runner_up_score - routing.score >= COMMAND_LEAD
+        return routing.runner_up if named and ((ordered and (held_back or ours)) or commanded) else routing.intent
     close = routing.score - routing.runner_up_score < NAMING_MARGIN
     if close and named and not (routing.intent in _NAMED and _NAMED[routing.intent](text)):
         return routing.runner_up
     return routing.intent
+
+
+def held_back_request(routing: Routing, text: str) -> str | None:
+    """The store request a message names in words ("actually, just return the headphones instead") when the
+    router held it back as too close to out of scope: mid-flow, such a message is a request, not noise."""
+    if routing.in_scope or routing.intent != OUT_OF_SCOPE or routing.runner_up_score <= routing.score:
+        return None
+    return routing.runner_up if names(routing.runner_up, text) else None
 
 
 def offer(routing: Routing, text: str) -> str | None:

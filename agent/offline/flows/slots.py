@@ -118,11 +118,17 @@ def variant(ctx: Context, item_id: str, text: str) -> str | None:
     """
     named = named_variants(variants_for(ctx, item_id), text)
     if ctx.flow.awaiting != NEW_ITEM + item_id:
-        current = _current_options(ctx, item_id)
-        said = set(re.findall(r"[a-z0-9]+", text.lower()))
-        named = [v for v in named
-                 if all(_said(str(value), said) or current.get(key) == value for key, value in v["options"].items())]
+        named = [v for v in named if not unnamed_changes(ctx, item_id, v, text)]
     return named[0]["item_id"] if len(named) == 1 else None
+
+
+def unnamed_changes(ctx: Context, item_id: str, new: dict[str, Any], text: str) -> list[tuple[str, str]]:
+    """(new value, current value) of each option the variant changes though `text` does not name it:
+    "in white" for wireless headphones, when the white ones are wired, gives [("wired", "wireless")]."""
+    current = _current_options(ctx, item_id)
+    said = set(re.findall(r"[a-z0-9]+", text.lower()))
+    return [(str(value), str(current.get(key, ""))) for key, value in new["options"].items()
+            if current.get(key) != value and not _said(str(value), said)]
 
 
 def _current_options(ctx: Context, item_id: str) -> dict[str, Any]:
@@ -136,6 +142,12 @@ def named_variants(options: list[dict[str, Any]], text: str) -> list[dict[str, A
     scores = [sum(1 for value in v["options"].values() if _said(str(value), said)) for v in options]
     best = max(scores, default=0)
     return [v for v, score in zip(options, scores, strict=True) if score == best] if best else []
+
+
+def named_values(variant: dict[str, Any], text: str) -> list[str]:
+    """The variant's option values the message names ("white" in "in white please")."""
+    said = set(re.findall(r"[a-z0-9]+", text.lower()))
+    return [str(value) for value in variant["options"].values() if _said(str(value), said)]
 
 
 def _said(value: str, words: set[str]) -> bool:
