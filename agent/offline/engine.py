@@ -182,7 +182,7 @@ class DialogueEngine:
         if changed or (entities.correction(text) and reject(ctx)):
             flow.refused = None
             if flow.card:  # the card on screen shows what was corrected: it must not apply any more
-                state.turn.setdefault("withdraw", []).append(flow.card)
+                state.retire(flow.card)
                 flow.card = None
             return True
         return intent == INFORM
@@ -335,10 +335,10 @@ class DialogueEngine:
 
     def _respond(self, step: Step, state: DialogueState, request: ModelRequest) -> ModelResponse:
         # Retired before this response's tool calls run, so a corrected card's replacement stays.
-        withdraw = tuple(state.turn.pop("withdraw", []))
+        withdraw = state.retiring()
         if isinstance(step, Reply):
             return ModelResponse(text=step.text, choices=step.choices, finish_reason="stop", state=state.data,
-                                 withdraw=(*step.withdraw, *withdraw))
+                                 withdraw=withdraw)
         if request.calls_left <= 1:
             # The runner allows no more model calls this turn, so no tool round: pause, carry on at a click.
             flow = state.flow

@@ -180,6 +180,15 @@ class DialogueState:
                 del parked[index]
                 return
 
+    def retire(self, *tools: str) -> None:
+        """Cards of `tools` the customer took back or corrected: the runner retires them with this turn's reply."""
+        retiring = self.turn.setdefault("withdraw", [])
+        retiring.extend(tool for tool in tools if tool and tool not in retiring)
+
+    def retiring(self) -> tuple[str, ...]:
+        """The cards to retire with this response (said once: the list empties)."""
+        return tuple(self.turn.pop("withdraw", []))
+
     def drop_all(self) -> None:
         """The customer called everything off: the flow, the queue and the parked cards."""
         self.end()

@@ -17,16 +17,18 @@ SHORT_ANSWER_WORDS = 4  # "yes", "ok go ahead": a bare answer; longer messages m
 def called_off(state: DialogueState, flow: Flow, text: str) -> Reply | None:
     """"Never mind", or the request taken back while its card waits: everything stops, the cards retire.
     A typed "yes" to a card is not a click."""
-    retired = tuple(dict.fromkeys([*([flow.card] if flow.card else []), *state.parked_cards]))
+    retired = [flow.card or "", *state.parked_cards]
     if entities.never_mind(text):
+        state.retire(*retired)
         state.drop_all()
-        return Reply(replies.DROPPED, withdraw=retired)
+        return Reply(replies.DROPPED)
     answer = entities.yes_no(text) if len(text.split()) <= SHORT_ANSWER_WORDS else None
     if flow.card and answer:
         return Reply(replies.CONFIRM_BUTTON)
     if flow.card and (answer is False or cues.calls_off(text) or cues.takes_back(text)):
+        state.retire(*retired)
         state.drop_all()
-        return Reply(replies.CARD_DROPPED, withdraw=retired)
+        return Reply(replies.CARD_DROPPED)
     return None
 
 

@@ -41,7 +41,6 @@ class Reply:
 
     text: str
     choices: tuple[str, ...] = ()
-    withdraw: tuple[str, ...] = ()  # tools whose waiting cards the customer took back
 
 
 @dataclass(frozen=True)
