@@ -53,15 +53,20 @@ class OfflineSettings(BaseSettings):
         0.42, ge=-1, le=1, description="Similarity the best sentence needs, or the engine says it doesn't know"
     )
     sentence_margin: float = Field(
-        0.10, ge=0, le=2, description="Quote only sentences this close to the best one's similarity"
+        0.15, ge=0, le=2, description="Quote only sentences this close to the best one's score"
     )
     duplicate_similarity: float = Field(
-        0.8, ge=-1, le=1, description="Sentences this similar to one already quoted are skipped as repeats"
+        0.9, ge=-1, le=1, description="Sentences this similar to one already quoted are skipped as repeats"
     )
     specifics_weight: float = Field(
         0.3, ge=0, le=2,
         description="Weight of the share of the question's (rarity-weighted) content words a sentence names, "
         "added to its similarity",
+    )
+    rule_weight: float = Field(
+        0.1, ge=0, le=1,
+        description="Added to a sentence that states a rule or exception (only, unless, must, not...) when the "
+        "question asks whether something is allowed or required",
     )
     condition_sentences: int = Field(
         2, ge=0,

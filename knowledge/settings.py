@@ -49,7 +49,7 @@ class KnowledgeSettings(BaseSettings):
     )
     chunk_overlap_words: int = Field(30, ge=0, description="Words repeated between consecutive chunks of a section")
     max_file_mb: float = Field(25.0, gt=0, description="Largest file the ingest command accepts")
-    top_k: int = Field(4, gt=0, description="Passages retrieved per question")
+    top_k: int = Field(8, gt=0, description="Passages retrieved per question")
     min_score: float = Field(
         0.40, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
     )

@@ -22,7 +22,7 @@ MIN_ROWS = 60
 # 62% before retrieval kept lower-scored companion passages and ranked section headings). Most misses are still
 # retrieval's (the deciding passage is not among those retrieved). The bar is today's floor, so the suite guards
 # what was gained; raise it as retrieval improves.
-MIN_PASS_RATE = 0.65
+MIN_PASS_RATE = 0.75
 
 
 def _normal(text: str) -> str:
@@ -39,7 +39,7 @@ def test_the_set_is_well_formed():
     assert len({r["question"] for r in rows}) == len(rows), "no question twice"
     assert {r["split"] for r in rows} == {"dev", "test"}
     dev = sum(r["split"] == "dev" for r in rows)
-    assert 0.25 <= dev / len(rows) <= 0.4, "about a third is dev, the rest held out"
+    assert 0.3 <= dev / len(rows) <= 0.5, "at most half is dev, the rest held out"
     for row in rows:
         document = DOCS / row["document"]
         assert document.is_file(), row

@@ -37,6 +37,14 @@ _CONDITION = re.compile(
     r"instead|outside|excluding)\b",
     re.I,
 )
+# A question whether something is allowed or required ("can I", "do I have to", "will you") is decided by a
+# rule or its exception: a sentence that says what is or is not possible, not one that describes how.
+_YES_NO = re.compile(r"\b(can|could|do|does|did|will|would|is|are|am|may|should)\s+(i|you|we|it|they|there|that|this|my)\b", re.I)
+_RULE = re.compile(
+    r"\b(only|unless|except|cannot|can't|not|no longer|must|as long as|until|if|never|final sale|do not|does not)\b",
+    re.I,
+)
+_CATCH_ALL = re.compile(r"\b(any )?other\b.*\b(countr|retailer|service|method|store|shop|carrier|compan)", re.I)
 _WORD = re.compile(r"[a-z0-9$]+(?:['’][a-z]+)?")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")  # a capitalised word inside a sentence
 _STEM_CHARS = 5  # "returned", "returns", "return" share a stem
@@ -143,6 +151,8 @@ class ExtractiveAnswerer:
         if float(np.max(meaning)) < self.settings.min_sentence_score:
             return None  # a related article, but no sentence that answers the question
         scores = meaning + self.settings.specifics_weight * self._specifics(question, candidates)
+        if _YES_NO.search(question):
+            scores = scores + self.settings.rule_weight * np.array([bool(_RULE.search(c.text)) for c in candidates])
         chosen = self._choose(scores, vectors)
         best = passages[candidates[chosen[0]].ref - 1]
         extra = self.settings.condition_sentences
@@ -229,6 +239,9 @@ class ExtractiveAnswerer:
             if name in _NOT_NAMES or any(name.lower() in candidates[i].text.lower() for i in added):
                 continue
             naming = [j for j, c in enumerate(candidates) if name.lower() in c.text.lower()]
+            # A name the help centre never mentions ("Mexico", "Venmo") is decided by its catch-all rule:
+            # "We are not able to ship to other countries", "...or other payment services".
+            naming = naming or [j for j, c in enumerate(candidates) if _CATCH_ALL.search(c.text) and j not in added]
             if naming:
                 added.append(max(naming, key=lambda j: scores[j]))
         return added
