@@ -63,10 +63,10 @@ class OfflineSettings(BaseSettings):
         description="Weight of the share of the question's (rarity-weighted) content words a sentence names, "
         "added to its similarity",
     )
-    rule_weight: float = Field(
+    answer_kind_weight: float = Field(
         0.1, ge=0, le=1,
-        description="Added to a sentence that states a rule or exception (only, unless, must, not...) when the "
-        "question asks whether something is allowed or required",
+        description="Added to a sentence of the kind the question asks for: a rule or exception (only, unless, "
+        "must, not...) when it asks whether something is allowed, a figure when it asks how long or how much",
     )
     condition_sentences: int = Field(
         2, ge=0,
@@ -80,7 +80,7 @@ class OfflineSettings(BaseSettings):
     )
     sentence_cache_size: int = Field(20000, gt=0, description="Sentence embeddings kept in memory (~1.5 KB each)")
     intent_threshold: float = Field(
-        0.65, ge=0, le=1,
+        0.55, ge=0, le=1,
         description="Probability the likeliest store intent needs, or the message is out of scope (chosen on dev data)",
     )
     intent_min_similarity: float = Field(

@@ -14,15 +14,16 @@ import pytest
 
 from agent.offline.answerer import ExtractiveAnswerer
 from agent.settings import Settings
+from knowledge.types import Passage
 from tests.conftest import DOCS, ROOT
 
 SET = ROOT / "knowledge/eval/conditions.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 65% today (51 of 78; 51% before the answerer kept conditions,
-# 62% before retrieval kept lower-scored companion passages and ranked section headings). Most misses are still
-# retrieval's (the deciding passage is not among those retrieved). The bar is today's floor, so the suite guards
-# what was gained; raise it as retrieval improves.
-MIN_PASS_RATE = 0.75
+# Issue #12 asks for 0.90 and this is not met yet: 79% today (108 of 137: dev 53 of 64, held-out 55 of 73;
+# 74% without preferring a sentence of the kind the question asks for). A third of the misses are still
+# retrieval's: the deciding passage is not among those retrieved. The bar is today's floor, so the suite
+# guards what was gained; raise it as answers improve.
+MIN_PASS_RATE = 0.78
 
 
 def _normal(text: str) -> str:
@@ -64,3 +65,32 @@ async def test_answers_contain_the_deciding_sentence(shipped_kb, answerer):
     print(f"{len(rows) - len(misses)} of {len(rows)} answers contain their deciding sentence ({rate:.0%})")
     print("\n".join(misses))
     assert rate >= MIN_PASS_RATE, f"{rate:.0%} < {MIN_PASS_RATE:.0%}; misses:\n" + "\n".join(misses)
+
+
+def _passage(section: str, text: str) -> Passage:
+    return Passage(id=section, text=text, source="help.md", title="Help", section=section, score=0.6)
+
+
+# Each case: the question, its passages, the sentence that decides it. Without the kind of answer the
+# question asks for (a figure for "what's the window"), or the catch-all rule for a name the help centre
+# never mentions, the neighbouring sentence is quoted instead. (Preferring a rule for "can you...?" shows
+# on the whole set above, where the deciding sentence competes with a dozen passages.)
+KIND_CASES = [
+    ("What's your return window",
+     [_passage("Return Window and Eligibility", "You can return most items within 30 days of delivery. Only orders "
+               "with the status delivered can be returned. If your order has not arrived yet, you cannot start a "
+               "return; if it is still pending, you can cancel it instead."),
+      _passage("How to Start a Return", "You can start a return by chatting with our assistant or by contacting "
+               "our support team. Once the return is confirmed, your order status changes to return requested.")],
+     "within 30 days of delivery"),
+    ("Do you deliver to Mexico?",
+     [_passage("Where We Ship", "We also deliver to Canada, the United Kingdom, EU countries and Australia. "
+               "International orders use our international shipping service only. We are not able to ship to other "
+               "countries at this time.")],
+     "We are not able to ship to other countries"),
+]
+
+
+@pytest.mark.parametrize("question, passages, deciding", KIND_CASES, ids=["figure", "catch-all"])
+def test_the_answer_is_of_the_kind_the_question_asks_for(answerer, question, passages, deciding):
+    assert deciding in (answerer.answer(question, passages) or "")

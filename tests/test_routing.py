@@ -21,6 +21,7 @@ from tests.conftest import ROOT, require, shared_data
 
 DATA = ROOT / "agent" / "eval" / "data"
 DEV, TEST = DATA / "routing_dev.jsonl", DATA / "routing_test.jsonl"
+DEV2 = DATA / "routing_dev2.jsonl"  # a second dev file in the second test file's styles, for tuning
 BANKING77 = shared_data("banking77/train.csv")
 
 # The project's acceptance thresholds on the held-out test file.
@@ -80,6 +81,7 @@ def test_examples_dev_and_test_share_no_sentence():
     sets = {
         "examples": [text for texts in load_examples().values() for text in texts],
         "dev": [row.text for row in load_rows(DEV)],
+        "dev2": [row.text for row in load_rows(DEV2)],
         "test": [row.text for row in load_rows(TEST)],
     }
     normalized = {name: [normalize(text) for text in texts] for name, texts in sets.items()}
@@ -110,6 +112,13 @@ def test_bare_identifiers_inform_rather_than_start_a_flow(router, text):
 @pytest.mark.parametrize("text, intent", [("thx", "thanks"), ("yo", "greeting"), ("cya", "goodbye")])
 def test_short_small_talk_is_answered_by_rule(router, text, intent):
     assert router.route(text).intent == intent
+
+
+@pytest.mark.parametrize("text", ["track W5551234", "where's #W2223334"])
+def test_an_order_id_reads_as_an_order(router, text):
+    """An id's word pieces mean nothing to the model; said as "order", "track W5551234" is a status request."""
+    routing = router.route(text)
+    assert routing.intent == "order_status" and routing.in_scope
 
 
 def test_typos_are_corrected_before_embedding(router):

@@ -39,12 +39,14 @@ _CONDITION = re.compile(
 )
 # A question whether something is allowed or required ("can I", "do I have to", "will you") is decided by a
 # rule or its exception: a sentence that says what is or is not possible, not one that describes how.
-_YES_NO = re.compile(r"\b(can|could|do|does|did|will|would|is|are|am|may|should)\s+(i|you|we|it|they|there|that|this|my)\b", re.I)
-_RULE = re.compile(
-    r"\b(only|unless|except|cannot|can't|not|no longer|must|as long as|until|if|never|final sale|do not|does not)\b",
-    re.I,
+_YES_NO = re.compile(
+    r"\b(can|could|do|does|did|will|would|is|are|am|may|should)\s+(i|you|we|it|they|there|that|this|my)\b", re.I
 )
 _CATCH_ALL = re.compile(r"\b(any )?other\b.*\b(countr|retailer|service|method|store|shop|carrier|compan)", re.I)
+# A question about an amount or a time ("how long", "return window", "what does it cost") is decided by a figure.
+_QUANTITY = re.compile(
+    r"\b(how (long|much|many|soon|late|early|fast)|window|deadline|limit|cost|price|fee|charge)\b", re.I
+)
 _WORD = re.compile(r"[a-z0-9$]+(?:['’][a-z]+)?")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")  # a capitalised word inside a sentence
 _STEM_CHARS = 5  # "returned", "returns", "return" share a stem
@@ -151,8 +153,7 @@ class ExtractiveAnswerer:
         if float(np.max(meaning)) < self.settings.min_sentence_score:
             return None  # a related article, but no sentence that answers the question
         scores = meaning + self.settings.specifics_weight * self._specifics(question, candidates)
-        if _YES_NO.search(question):
-            scores = scores + self.settings.rule_weight * np.array([bool(_RULE.search(c.text)) for c in candidates])
+        scores = scores + self.settings.answer_kind_weight * self._answer_kind(question, candidates)
         chosen = self._choose(scores, vectors)
         best = passages[candidates[chosen[0]].ref - 1]
         extra = self.settings.condition_sentences
@@ -190,6 +191,12 @@ class ExtractiveAnswerer:
         if not total:
             return np.zeros(len(candidates))
         return np.array([sum(w for t, w in weights.items() if t in terms) / total for terms in sentence_terms])
+
+    @staticmethod
+    def _answer_kind(question: str, candidates: list[_Sentence]) -> np.ndarray:
+        """1 for a sentence of the kind the question asks for: a rule for "can I...?", a figure for "how long...?"."""
+        kinds = [pattern for asks, pattern in ((_YES_NO, _CONDITION), (_QUANTITY, _DIGIT)) if asks.search(question)]
+        return np.array([any(p.search(c.text) for p in kinds) for c in candidates], dtype=float)
 
     def _choose(self, scores: np.ndarray, vectors: np.ndarray) -> list[int]:
         floor = float(np.max(scores)) - self.settings.sentence_margin

@@ -13,7 +13,7 @@ from __future__ import annotations
 from agent.offline.entities.addresses import DEFAULT_COUNTRY, US_STATES, address
 from agent.offline.entities.answers import bare_answer, correction, never_mind, yes_no
 from agent.offline.entities.identity import (
-    ORDER_ID_DIGITS, emails, order_ids, person_name, without_identifiers, zip_codes,
+    ORDER_ID_DIGITS, emails, ids_as_words, order_ids, person_name, without_identifiers, zip_codes,
 )  # fmt: skip
 from agent.offline.entities.items import choice, item_references
 from agent.offline.entities.payment import ORIGINAL_PAYMENT, payment_reference
@@ -21,6 +21,7 @@ from agent.offline.entities.reasons import NO_LONGER_NEEDED, ORDERED_BY_MISTAKE,
 
 __all__ = [
     "DEFAULT_COUNTRY", "NO_LONGER_NEEDED", "ORDERED_BY_MISTAKE", "ORDER_ID_DIGITS", "ORIGINAL_PAYMENT", "US_STATES",
-    "address", "bare_answer", "cancel_reason", "choice", "correction", "emails", "item_references", "modify_kind",
-    "never_mind", "order_ids", "payment_reference", "person_name", "without_identifiers", "yes_no", "zip_codes",
+    "address", "bare_answer", "cancel_reason", "choice", "correction", "emails", "ids_as_words", "item_references",
+    "modify_kind", "never_mind", "order_ids", "payment_reference", "person_name", "without_identifiers", "yes_no",
+    "zip_codes",
 ]  # fmt: skip

@@ -36,6 +36,16 @@ def without_identifiers(text: str) -> str:
     return _ORDER_NUMBER.sub(" order ", _EMAIL.sub(" ", _ORDER_ID.sub(" ", text)))
 
 
+def ids_as_words(text: str) -> str:
+    """The text with each order id said as the word "order" and emails blanked: "track W1234567" asks about
+    an order, which the id's word pieces never say."""
+    spoken = _ORDER_ID.sub(" order ", _ORDER_NUMBER.sub(" order ", _EMAIL.sub(" ", text)))
+    return _REPEATED_ORDER.sub("order", spoken)
+
+
+_REPEATED_ORDER = re.compile(r"\border(?:\s+(?:number|no\.?|num|id))?\s*[:#]?\s+order\b", re.I)
+
+
 def zip_codes(text: str) -> list[str]:
     """US zip codes (ZIP+4 shortened to five digits), never a piece of an order id, email or phone."""
     plain = _EMAIL.sub(" ", text)
