@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export SCARF_NO_ANALYTICS := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install install-test ingest env-example bench clean
+.PHONY: run test install install-test ingest env-example bench cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench: install
 	$(BIN)/python bench/bench_query.py
 	$(BIN)/python bench/bench_sessions.py
 	$(BIN)/python bench/bench_workspace.py --reuse
+
+# The compose.yaml topology without Docker: nginx, two instances, Redis, the local PostgreSQL, a Chroma server.
+cluster: install-test
+	$(BIN)/python -m tests.loopback_cluster
 
 env-example: install
 	$(BIN)/python -m agent.settings env > .env.example
