@@ -52,14 +52,17 @@ test: install-test
 	$(BIN)/python -m pytest
 
 # Benchmarks print ratios against baselines measured in the same run; sessions need Redis, the workspace
-# PostgreSQL (it fills schema bench_workspace with 100,000 conversations once, then reuses it).
-bench: install
+# PostgreSQL (it fills schema bench_workspace with 100,000 conversations once, then reuses it); the load
+# benchmark drives socket.io chats with the test extra's client (tests/cluster.py).
+bench: install-test
 	$(BIN)/python bench/bench_turn.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_ingest.py --copies 10 --formats md,html,txt,docx,pdf
 	$(BIN)/python bench/bench_query.py
 	$(BIN)/python bench/bench_sessions.py
 	$(BIN)/python bench/bench_workspace.py --reuse
+	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_load.py --llm
 
 # The compose.yaml topology without Docker: nginx, two instances, Redis, the local PostgreSQL, a Chroma server.
 cluster: install-test

@@ -8,25 +8,31 @@ import os
 
 import chainlit as cl
 from chainlit.server import app as server
+from chainlit.server import sio
 from chainlit.types import ThreadDict
 
-from agent.web.auth import LoginThrottle, auth_secret, ensure_demo_users, is_staff, widget_customer
+from agent.web.auth import (LoginThrottle, auth_secret, ensure_demo_users, is_staff, trust_forwarded_headers,
+                            widget_customer)
 from agent.datalayer import migrate
 from agent.demo import seed_demo_conversations
 from agent.datalayer.history import StoreHistory
 from agent.web.datalayer import SQLDataLayer, persisted_user
 from agent.factory import build_services
-from agent.logs import configure_logging
+from agent.logs import configure_logging, route_to_root
+from agent.metrics import watch_circuits
+from agent.readiness import readiness
 from agent.settings import get_settings
 from agent.users import verify
-from agent.web import routes, workspace
+from agent.web import limits, routes, workspace
+from agent.web.observability import OpenSessions, RequestIdMiddleware, drain_on_sigterm
 from agent.web.handlers import handle_action, handle_choice, handle_message
 from agent.web.render import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION
 from tools.store.migrate import migrate_store
 from tools.store.seed import ensure_seeded
 
 settings = get_settings()
-configure_logging(settings.app.log_level)
+configure_logging(settings.app.log_level, settings.observability.log_format)
+trust_forwarded_headers(settings)  # before `chainlit run` builds uvicorn's config, which reads it
 log = logging.getLogger("app")
 history = SQLDataLayer.from_settings(
     settings.database, on_thread_deleted=lambda thread_id: asyncio.to_thread(services.uploads.delete, thread_id)
@@ -55,7 +61,16 @@ def data_layer() -> SQLDataLayer:
     return history
 
 
-routes.install(server, routes.routes(history, services.registry.health))
+attachments = limits.AttachmentWindow(settings.uploads.max_files)
+routes.install(server, routes.upload_routes(attachments))
+limits.guard_messages(sio, attachments, max_chars=settings.chat.max_message_chars, max_files=settings.uploads.max_files,
+                      max_socket_bytes=int(settings.chat.max_socket_mb * limits.MEGABYTE),
+                      author=settings.app.assistant_name)
+routes.install(server, routes.routes(history, services.registry.health,
+                                     readiness(settings, history.engine, services.agent.model)))
+server.add_middleware(RequestIdMiddleware)
+watch_circuits(services.registry.health)
+open_sessions = OpenSessions()
 routes.install(server, workspace.workspace_routes(history, settings.auth.enabled, analytics=settings.analytics,
                                                   embedder=services.knowledge.embedder, tickets=services.store))
 
@@ -108,6 +123,8 @@ async def chat_profiles(user: cl.User | None = None, language: str | None = None
 
 @cl.on_app_startup
 async def on_app_startup() -> None:
+    route_to_root("uvicorn", "uvicorn.error", "uvicorn.access")  # configured by uvicorn after app.py was imported
+    drain_on_sigterm(services.chat, settings.observability.shutdown_grace_s)  # uvicorn's handlers are in place now
     await migrate(settings.database.url, settings.database.schema_name)
     await migrate_store(*settings.store_database)
     if settings.store.seed_on_start:
@@ -140,6 +157,7 @@ async def expire_uploads() -> None:
 @cl.on_chat_start
 async def on_chat_start() -> None:
     # Nothing to load yet: state is created by the first message, under the conversation's lock.
+    open_sessions.seen(cl.context.session.id)
     log.info("conversation %s started", cl.context.session.thread_id)
 
 
@@ -147,11 +165,13 @@ async def on_chat_start() -> None:
 async def on_chat_resume(thread: ThreadDict) -> None:
     # Memory is loaded (or rebuilt from this history) by the next message, under the lock, so
     # opening a thread never waits behind a turn running on another instance.
+    open_sessions.seen(cl.context.session.id)
     log.info("conversation %s resumed", thread["id"])
 
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
+    open_sessions.seen(cl.context.session.id)  # a reconnected session runs no start hook
     await handle_message(message, services.chat, cl.context.session.thread_id, cl.user_session.get("user"))
 
 
@@ -175,4 +195,5 @@ async def on_stop() -> None:
 @cl.on_chat_end
 async def on_chat_end() -> None:
     # Fires on every disconnect, not only at the end: state stays for a reconnect or resume.
+    open_sessions.gone(cl.context.session.id)
     log.info("conversation %s disconnected", cl.context.session.thread_id)

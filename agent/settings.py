@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -35,6 +35,9 @@ class LLMSettings(BaseSettings):
     timeout_s: float = Field(30.0, gt=0, description="Per-request timeout in seconds")
     max_retries: int = Field(3, ge=0, description="Retries on 429, 5xx, timeouts and connection errors")
     retry_backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt, jittered")
+    max_retry_after_s: float = Field(
+        20.0, ge=0, description="Longest wait a 429/503's Retry-After header gets before the retry"
+    )
     temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature")
     max_output_tokens: int = Field(800, gt=0, description="Upper bound on tokens per reply")
 
@@ -128,6 +131,10 @@ class ChatSettings(BaseSettings):
     model_config = _group("CHAT_")
 
     max_message_chars: int = Field(4000, gt=0, description="Longest user message accepted")
+    max_socket_mb: float = Field(
+        4.0, gt=0, description="Largest websocket message the server reads (engine.io's buffer): a longer chat message "
+        "up to this size is answered \"too long\"; past it the connection drops. Keep far above CHAT_MAX_MESSAGE_CHARS"
+    )
     max_tool_steps: int = Field(
         10, gt=0, description="Model/tool round trips per turn (several requests in one message take a few each)"
     )
@@ -157,6 +164,13 @@ class AuthSettings(BaseSettings):
     widget_audience: str = Field("larkspur-support", description="Expected `aud` claim of widget tokens")
     login_attempts_per_minute: float = Field(10.0, gt=0, description="Sign-in attempts allowed per client IP per minute")
     login_burst: int = Field(5, gt=0, description="Sign-in attempts an IP may make at once")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For is believed "
+        "(behind nginx on this host: 127.0.0.1); empty = nobody's, the client is the connecting address",
+    )
+
+    _split_proxies = field_validator("trusted_proxies", mode="before")(split_csv)
 
 
 class AnalyticsSettings(BaseSettings):
@@ -174,6 +188,20 @@ class AnalyticsSettings(BaseSettings):
     gap_groups: int = Field(20, gt=0, description="Content-gap groups listed, largest first")
 
 
+class ObservabilitySettings(BaseSettings):
+    """Logs, metrics, readiness and shutdown."""
+
+    model_config = _group("OBSERVABILITY_")
+
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per line (set it in production); `text`: readable lines for `make run`"
+    )
+    ready_timeout_s: float = Field(3.0, gt=0, description="Each /ready check (database, Redis, Chroma, model) fails after this")
+    shutdown_grace_s: float = Field(
+        30.0, gt=0, description="On SIGTERM, running turns get this long to finish before the process exits"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -189,6 +217,7 @@ class Settings(BaseSettings):
     tools: ToolSettings = Field(default_factory=ToolSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @property
     def store_database(self) -> tuple[str, str]:

@@ -116,11 +116,7 @@ class ChromaBackend:
         settings = ChromaSettings(anonymized_telemetry=False)
         try:
             if url:
-                parts = urlsplit(url)
-                self._client = chromadb.HttpClient(
-                    host=parts.hostname or "localhost", port=parts.port or (443 if parts.scheme == "https" else 8000),
-                    ssl=parts.scheme == "https", settings=settings,
-                )
+                self._client = _http_client(url, settings)
             else:
                 self._client = chromadb.PersistentClient(path=path, settings=settings)
         except Exception as exc:
@@ -156,3 +152,16 @@ class ChromaBackend:
             if collection.name.startswith(prefix):
                 found[collection.name] = float((collection.metadata or {}).get("created_at", 0.0))
         return found
+
+
+def heartbeat(url: str) -> None:
+    """Raise unless the Chroma server at `url` answers (readiness)."""
+    _http_client(url, ChromaSettings(anonymized_telemetry=False)).heartbeat()
+
+
+def _http_client(url: str, settings: ChromaSettings) -> Any:
+    parts = urlsplit(url)
+    return chromadb.HttpClient(
+        host=parts.hostname or "localhost", port=parts.port or (443 if parts.scheme == "https" else 8000),
+        ssl=parts.scheme == "https", settings=settings,
+    )

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import PurePath
 
 from knowledge import offline_nlp
+from knowledge.archives import ArchiveLimits, check_archive, configured_limits
 from knowledge.errors import ConversionError
 from knowledge.types import Document, Element
 from knowledge.text import table_sentences
@@ -27,20 +28,27 @@ _SNIFF_BYTES = 4096
 # The help centre and customers' files are English; naming it skips per-file language detection.
 LANGUAGES = ["eng"]
 _DROPPED = {"Header", "Footer", "PageBreak", "PageNumber", "Image"}
+EMPTY = "the file is empty"
 
 
-def detect_kind(data: bytes, filename: str) -> str:
-    """The file's real type, from its bytes; the suffix only chooses between text formats."""
+def detect_kind(data: bytes, filename: str, archive_limits: ArchiveLimits | None = None) -> str:
+    """The file's real type, from its bytes; the suffix only chooses between text formats.
+
+    A zip-based file is refused here, before any parser inflates it, if it would unpack to too much
+    (`archive_limits`, or the KNOWLEDGE_ARCHIVE_* settings).
+    """
     suffix = PurePath(filename).suffix.lower()
     if not data:
-        raise ConversionError("the file is empty")
+        raise ConversionError(EMPTY)
     if data.startswith(b"%PDF-"):
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
         try:
-            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+            archive = zipfile.ZipFile(io.BytesIO(data))
         except zipfile.BadZipFile as exc:
             raise ConversionError("the file is a damaged archive") from exc
+        check_archive(archive, archive_limits or configured_limits())
+        names = archive.namelist()
         if "word/document.xml" in names:
             return "docx"
         raise ConversionError("archives other than Word documents are not supported")
@@ -76,11 +84,12 @@ def _looks_like_email(text: str) -> bool:
     return {"from", "subject"} <= headers and bool(headers & {"to", "date", "mime-version", "message-id"})
 
 
-def convert(data: bytes, filename: str, source: str | None = None, max_bytes: int | None = None) -> Document:
+def convert(data: bytes, filename: str, source: str | None = None, max_bytes: int | None = None,
+            archive_limits: ArchiveLimits | None = None) -> Document:
     """Parse a file's bytes into a Document. Raises `ConversionError` with a reason a person can act on."""
     if max_bytes is not None and len(data) > max_bytes:
         raise ConversionError(f"the file is larger than the {max_bytes // (1024 * 1024)} MB limit")
-    kind = detect_kind(data, filename)
+    kind = detect_kind(data, filename, archive_limits)  # zip bombs are refused here, before a parser sees them
     offline_nlp.install()
     try:
         elements = _PARTITIONERS[kind](data)

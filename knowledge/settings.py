@@ -49,6 +49,18 @@ class KnowledgeSettings(BaseSettings):
     )
     chunk_overlap_words: int = Field(30, ge=0, description="Words repeated between consecutive chunks of a section")
     max_file_mb: float = Field(25.0, gt=0, description="Largest file the ingest command accepts")
+    archive_max_unpacked_mb: float = Field(
+        100.0, gt=0, description="Largest total a zip-based file (DOCX...) may declare unpacked; checked before parsing"
+    )
+    archive_max_ratio: float = Field(
+        100.0, gt=1,
+        description="Highest unpacked-to-packed ratio of a zip-based file's members (a zip bomb's is ~1000)",
+    )
+    archive_ratio_grace_kb: float = Field(
+        100.0, ge=0, description="Parts of a zip-based file smaller than this unpacked are not held to "
+        "KNOWLEDGE_ARCHIVE_MAX_RATIO (small, repetitive XML compresses well and is harmless)"
+    )
+    archive_max_members: int = Field(10000, gt=0, description="Most files a zip-based file may hold")
     top_k: int = Field(8, gt=0, description="Passages retrieved per question")
     min_score: float = Field(
         0.40, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"

@@ -78,6 +78,14 @@ class RuleBasedOpenAI:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_GET(self) -> None:  # noqa: N802 - the model list, which readiness probes
+                body = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
+                self.send_response(200 if self.path.rstrip("/").endswith("/models") else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
             def log_message(self, *args: object) -> None:
                 pass
 

@@ -68,6 +68,8 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         client_max_body_size {max_body_mb}m;
+        # Prometheus scrapes each instance directly; the public never sees the metrics.
+        location = /metrics {{ return 403; }}
         location / {{
             proxy_pass http://app;
             proxy_http_version 1.1;
@@ -101,8 +103,7 @@ class Nginx:
 class LoopbackCluster:
     nginx: Nginx
     instances: list[AppInstance]
-    redis_url: str
-    redis: subprocess.Popen
+    redis: RedisServer
     chroma: ChromaServer
     schema: str
     demo_password: str
@@ -150,20 +151,46 @@ def _wait(ready, process: subprocess.Popen, what: str, log: str) -> None:
         time.sleep(0.2)
 
 
+@dataclass
+class RedisServer:
+    """A Redis of its own (nothing to share with, or flush in, the machine's Redis) that a test may kill and
+    start again on the same port, with the same (empty) data: a crash and a restart."""
+
+    port: int
+    work: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                   "no", "--dir", str(self.work), "--logfile", str(self.work / "redis.log")]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        _wait(lambda: _redis_pong(self.port), self.process, "redis-server", log_tail(self.work / "redis.log", 20))
+
+    def kill(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def run_redis(work: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A Redis of the cluster's own: nothing to share with (or flush in) the machine's Redis."""
+def run_redis(work: Path) -> Iterator[RedisServer]:
     work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(work), "--logfile", str(work / "redis.log")]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    server = RedisServer(free_port(), work)
     try:
-        _wait(lambda: _redis_pong(port), process, "redis-server", log_tail(work / "redis.log", 20))
-        yield f"redis://127.0.0.1:{port}/0", process
+        server.start()
+        yield server
     finally:
-        stop(process, signal.SIGTERM)
+        server.stop()
 
 
 def _redis_pong(port: int) -> bool:
@@ -230,17 +257,17 @@ def loopback_cluster(work: Path, instances: int = 2, extra: dict[str, str] | Non
     """Redis, Chroma, a private PostgreSQL schema, `instances` app instances and nginx, until the block exits."""
     demo_password = "demo-" + secrets.token_urlsafe(12)
     with contextlib.ExitStack() as stack:
-        redis_url, redis = stack.enter_context(run_redis(work / "redis"))
+        redis = stack.enter_context(run_redis(work / "redis"))
         chroma = stack.enter_context(run_chroma(work / "chroma"))
         schema = stack.enter_context(private_schema())
-        settings = instance_settings(work, redis_url, chroma, schema, demo_password) | (extra or {})
+        settings = instance_settings(work, redis.url, chroma, schema, demo_password) | (extra or {})
         # The first instance migrates the schema and ingests the help centre before the next one starts.
         apps = [stack.enter_context(run_instance(name, work / name.lower(), settings))
                 for name in "ABCDEFGH"[:instances]]
         # nginx must let the app refuse an oversized file itself, with its own message: room above the limit.
         max_body_mb = 2 * math.ceil(UploadSettings().max_size_mb)
         nginx = stack.enter_context(run_nginx(work / "nginx", [a.port for a in apps], max_body_mb))
-        yield LoopbackCluster(nginx, apps, redis_url, redis, chroma, schema, demo_password)
+        yield LoopbackCluster(nginx, apps, redis, chroma, schema, demo_password)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 # beat AUTH_SECRET (app.py only uses setdefault), and OAUTH_* would add providers to the login page.
 SETTING_PREFIXES = (
     "APP_", "LLM_", "KNOWLEDGE_", "OFFLINE_", "SESSION_", "CHAT_", "TOOLS_", "UPLOADS_", "DATABASE_", "AUTH_", "STORE_",
+    "OBSERVABILITY_",
 )  # fmt: skip
 SERVER_ONLY_PREFIXES = ("CHAINLIT_", "OAUTH_")
 OFFLINE_ENV = {

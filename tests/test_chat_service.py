@@ -22,7 +22,7 @@ from agent.offline.answerer import ExtractiveAnswerer
 from agent.offline.engine import DialogueEngine
 from agent.runner.events import ConfirmationRequested, ErrorEvent, Notice, TextDelta, ToolCallStarted, TurnDone
 from agent.runner.memory import ExtractiveSummarizer
-from agent.runner.orchestrator import SupportAgent
+from agent.runner.orchestrator import EMPTY_REPLY, SupportAgent
 from agent.sessions.base import Decision
 from agent.sessions.conversations import ConversationRepository
 from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
@@ -143,6 +143,16 @@ async def test_rate_limited_messages_wait_and_reach_nobody(shop, shipped_kb, set
     assert isinstance(events[0], Notice) and "wait 13 seconds" in events[0].text
     assert events[-1].status == "rejected"
     assert await sessions.get("conv-1") is None, "a refused message never reaches the agent"
+
+
+@pytest.mark.parametrize("blank", ["", "   \n\t "])
+async def test_a_blank_message_is_answered_and_stores_nothing(shop, shipped_kb, settings, router, blank):  # noqa: F811
+    recorded: list[Entry] = []
+    service, sessions = make_service(shop, shipped_kb, settings, router, Recorder(recorded))
+    events = await collect(service.send(ANONYMOUS, blank))
+    assert [e.text for e in events if isinstance(e, Notice)] == [EMPTY_REPLY]
+    assert events[-1].status == "rejected"
+    assert recorded == [] and await sessions.get("conv-1") is None, "nothing stored for nothing said"
 
 
 async def test_uploads_are_checked_by_the_service(shop, shipped_kb, settings, router, tmp_path):  # noqa: F811

@@ -11,6 +11,8 @@ the open question completes the request, and the thread in the database holds ev
 from __future__ import annotations
 
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -88,6 +90,17 @@ def test_the_customer_resumes_on_the_other_instance_when_theirs_dies(page, clust
     replies = [text for _, kind, text in steps if kind == "assistant_message"]
     assert any("Where should the refund go" in t for t in replies) and any("is requested" in t for t in replies), steps
     assert run_sync(_order_status(cluster.schema, "#W1001001")) == "return requested"
+
+
+def test_the_public_address_hides_the_metrics_but_serves_health(cluster) -> None:
+    with urllib.request.urlopen(f"{cluster.url}/health", timeout=10) as response:
+        assert response.status == 200
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{cluster.url}/metrics", timeout=10)
+    assert refused.value.code == 403
+    alive = next(i for i in cluster.instances if i.process.poll() is None)  # another test may have killed one
+    with urllib.request.urlopen(f"{alive.base_url}/metrics", timeout=10) as response:
+        assert b"support_turns" in response.read(), "each instance serves its own metrics to the scraper"
 
 
 async def _steps(schema: str) -> list[tuple[str, str, str]]:

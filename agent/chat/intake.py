@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent import metrics
 from agent.runner.conversation import Conversation
 from knowledge.pipeline import FileResult
 from knowledge.uploads import UploadLibrary
@@ -44,10 +45,12 @@ async def take_in(library: UploadLibrary, conversation: Conversation, files: Seq
     notes = []
     if warning := library.too_many(len(files)):
         notes.append(warning)
+        metrics.UPLOAD_REJECTIONS.labels("too_many").inc(len(files) - library.limits.max_files)
         files = files[: library.limits.max_files]
     for file in files:
         result = await _add(library, conversation, file)
         if result.status == "skipped":
+            metrics.UPLOAD_REJECTIONS.labels("refused").inc()
             notes.append(f"I couldn't use **{file.name}**: {result.reason}.")
             continue
         if file.name not in conversation.uploads:

@@ -12,21 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 
+from agent import metrics
 from agent.chat.facts import FactsLog, FactsRecorder, IntentTagger, TurnFacts
 from agent.chat.history import Entry, History, now, tool_output, tool_step_id
 from agent.chat.intake import Upload, take_in
 from agent.errors import AgentRuntimeError
+from agent.logs import log_context
 from agent.runner.conversation import Conversation
 from agent.runner.events import (
     AgentEvent, ErrorEvent, Notice, Sources, TextDelta, ToolCallStarted, ToolFinished, TurnDone,
 )
-from agent.runner.orchestrator import SupportAgent
+from agent.runner.orchestrator import EMPTY_REPLY, SupportAgent
 from agent.sessions.base import RateLimiter
 from agent.sessions.conversations import ConversationRepository
 from knowledge.uploads import UploadLibrary
@@ -34,6 +37,10 @@ from knowledge.uploads import UploadLibrary
 log = logging.getLogger(__name__)
 RATE_LIMITED = (
     "You're sending messages faster than I can answer. Please wait {wait} seconds, then send your message again."
+)
+STOPPING = (
+    "I'm restarting for maintenance and can't take new messages on this connection. Your message was not "
+    "processed: please send it again in a moment; this conversation and its history are kept."
 )
 Turn = Callable[[Conversation, "Transcript"], AsyncIterator[AgentEvent]]
 
@@ -49,6 +56,7 @@ class Customer:
     conversation_id: str
     user_id: str | None = None
     name: str = "Customer"
+    role: str | None = None  # customer, lead, admin: for the log lines of what they do
 
 
 class Transcript:
@@ -90,11 +98,28 @@ class ChatService:
         self.history = history
         self.assistant_name = assistant_name
         self.recorder = FactsRecorder(facts, tagger)
+        self.draining = False  # set on shutdown: new messages are refused, running actions finish
+        self.running = 0
+
+    def drain(self) -> None:
+        """Refuse new messages from now on (the instance is stopping); `running` says when the rest is done."""
+        self.draining = True
 
     async def send(self, who: Customer, text: str, files: Sequence[Upload] = (), *, message_id: str | None = None,
                    reply_id: str | None = None) -> AsyncIterator[AgentEvent]:
         """A customer's message (and attachments). `message_id` / `reply_id` let a channel reuse its own ids."""
         message_id, reply_id = message_id or new_id(), reply_id or new_id()
+        if self.draining:
+            metrics.REFUSED_WHILE_DRAINING.inc()
+            with log_context(conversation_id=who.conversation_id, role=who.role):
+                log.info("message refused in conversation %s: the instance is stopping", who.conversation_id)
+            yield Notice(new_id(), STOPPING)
+            yield TurnDone("", "rejected")
+            return
+        if not text.strip() and not files:  # nothing to store and nothing to answer but this
+            yield Notice(new_id(), EMPTY_REPLY)
+            yield TurnDone("", "rejected")
+            return
         facts = TurnFacts.for_message(who.conversation_id, who.user_id, message_id, text)
 
         async def turn(conversation: Conversation, transcript: Transcript) -> AsyncIterator[AgentEvent]:
@@ -118,6 +143,7 @@ class ChatService:
             async for event in events:
                 yield event
 
+    # Clicks are taken while draining: a card's buttons are gone once clicked, and the action is short.
     async def confirm(self, who: Customer, token: str, approve: bool, *,
                       reply_id: str | None = None) -> AsyncIterator[AgentEvent]:
         """A click on a confirmation card: Confirm (`approve`) or Cancel, by the card's token."""
@@ -138,22 +164,47 @@ class ChatService:
     async def _act(self, who: Customer, turn: Turn, facts: TurnFacts,
                    limited: bool = True) -> AsyncIterator[AgentEvent]:
         """Rate limit, lock, run `turn`, record its entries and facts, save; `TurnDone` waits for all of it."""
+        kind = "message" if limited else "click"
+        self.running += 1  # from the start, so a drain never misses an action that is still being admitted
+        metrics.TURNS_RUNNING.inc()
+        started = time.monotonic()
+        try:
+            with log_context(turn_id=new_id(), conversation_id=who.conversation_id, role=who.role):
+                async with aclosing(self._measured(who, turn, facts, kind, started, limited)) as events:
+                    async for event in events:
+                        yield event
+        finally:
+            self.running -= 1
+            metrics.TURNS_RUNNING.dec()
+
+    async def _measured(self, who: Customer, turn: Turn, facts: TurnFacts, kind: str, started: float,
+                        limited: bool) -> AsyncIterator[AgentEvent]:
         decision = await self.limiter.hit(who.user_id or who.conversation_id) if limited else None
         if decision is not None and not decision.allowed:
+            metrics.RATE_LIMITED.inc()
+            metrics.TURNS.labels(kind, "rate_limited").inc()
             yield Notice(new_id(), RATE_LIMITED.format(wait=max(1, math.ceil(decision.retry_after_s))))
             yield TurnDone("", "rejected")
             return
         done = TurnDone("", "failed")
+        status = "stopped"  # unless the turn reaches its end
+        first_text = False
         try:
             async with aclosing(self._locked(who, turn)) as events:
                 async for event in events:
                     if isinstance(event, TurnDone):
                         done = event
-                    else:
-                        facts.see(event)
-                        yield event
+                        continue
+                    if isinstance(event, TextDelta) and not first_text and limited:
+                        first_text = True
+                        metrics.FIRST_TOKEN_SECONDS.observe(time.monotonic() - started)
+                    facts.see(event)
+                    yield event
             facts.finish(done.status)  # not reached when stopped
+            status = done.status
         finally:
+            metrics.TURNS.labels(kind, status).inc()
+            metrics.TURN_SECONDS.labels(kind).observe(time.monotonic() - started)
             await asyncio.shield(self.recorder.record(facts))  # after the transcript; on a stop too
         yield done
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from agent.errors import ModelError
 from agent.models.messages import (
@@ -37,6 +37,19 @@ _TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APIConne
 def _is_transient(exc: BaseException) -> bool:
     # APITimeoutError subclasses APIConnectionError; any 5xx status is worth another try.
     return isinstance(exc, _TRANSIENT) or (isinstance(exc, openai.APIStatusError) and exc.status_code >= 500)
+
+
+def _server_asks(state: RetryCallState, limit_s: float) -> float | None:
+    """The wait a 429 or 503 asks for in Retry-After (seconds), at most `limit_s`; None when it asks nothing.
+    Retrying sooner only earns another refusal, and counts against the server's limit."""
+    exc = state.outcome.exception() if state.outcome else None
+    response = getattr(exc, "response", None)
+    header = response.headers.get("retry-after") if response is not None else None
+    try:
+        asked = float(header) if header else None
+    except ValueError:  # an HTTP date: rare from model servers; the backoff applies
+        asked = None
+    return None if asked is None else min(max(asked, 0.0), limit_s)
 
 
 def _model_error(exc: Exception) -> ModelError:
@@ -78,6 +91,16 @@ class OpenAIChatModel:
             max_retries=0,
         )
 
+    async def ping(self) -> None:
+        """Raise unless the endpoint answers and accepts the key (readiness). A server that lists no models
+        (404) still serves chat completions, so it counts as up; 401/403 and 5xx do not."""
+        try:
+            await self._client.with_options(max_retries=0).models.list()
+        except openai.NotFoundError:
+            return
+        except openai.OpenAIError as exc:
+            raise _model_error(exc) from exc
+
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self._settings.model,
@@ -93,9 +116,10 @@ class OpenAIChatModel:
         return params
 
     async def _create(self, params: dict[str, Any]) -> Any:
+        backoff = wait_exponential_jitter(initial=self._settings.retry_backoff_s, jitter=self._settings.retry_backoff_s)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_retries + 1),
-            wait=wait_exponential_jitter(initial=self._settings.retry_backoff_s, jitter=self._settings.retry_backoff_s),
+            wait=lambda state: _server_asks(state, self._settings.max_retry_after_s) or backoff(state),
             retry=retry_if_exception(_is_transient),
             before_sleep=lambda state: log.warning(
                 "LLM call failed (%s), retry %d", state.outcome.exception(), state.attempt_number

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+from agent import metrics
 from agent.runner.conversation import Conversation, PendingAction
 from agent.runner.events import (
     AgentEvent, CardOutcome, CardSettled, ConfirmationRequested, Escalation, TextDelta, ToolCallStarted, ToolFinished,
@@ -90,6 +91,7 @@ async def resolve(registry: ToolRegistry, conversation: Conversation, context: T
         call = ToolCall(f"confirm-{uuid.uuid4().hex[:12]}", action.tool, json.dumps(action.arguments))
         yield ToolCallStarted(call.id, call.name, call.arguments)
         result = await registry.run(call, context)
+        metrics.count_tool_call(call.name if call.name in registry else "unknown", result)
         yield ToolFinished(call.id, call.name, result)
         if result.error == "unavailable":
             # The action stays valid: a fresh card lets the customer try again.

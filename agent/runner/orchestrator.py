@@ -12,6 +12,7 @@ from contextlib import aclosing
 from dataclasses import replace
 from types import MappingProxyType
 
+from agent import metrics
 from agent.errors import AgentRuntimeError, ModelError
 from agent.models.base import ChatModel
 from agent.models.messages import (
@@ -33,6 +34,9 @@ from tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
 
+# Refusals of a message itself, shared by every channel and by the web adapter's socket guard.
+EMPTY_REPLY = "Please type a question."
+TOO_LONG_REPLY = "Your message is too long ({length} characters). Please keep it under {limit}."
 MAX_STEPS_REPLY = (
     "I'm sorry, I couldn't finish working that out. Could you rephrase your question, "
     "or ask me to put you in touch with a human colleague?"
@@ -92,6 +96,8 @@ class SupportAgent:
         except (AgentRuntimeError, TimeoutError) as exc:
             error = exc if isinstance(exc, AgentRuntimeError) else ModelError("timeout", "turn timeout")
             log.warning("turn failed in conversation %s: %s", conversation.id, error)
+            if isinstance(error, ModelError):
+                metrics.MODEL_ERRORS.labels(error.kind).inc()
             yield ErrorEvent(getattr(error, "kind", "runtime"), error.user_message)
         except Exception:
             log.exception("unexpected error in conversation %s", conversation.id)
@@ -110,9 +116,9 @@ class SupportAgent:
     def _refusal(self, text: str) -> str | None:
         limit = self.settings.chat.max_message_chars
         if not text:
-            return "Please type a question."
+            return EMPTY_REPLY
         if len(text) > limit:
-            return f"Your message is too long ({len(text)} characters). Please keep it under {limit}."
+            return TOO_LONG_REPLY.format(length=len(text), limit=limit)
         return None
 
     async def _loop(self, conversation: Conversation, messages: list[Message], context: tuple[Passage, ...],
@@ -199,6 +205,7 @@ class SupportAgent:
             yield ToolCallStarted(call.id, call.name, call.arguments)
             async with asyncio.timeout_at(deadline):
                 result = await self.registry.run(call, self._context(conversation))
+            metrics.count_tool_call(call.name if call.name in self.registry else "unknown", result)
             if result.sources:  # numbered as the model will cite them
                 refs = book.add(result.sources)
                 passages = [{"ref": n, "title": p.citation, "text": p.text} for n, p in zip(refs, result.sources, strict=True)]

@@ -261,3 +261,12 @@ class RedisRateLimiter:
             log.warning("rate limiter unavailable (%s); allowing %s", exc, key)
             return Decision(True)
         return Decision(bool(allowed), wait_ms / 1000)
+
+
+async def ping(url: str) -> None:
+    """Raise unless the Redis at `url` answers PING (readiness: a fresh connection, as a new instance would make)."""
+    client = connect(url)
+    try:
+        await client.ping()
+    finally:
+        await asyncio.wait_for(client.aclose(), _CLOSE_TIMEOUT_S)

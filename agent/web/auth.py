@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +121,29 @@ async def widget_customer(token: str, settings: Settings, history: ChatStore) ->
     return customer
 
 
+FORWARDED_ALLOW_IPS = "FORWARDED_ALLOW_IPS"
+
+
+def trust_forwarded_headers(settings: Settings) -> None:
+    """Believe X-Forwarded-For (and -Proto) only from AUTH_TRUSTED_PROXIES.
+
+    uvicorn rewrites the client address from X-Forwarded-For when the connection comes from FORWARDED_ALLOW_IPS,
+    which defaults to 127.0.0.1: then anyone reaching the port over loopback (a local proxy passing headers
+    through, a sidecar) picks the address the sign-in limit counts, and a new one per attempt escapes it.
+    `chainlit run` imports app.py before it builds uvicorn's config, so setting the variable here is in time.
+    """
+    trusted = ",".join(settings.auth.trusted_proxies)
+    previous = os.environ.get(FORWARDED_ALLOW_IPS)
+    if previous is not None and previous != trusted:
+        log.warning("%s=%r is replaced by AUTH_TRUSTED_PROXIES=%r", FORWARDED_ALLOW_IPS, previous, trusted)
+    os.environ[FORWARDED_ALLOW_IPS] = trusted
+
+
 class LoginThrottle:
-    """ASGI middleware: too many POST /login from one client IP get a 429 with a clear message."""
+    """ASGI middleware: too many POST /login from one client IP get a 429 with a clear message.
+
+    The IP is the connecting address, or what a trusted proxy forwarded (see `trust_forwarded_headers`).
+    """
 
     def __init__(self, app: Any, limiter: RateLimiter, path: str = "/login") -> None:
         self.app = app

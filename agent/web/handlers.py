@@ -21,7 +21,8 @@ from agent.web.render import CONFIRM_ACTION, TurnView, remove_card_buttons, take
 def customer(conversation_id: str, user: cl.User | None) -> Customer:
     if user is None:
         return Customer(conversation_id)
-    return Customer(conversation_id, user.identifier, user.display_name or user.identifier)
+    return Customer(conversation_id, user.identifier, user.display_name or user.identifier,
+                    role=str((user.metadata or {}).get("role") or "customer"))
 
 
 def uploads(message: cl.Message) -> list[Upload]:

@@ -16,11 +16,18 @@ from chainlit.auth import authenticate_user, get_current_user, require_login, re
 from chainlit.config import config
 from chainlit.session import WebsocketSession
 from chainlit.types import DeleteFeedbackRequest, ShareThreadRequest, UpdateFeedbackRequest
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, UploadFile
 
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from agent import metrics
 from agent.datalayer.errors import DataLayerError
 from agent.datalayer.store import ChatStore
+from agent.readiness import Readiness
 from agent.web.auth import is_staff
+from agent.web.limits import AttachmentWindow
+from knowledge.convert import EMPTY
 
 NOT_FOUND = "Not found"
 AUDIT_UNAVAILABLE = "The transcript cannot be opened right now (its opening could not be recorded). Try again."
@@ -46,9 +53,11 @@ async def signed_in_or_none(token: str | None = Depends(reuseable_oauth)) -> cl.
         return None
 
 
-def routes(history: ChatStore, circuits: Callable[[], dict[str, str]]) -> APIRouter:
+def routes(history: ChatStore, circuits: Callable[[], dict[str, str]], ready: Readiness | None = None) -> APIRouter:
     router = APIRouter()
     _file_and_health_routes(router, history, circuits)
+    if ready is not None:
+        _probe_routes(router, ready)
     _feedback_routes(router, history)
     _sharing_routes(router, history)
     return router
@@ -74,6 +83,24 @@ def _file_and_health_routes(router: APIRouter, history: ChatStore, circuits: Cal
     async def health() -> dict[str, object]:
         """Liveness plus each tool backend's circuit (closed, open, half_open), for load balancers and leads."""
         return {"status": "ok", "circuits": circuits()}
+
+
+def _probe_routes(router: APIRouter, ready: Readiness) -> None:
+    @router.get("/ready")
+    async def readiness() -> JSONResponse:
+        """Readiness for a load balancer: 503 naming each failing dependency (database, redis, chroma, model);
+        /health stays the liveness probe, so a database outage takes the instance out of rotation, not restarts it."""
+        failing = await ready.failing()
+        checks = {name: failing.get(name, "ok") for name in ready.checks}
+        if failing:
+            return JSONResponse({"status": "unavailable", "failing": sorted(failing), "checks": checks}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """This instance's Prometheus metrics (agent/metrics.py); each instance is scraped on its own.
+        Unauthenticated, like every Prometheus endpoint: keep it off the public ingress."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 def _feedback_routes(router: APIRouter, history: ChatStore) -> None:
@@ -143,6 +170,43 @@ def _sharing_routes(router: APIRouter, history: ChatStore) -> None:
                 log.error("transcript %s not shown to %s: the view could not be recorded", thread_id, user.identifier)
                 raise HTTPException(status_code=503, detail=AUDIT_UNAVAILABLE) from exc
         return response
+
+
+def upload_routes(window: AttachmentWindow) -> APIRouter:
+    """Chainlit's upload route, which stores an empty file's request as a 500 and any number of files per message:
+    an empty file, or one more than a message may carry, is refused with a 400 the page shows, and nothing is stored."""
+    router = APIRouter()
+
+    @router.post("/project/file")
+    async def upload_file(
+        session_id: str, file: UploadFile, ask_parent_id: str | None = None,
+        user: cl.User | None = Depends(get_current_user),
+    ) -> Response:
+        session = WebsocketSession.get_by_id(session_id)
+        if session is None or (user and (not session.user or session.user.identifier != user.identifier)):
+            return await chainlit_server.upload_file(user, session_id, file, ask_parent_id)  # its 404 or 401
+        if await _is_empty(file):
+            metrics.UPLOAD_REJECTIONS.labels("empty").inc()
+            raise HTTPException(status_code=400, detail=f"Couldn't attach {file.filename}: {EMPTY}.")
+        if ask_parent_id:  # a file the assistant asked for (AskFileMessage) has its own count
+            return await chainlit_server.upload_file(user, session_id, file, ask_parent_id)
+        if not window.reserve(session):
+            metrics.UPLOAD_REJECTIONS.labels("too_many").inc()
+            raise HTTPException(status_code=400, detail=window.too_many())
+        try:
+            return await chainlit_server.upload_file(user, session_id, file, ask_parent_id)
+        finally:
+            window.release(session)
+
+    return router
+
+
+async def _is_empty(file: UploadFile) -> bool:
+    if file.size is not None:
+        return file.size == 0
+    empty = not await file.read(1)
+    await file.seek(0)
+    return empty
 
 
 def install(app: FastAPI, router: APIRouter) -> None:
