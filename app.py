@@ -8,7 +8,9 @@ import os
 
 import chainlit as cl
 from chainlit.server import app as server
+from chainlit.config import config as chainlit_config
 from chainlit.server import sio
+from chainlit.session import WebsocketSession
 from chainlit.types import ThreadDict
 
 from agent.web.auth import (LoginThrottle, auth_secret, ensure_demo_users, is_staff, trust_forwarded_headers,
@@ -103,6 +105,13 @@ async def on_shared_thread_view(thread: ThreadDict, viewer: cl.User | None) -> b
     # Staff (lead or admin in the users table, read now) may open any transcript. For anyone else Chainlit
     # falls back on `is_shared`; agent/web/routes.py lets only the author and staff reach its share route.
     return await is_staff(history, viewer.identifier if viewer else None)
+
+
+# Chainlit computes each new socket session's config by running `set_chat_profiles` in a nested event loop
+# (run_until_complete under nest_asyncio) while the socket connects. With many chats connecting at once the
+# nested loops recurse into each other until RecursionError, and most connections fail. Our profile overrides
+# no setting, so every session's config is the global one: computed without running the loop again.
+WebsocketSession.get_config = lambda self: chainlit_config  # type: ignore[method-assign]
 
 
 @cl.set_chat_profiles

@@ -69,7 +69,8 @@ def reply_text(turn: Turn) -> str:
 
 
 def failed(turn: Turn) -> bool:
-    return any(m.get("isError") or m.get("name") == "Error" for m in turn.messages.values())
+    # A tool step marked as an error (a refused lookup) is part of a normal answer; only an error reply counts.
+    return any((m.get("isError") or m.get("name") == "Error") and m.get("type") != "tool" for m in turn.messages.values())
 
 
 class Chat:

@@ -7,6 +7,7 @@ fixtures and the socket.io `ChatClient` in tests/app_server_fixtures.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -117,3 +118,21 @@ async def test_chat_turns_over_websocket(chainlit_server: ChainlitServer, dana_t
         assert not turn.elements, f"unexpected source elements: {[e.get('name') for e in turn.elements]}{context}"
     finally:
         await client.close()
+
+
+CONCURRENT_CHATS = 100  # what one instance must serve at once
+
+
+async def test_a_hundred_chats_connect_at_once(chainlit_server: ChainlitServer, dana_token: str) -> None:
+    """Chainlit computed each new session's config in a nested event loop; with many sockets connecting at once
+    the nested loops recursed until RecursionError, and about two in three connections failed."""
+    clients = [ChatClient(chainlit_server, dana_token) for _ in range(CONCURRENT_CHATS)]
+    try:
+        outcomes = await asyncio.gather(*(c.connect() for c in clients), return_exceptions=True)
+        failed = [repr(o)[:200] for o in outcomes if isinstance(o, BaseException)]
+        assert not failed, f"{len(failed)} of {CONCURRENT_CHATS} connections failed: {failed[:3]}\n" \
+                           f"{chainlit_server.log_tail()}"
+        turn = await clients[-1].ask(RETURNS_QUESTION)  # and the last one to connect is answered
+        assert "30 days" in turn.reply_text, turn.summary()
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
