@@ -30,7 +30,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 from knowledge.settings import UploadSettings
+
 from tests.chroma_server import ChromaServer, run_chroma
 from tests.cluster import AppInstance, run_instance
 from tests.postgres import PG_URL, private_schema
@@ -194,13 +197,9 @@ def run_redis(work: Path) -> Iterator[RedisServer]:
 
 
 def _redis_pong(port: int) -> bool:
-    import socket
-
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
+        return bool(redis.Redis(port=port, socket_connect_timeout=1).ping())
+    except redis.RedisError:
         return False
 
 

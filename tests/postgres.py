@@ -33,13 +33,13 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def _dsn(url: str) -> str:
+def dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _probe(url: str) -> str | None:
     try:
-        conn = await asyncpg.connect(_dsn(url), timeout=5)
+        conn = await asyncpg.connect(dsn(url), timeout=5)
     except Exception as exc:  # any reason means "not usable here"
         return f"{type(exc).__name__}: {exc}"
     await conn.close()
@@ -49,7 +49,7 @@ async def _probe(url: str) -> str | None:
 async def _drop(url: str, schema: str) -> None:
     if not _OURS.match(schema):
         raise ValueError(f"refusing to drop a schema the tests did not create: {schema!r}")
-    conn = await asyncpg.connect(_dsn(url), timeout=5)
+    conn = await asyncpg.connect(dsn(url), timeout=5)
     try:
         await conn.execute("SET lock_timeout = '10s'")  # a leaked connection must not hang the run
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

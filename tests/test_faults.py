@@ -26,7 +26,7 @@ from tests.cluster import TURN_TIMEOUT_S, AppInstance, ChatClient, InstanceStart
 from tests.conftest import require
 from tests.faulty_llm import Cut, FaultyOpenAI, Silence, Slow, Status, Trickle
 from tests.loopback_cluster import REDIS_SERVER, RedisServer, run_redis
-from tests.postgres import PG_URL, _dsn, private_schema, require_postgres, run_sync
+from tests.postgres import PG_URL, dsn, private_schema, require_postgres, run_sync
 from tests.postgres_server import PostgresServer, PostgresStartError, run_postgres
 from tests.postgres_server import available as postgres_available
 
@@ -126,7 +126,7 @@ async def chat(app: App):
 
 async def _messages(app: App, thread_id: str) -> list[tuple[str, str]]:
     """(type, text) of the thread's messages in the database, oldest first."""
-    connection = await asyncpg.connect(_dsn(app.db_url))
+    connection = await asyncpg.connect(dsn(app.db_url))
     try:
         rows = await connection.fetch(
             f'SELECT type, output FROM "{app.schema}".steps WHERE thread_id = $1 AND type LIKE $2 '

@@ -30,7 +30,7 @@ from tests.browser_fixtures import (  # noqa: F401  (browser and page are fixtur
 from tests.chainlit_server import DEMO_PASSWORD
 from tests.conftest import require
 from tests.loopback_cluster import NGINX, REDIS_SERVER, ClusterStartError, LoopbackCluster, loopback_cluster
-from tests.postgres import PG_URL, _dsn, require_postgres, run_sync
+from tests.postgres import PG_URL, dsn, require_postgres, run_sync
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
@@ -105,7 +105,7 @@ def test_the_public_address_hides_the_metrics_but_serves_health(cluster) -> None
 
 async def _steps(schema: str) -> list[tuple[str, str, str]]:
     """(thread, type, text) of every message step, oldest first."""
-    connection = await asyncpg.connect(_dsn(PG_URL))
+    connection = await asyncpg.connect(dsn(PG_URL))
     try:
         rows = await connection.fetch(
             f'SELECT thread_id, type, output FROM "{schema}".steps WHERE type LIKE $1 ORDER BY created_at', "%message")
@@ -115,7 +115,7 @@ async def _steps(schema: str) -> list[tuple[str, str, str]]:
 
 
 async def _order_status(schema: str, order_id: str) -> str:
-    connection = await asyncpg.connect(_dsn(PG_URL))
+    connection = await asyncpg.connect(dsn(PG_URL))
     try:
         return await connection.fetchval(f'SELECT status FROM "{schema}".store_orders WHERE id = $1', order_id)
     finally:
