@@ -71,7 +71,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         router = await asyncio.to_thread(IntentRouter.from_settings, build_embedder(settings.knowledge),
                                          settings.offline)
-        tagger = RouterTagger(router.route)  # one caller at a time: no lock needed
+        tagger = RouterTagger(router.route)
         return await store.rebuild_facts(tagger, latest_tickets(shop), since=args.since, everything=args.everything)
     finally:
         await store.close()

@@ -48,10 +48,12 @@ class Measure:
 def measure(instance: AppInstance, chats: int, turns: int) -> Measure:
     # start_new_session=True: the server's pid is its process group's id.
     with PeakRSS(instance.process.pid) as rss:
-        warm = asyncio.run(drive(instance, 1, 1))  # lazy imports, model loading, first SQL
+        # Messages from the end of the list for the warm-up and the lone chat, from the start under load: none
+        # is sent twice unless chats x turns outgrows the list.
+        warm = asyncio.run(drive(instance, 1, 1, first=-1))  # lazy imports, model loading, first SQL
         if warm.errors:
             print(f"warning: the warm-up turn on {instance.name} failed: {dict(warm.errors)}", file=sys.stderr)
-        solo = asyncio.run(drive(instance, 1, turns))
+        solo = asyncio.run(drive(instance, 1, turns, first=-1 - turns))
         load = asyncio.run(drive(instance, chats, turns))
     return Measure(load, solo, rss.peak_mb)
 

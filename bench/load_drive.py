@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import time
+from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.cluster import AppInstance, ChatClient, Turn
 
-# The same questions for both apps (the echo streams them back), cycled through each chat's turns.
-QUESTIONS = [
-    "How long do I have to return an item?",
-    "How long does standard shipping take?",
-    "Can I cancel my order?",
-    "How can I track my order?",
-    "Do you ship internationally?",
-]
+# Real-style customer messages, each sent once (a cache must not make a benchmark of five repeated questions
+# look fast): the routing dev sets' 634 texts (orders, returns, policy questions, small talk, out of scope).
+# The same messages, in the same order, for both apps (the echo streams them back).
+EVAL_DATA = Path(__file__).resolve().parent.parent / "agent" / "eval" / "data"
+MESSAGES = [json.loads(line)["text"] for name in ("routing_dev.jsonl", "routing_dev2.jsonl")
+            for line in (EVAL_DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 @dataclass
@@ -115,9 +115,9 @@ async def _connect(instance: AppInstance, run: Run) -> Chat | None:
         return None
 
 
-async def _turns(chat: Chat, index: int, run: Run) -> None:
+async def _turns(chat: Chat, index: int, run: Run, start: int) -> None:
     for k in range(run.turns):
-        sent_at, turn, error = await chat.turn(QUESTIONS[(index + k) % len(QUESTIONS)])
+        sent_at, turn, error = await chat.turn(MESSAGES[(start + index * run.turns + k) % len(MESSAGES)])
         if error:
             run.errors[error] += 1
             return
@@ -136,13 +136,14 @@ async def _turns(chat: Chat, index: int, run: Run) -> None:
             run.first_token_ms.append((first - sent_at) * 1000)
 
 
-async def drive(instance: AppInstance, chats: int, turns: int) -> Run:
+async def drive(instance: AppInstance, chats: int, turns: int, first: int = 0) -> Run:
+    """`chats` chats x `turns` turns; the messages are MESSAGES from `first` on, each chat's turns in a row."""
     run = Run(chats, turns)
     connected = await asyncio.gather(*(_connect(instance, run) for _ in range(chats)))
     live = [chat for chat in connected if chat is not None]
     try:
         started = time.monotonic()
-        await asyncio.gather(*(_turns(chat, i, run) for i, chat in enumerate(live)))
+        await asyncio.gather(*(_turns(chat, i, run, first) for i, chat in enumerate(live)))
         run.wall_s = time.monotonic() - started
     finally:
         await asyncio.gather(*(chat.client.close() for chat in live), return_exceptions=True)

@@ -6,8 +6,10 @@ import os
 import threading
 
 import numpy as np
+from cachetools import LRUCache
 
 from knowledge.errors import KnowledgeConfigError
+from knowledge.passes import SharedPasses
 
 # Set before transformers is imported anywhere: a hub lookup offline hangs for a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,22 +25,32 @@ def packaged_model_path() -> str:
 
 
 class Embedder:
-    """Normalised sentence embeddings; thread-safe lazy load, CPU only."""
+    """Normalised sentence embeddings; thread-safe lazy load, CPU only.
 
-    def __init__(self, model_path: str = "", batch_size: int = 64) -> None:
+    Built for many conversations at once: a text embedded lately is not embedded again (the router, the
+    retriever and the answerer all embed the same message), and calls from several threads share forward
+    passes (`SharedPasses`) instead of running side by side on the same cores."""
+
+    def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 4096, threads: int = 0) -> None:
         self.model_path = model_path or packaged_model_path()
         self.batch_size = batch_size
+        self.threads = threads
         self._model = None
         self._lock = threading.Lock()
+        self._cache: LRUCache[str, np.ndarray] | None = LRUCache(maxsize=cache_size) if cache_size else None
+        self._cache_lock = threading.Lock()
+        self._passes = SharedPasses(self._encode, batch_size)
 
     def _load(self):
         with self._lock:
             if self._model is None:
+                import torch
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as transformers_logging
 
                 transformers_logging.disable_progress_bar()  # a weights bar on every start is noise
-
+                if self.threads:  # process-wide: torch has one intra-op pool
+                    torch.set_num_threads(self.threads)
                 if not os.path.isdir(self.model_path):
                     raise KnowledgeConfigError(f"embedding model folder not found: {self.model_path}")
                 self._model = SentenceTransformer(self.model_path, device="cpu")
@@ -50,9 +62,27 @@ class Embedder:
         return int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
                    else model.get_sentence_embedding_dimension())
 
+    @property
+    def embedded(self) -> int:
+        """Texts run through the model so far (a cached text is not run again)."""
+        return self._passes.texts
+
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._cache is None:
+            return self._passes.run(texts)
+        with self._cache_lock:
+            known = {text: vector for text in dict.fromkeys(texts) if (vector := self._cache.get(text)) is not None}
+        missing = [text for text in dict.fromkeys(texts) if text not in known]
+        if missing:
+            fresh = self._passes.run(missing)
+            with self._cache_lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    known[text] = self._cache[text] = vector
+        return np.stack([known[text] for text in texts])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._load().encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
         )

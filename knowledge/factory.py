@@ -14,7 +14,8 @@ MEGABYTE = 1024 * 1024
 
 
 def build_embedder(cfg: KnowledgeSettings) -> Embedder:
-    return Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
+    return Embedder(cfg.embedding_model_path, cfg.embedding_batch_size, cfg.embedding_cache_size,
+                    cfg.embedding_threads)
 
 
 def build_backend(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> StoreBackend:

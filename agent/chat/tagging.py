@@ -20,7 +20,7 @@ KNOWLEDGE_INTENTS = frozenset({POLICY_QUESTION, OUT_OF_SCOPE})
 
 
 class RouterTagger:
-    """`IntentTagger` over a routing function: the engine's own (shares its cache and lock), or a router's."""
+    """`IntentTagger` over a routing function: the engine's own, or a router's."""
 
     def __init__(self, route: Callable[[str], Routing]) -> None:
         self.route = route
@@ -39,14 +39,7 @@ class RouterTagger:
                 ready.set_exception(exc)
 
         threading.Thread(target=build, name="intent-router", daemon=True).start()
-        lock = threading.Lock()  # the router's embedding cache is not thread-safe
-
-        def route(text: str) -> Routing:
-            router = ready.result()
-            with lock:
-                return router.route(text)
-
-        return cls(route)
+        return cls(lambda text: ready.result().route(text))
 
     def tag(self, text: str) -> IntentTag | None:
         try:

@@ -32,15 +32,17 @@ class StepStore(StoreBase):
         async def run(conn: AsyncConnection) -> None:
             await self._ensure_thread(conn, thread_id)  # create_step may come before update_thread
             stmt = insert(conn, steps).values(values | {"created_at": values.get("created_at") or utcnow()})
-            changed = {k: stmt.excluded[k] for k in values if k not in ("id", "thread_id")}
+            excluded = stmt.excluded
+            changed = {k: excluded[k] for k in values if k not in ("id", "thread_id")}
             # A known step id only updates inside its own thread: ids are client-chosen for user messages.
             if changed:
                 stmt = stmt.on_conflict_do_update(
-                    index_elements=["id"], set_=changed, where=steps.c.thread_id == stmt.excluded.thread_id
-                )
+                    index_elements=["id"], set_=changed, where=steps.c.thread_id == excluded.thread_id
+                ).returning(steps.c.thread_id)
+                if (await conn.execute(stmt)).first() is not None:
+                    return  # inserted, or updated in its own thread: nothing returned means another thread's
             else:
-                stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
-            await conn.execute(stmt)
+                await conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
             owner = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar_one()
             if owner != thread_id:
                 raise ThreadOwnershipError(f"step {step_id} belongs to another thread", thread_id=thread_id)

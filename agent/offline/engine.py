@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import threading
 from collections.abc import AsyncIterator
 
 from agent.offline import entities, replies
@@ -51,7 +50,6 @@ class DialogueEngine:
         self.router = router
         self.answerer = answerer  # the extractive help-centre answerer, for policy questions
         self.app = app
-        self._routing = threading.Lock()  # the router's embedding cache is shared by every conversation
 
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: Settings) -> DialogueEngine:
@@ -91,9 +89,8 @@ class DialogueEngine:
         return step
 
     def route(self, text: str) -> Routing:
-        """The message's intent (thread-safe: every conversation shares the router's cache); blocks: embeds."""
-        with self._routing:
-            return self.router.route(text)
+        """The message's intent; blocks: embeds (concurrent conversations share the embedder's passes)."""
+        return self.router.route(text)
 
     async def _decide(self, request: ModelRequest, state: DialogueState, text: str, routing: Routing) -> Step:
         flow, intent = state.flow, cues.disambiguate(routing, text)
@@ -209,8 +206,7 @@ class DialogueEngine:
         """The message's requests when it makes several (blocks: routes its pieces)."""
         if len(pieces(text)) < 2 and len(entities.order_ids(text)) < 2:
             return []
-        with self._routing:
-            return split_requests(text, self.router.route_many)
+        return split_requests(text, self.router.route_many)
 
     async def _queue(self, request: ModelRequest, state: DialogueState, requests: list[Request]) -> Step:
         """Say what was understood, answer its questions, start the first request and keep the rest for when

@@ -24,7 +24,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from cachetools import LRUCache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -36,7 +35,6 @@ from agent.offline.intents import (
 from agent.settings import OfflineSettings
 from knowledge.embedder import Embedder
 
-_CACHE_SIZE = 4096  # message embeddings kept, so re-deciding a data set with other limits is free
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[A-Za-z]+")
 _MIN_TYPO_LENGTH = 4  # shorter words have too many neighbours to correct safely
@@ -93,7 +91,6 @@ class IntentRouter:
         self._dimensions = vectors.shape[1]
         self._classifier = IntentClassifier(texts, labels, vectors, options)
         self._typos = TypoCorrector([text for intent in examples for text in examples[intent]])
-        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=_CACHE_SIZE)
 
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: OfflineSettings) -> IntentRouter:
@@ -140,13 +137,7 @@ class IntentRouter:
     def _embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self._dimensions), dtype=np.float32)
-        # Held here too: a batch larger than the cache would evict its own first vectors.
-        known = {text: self._cache[text] for text in dict.fromkeys(texts) if text in self._cache}
-        missing = [text for text in dict.fromkeys(texts) if text not in known]
-        if missing:
-            for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
-                known[text] = self._cache[text] = vector
-        return np.stack([known[text] for text in texts])
+        return self.embedder.embed(texts)  # the embedder keeps recent texts: re-deciding a data set is free
 
     def _decide(self, row: np.ndarray, similarity: float, ours: bool) -> Routing:
         classes = self._classifier.classes

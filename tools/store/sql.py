@@ -54,7 +54,9 @@ def make_engine(url: str, schema: str = "", echo: bool = False) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=True, execution_options=options)
+    # A PostgreSQL connection may have died with its server since it was pooled; a SQLite file cannot go away
+    # under its connection, and the ping would cost a round trip through aiosqlite's thread per checkout.
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=backend != "sqlite", execution_options=options)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:

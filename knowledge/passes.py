@@ -1,0 +1,85 @@
+"""Forward passes shared by concurrent callers, as model servers batch requests.
+
+A hundred conversations embed their messages at about the same moment. Run side by side, each call is a
+forward pass of its own, fighting the others for the same two cores; one pass over all of them costs little
+more than one over a single message. So a call that finds the model busy waits, and when the pass ends the
+first waiting caller runs one pass for every call queued behind it ("group commit"). Nobody waits on a timer:
+alone, a call runs at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(eq=False)
+class _Call:
+    texts: list[str]
+    vectors: np.ndarray | None = None
+    error: BaseException | None = None
+    done: bool = field(default=False)
+
+
+class SharedPasses:
+    """`run(texts)` from any thread; calls queued while a pass runs share the next one, up to `max_texts`
+    texts (a call larger than that still runs, alone)."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_texts: int) -> None:
+        self._encode = encode
+        self.max_texts = max_texts
+        self._queue: deque[_Call] = deque()
+        self._busy = False
+        self._changed = threading.Condition()
+        self.passes = 0  # forward passes run: what the sharing saves shows against the calls made
+        self.texts = 0  # texts run through the model
+
+    def run(self, texts: list[str]) -> np.ndarray:
+        call = _Call(list(texts))
+        with self._changed:
+            self._queue.append(call)
+            while not call.done:
+                if self._busy:
+                    self._changed.wait()
+                    continue
+                self._busy = True
+                batch = self._take()
+                self._changed.release()
+                try:
+                    self._pass(batch)
+                finally:
+                    self._changed.acquire()
+                    self._busy = False
+                    self._changed.notify_all()
+        if call.error is not None:
+            raise call.error
+        assert call.vectors is not None
+        return call.vectors
+
+    def _take(self) -> list[_Call]:
+        batch = [self._queue.popleft()]
+        size = len(batch[0].texts)
+        while self._queue and size + len(self._queue[0].texts) <= self.max_texts:
+            size += len(self._queue[0].texts)
+            batch.append(self._queue.popleft())
+        return batch
+
+    def _pass(self, batch: list[_Call]) -> None:
+        """One forward pass for the batch; each call gets its rows, or the pass's error."""
+        texts = [text for call in batch for text in call.texts]
+        self.passes += 1
+        self.texts += len(texts)
+        try:
+            vectors = self._encode(texts)
+        except BaseException as exc:  # every caller in the pass sees the failure, none waits forever
+            for call in batch:
+                call.error, call.done = exc, True
+            return
+        start = 0
+        for call in batch:
+            call.vectors, call.done = vectors[start:start + len(call.texts)], True
+            start += len(call.texts)

@@ -1,0 +1,89 @@
+"""Concurrent embedding calls share forward passes (knowledge.passes), and the embedder runs a text once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from knowledge.embedder import Embedder
+from knowledge.passes import SharedPasses
+
+
+class SlowModel:
+    """Encodes a text as [len(text)], taking a while per pass, as a forward pass does; records each pass."""
+
+    def __init__(self, pass_s: float = 0.05) -> None:
+        self.pass_s = pass_s
+        self.passes: list[list[str]] = []
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        self.passes.append(list(texts))
+        time.sleep(self.pass_s)
+        if "boom" in texts:
+            raise RuntimeError("the model failed")
+        return np.array([[float(len(t))] for t in texts], dtype=np.float32)
+
+
+def run_at_once(passes: SharedPasses, calls: list[list[str]]) -> list[np.ndarray | BaseException]:
+    results: list[np.ndarray | BaseException] = [np.zeros(0)] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = passes.run(calls[i])
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def test_calls_made_while_a_pass_runs_share_the_next_one():
+    model = SlowModel()
+    passes = SharedPasses(model, max_texts=64)
+    calls = [[f"message {i}" + "!" * i] for i in range(20)]
+    results = run_at_once(passes, calls)
+    for call, result in zip(calls, results, strict=True):
+        assert isinstance(result, np.ndarray)
+        assert result.tolist() == [[float(len(call[0]))]]  # each caller gets its own rows back
+    # The first caller runs alone; everyone who arrived meanwhile goes in the next pass or two.
+    assert len(model.passes) <= 4, [len(p) for p in model.passes]
+    assert sorted(t for p in model.passes for t in p) == sorted(c[0] for c in calls)
+
+
+def test_a_pass_holds_at_most_max_texts_but_a_large_call_still_runs():
+    model = SlowModel()
+    passes = SharedPasses(model, max_texts=4)
+    results = run_at_once(passes, [["a", "b", "c"], ["d", "e"], list("fghijk")])
+    assert all(isinstance(r, np.ndarray) for r in results)
+    assert all(len(p) <= 4 or len(p) == 6 for p in model.passes)
+    assert results[2].shape == (6, 1)
+
+
+def test_a_failed_pass_fails_its_callers_and_the_next_pass_runs():
+    model = SlowModel()
+    passes = SharedPasses(model, max_texts=64)
+    results = run_at_once(passes, [["boom"], ["fine"], ["also fine"]])
+    failed = [r for r in results if isinstance(r, RuntimeError)]
+    assert failed, "the caller whose pass failed must see the error"
+    with pytest.raises(RuntimeError):
+        passes.run(["boom"])
+    assert passes.run(["after"]).tolist() == [[5.0]]  # the model is not left marked busy
+
+
+def test_the_embedder_runs_a_text_through_the_model_once():
+    embedder = Embedder()
+    first = embedder.embed(["where is my order", "where is my order", "track my parcel"])
+    assert embedder.embedded == 2
+    again = embedder.embed(["track my parcel", "where is my order"])
+    assert embedder.embedded == 2
+    np.testing.assert_array_equal(again, first[[2, 0]])
+    assert Embedder(cache_size=0).embed(["where is my order"]).shape == (1, embedder.dimension)
