@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import chainlit as cl
 from chainlit.server import app as server
@@ -142,9 +141,6 @@ async def on_app_startup() -> None:
     if settings.auth.enabled and settings.auth.demo_users:
         await ensure_demo_users(settings)
     loop = asyncio.get_running_loop()
-    # asyncio.to_thread's default pool has min(32, cores + 4) threads: 6 here, so at most 6 conversations could
-    # wait for (and share) one embedding pass. Waiting threads cost nothing.
-    loop.set_default_executor(ThreadPoolExecutor(settings.chat.worker_threads, thread_name_prefix="blocking"))
     loop.create_task(expire_uploads())
     if settings.auth.demo_conversations and not settings.llm.configured:  # never spend a paid model on demo data
         loop.create_task(seed_demo())

@@ -139,10 +139,6 @@ class ChatSettings(BaseSettings):
         10, gt=0, description="Model/tool round trips per turn (several requests in one message take a few each)"
     )
     turn_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for one turn")
-    worker_threads: int = Field(
-        64, gt=0, description="Threads for blocking work (embedding, retrieval, file reads). Conversations waiting "
-        "for the embedding model share its next forward pass, so more threads make bigger, cheaper passes"
-    )
 
 
 class AuthSettings(BaseSettings):
