@@ -81,7 +81,6 @@ class OfflineSettings(BaseSettings):
         description="Below this similarity an answer opens with \"I don't know that for sure\" and names the "
         "section it quotes",
     )
-    sentence_cache_size: int = Field(20000, gt=0, description="Sentence embeddings kept in memory (~1.5 KB each)")
     intent_threshold: float = Field(
         0.55, ge=0, le=1,
         description="Probability the likeliest store intent needs, or the message is out of scope (chosen on dev data)",

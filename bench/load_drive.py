@@ -12,9 +12,9 @@ import contextlib
 import json
 import math
 import time
-from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tests.cluster import AppInstance, ChatClient, Turn

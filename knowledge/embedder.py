@@ -31,7 +31,7 @@ class Embedder:
     retriever and the answerer all embed the same message), and calls from several threads share forward
     passes (`SharedPasses`) instead of running side by side on the same cores."""
 
-    def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 4096, threads: int = 0) -> None:
+    def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 20000, threads: int = 0) -> None:
         self.model_path = model_path or packaged_model_path()
         self.batch_size = batch_size
         self.threads = threads

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,7 +22,7 @@ class _Call:
     texts: list[str]
     vectors: np.ndarray | None = None
     error: BaseException | None = None
-    done: bool = field(default=False)
+    done: bool = False
 
 
 class SharedPasses:
@@ -35,7 +35,6 @@ class SharedPasses:
         self._queue: deque[_Call] = deque()
         self._busy = False
         self._changed = threading.Condition()
-        self.passes = 0  # forward passes run: what the sharing saves shows against the calls made
         self.texts = 0  # texts run through the model
 
     def run(self, texts: list[str]) -> np.ndarray:
@@ -71,7 +70,6 @@ class SharedPasses:
     def _pass(self, batch: list[_Call]) -> None:
         """One forward pass for the batch; each call gets its rows, or the pass's error."""
         texts = [text for call in batch for text in call.texts]
-        self.passes += 1
         self.texts += len(texts)
         try:
             vectors = self._encode(texts)

@@ -44,8 +44,8 @@ class KnowledgeSettings(BaseSettings):
         64, gt=0, description="Texts per embedding batch; also the most texts concurrent conversations share in one pass"
     )
     embedding_cache_size: int = Field(
-        4096, ge=0, description="Texts whose embeddings are kept (a message is routed, searched and answered: "
-        "embedded once); 0 = none"
+        20000, ge=0, description="Texts whose embeddings are kept in memory (~1.5 KB each): messages (routed, "
+        "searched and answered: embedded once) and the help-centre sentences answers are scored on; 0 = none"
     )
     embedding_threads: int = Field(
         0, ge=0, description="torch's intra-op threads for embedding; 0 = torch's default (one per core)"

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -105,8 +103,6 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.settings = settings
         self.app = app
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()  # answers run in worker threads and share the cache
 
     def human_contact(self) -> str:
         return f"email {self.app.support_email} ({self.app.support_hours})"
@@ -148,7 +144,8 @@ class ExtractiveAnswerer:
         if not candidates:
             return None
         query = self.embedder.embed([question])[0]
-        vectors = self._sentence_vectors([c.text for c in candidates])
+        # The embedder keeps recent texts: the same passages' sentences come back turn after turn.
+        vectors = self.embedder.embed([c.text for c in candidates])
         meaning = vectors @ query
         if float(np.max(meaning)) < self.settings.min_sentence_score:
             return None  # a related article, but no sentence that answers the question
@@ -267,18 +264,3 @@ class ExtractiveAnswerer:
         said = " ".join(quoted).lower()
         names = [n for n in _NAME.findall(question) if n not in _NOT_NAMES and n.lower() not in said]
         return ", ".join(dict.fromkeys(names)) or None
-
-    def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
-        """Embeddings of knowledge-base sentences, cached: the same passages come back turn after turn."""
-        with self._cache_lock:
-            missing = list(dict.fromkeys(s for s in sentences if s not in self._cache))
-        vectors = dict(zip(missing, self.embedder.embed(missing), strict=True)) if missing else {}
-        with self._cache_lock:
-            self._cache.update(vectors)
-            for sentence in sentences:
-                if sentence in self._cache:
-                    self._cache.move_to_end(sentence)
-            found = np.stack([self._cache[s] if s in self._cache else vectors[s] for s in sentences])
-            while len(self._cache) > self.settings.sentence_cache_size:
-                self._cache.popitem(last=False)
-        return found
