@@ -26,6 +26,10 @@ from agent.readiness import readiness
 from agent.settings import get_settings
 from agent.users import verify
 from agent.web import limits, routes, workspace
+from agent.web.avatars import avatar_routes
+from agent.web.customer_panel import CustomerPanel
+from agent.web.live import LiveParts
+from agent.web.live_chat import LiveFeeds
 from agent.web.observability import OpenSessions, RequestIdMiddleware, drain_on_sigterm
 from agent.web.handlers import handle_action, handle_choice, handle_message
 from agent.web.render import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION
@@ -39,7 +43,7 @@ log = logging.getLogger("app")
 history = SQLDataLayer.from_settings(
     settings.database, on_thread_deleted=lambda thread_id: asyncio.to_thread(services.uploads.delete, thread_id)
 )
-services = build_services(settings, history=StoreHistory(history), facts=history)
+services = build_services(settings, history=StoreHistory(history), facts=history, handovers=history)
 
 WELCOME = (
     f"**Hi, I'm the {settings.app.store_name} assistant.** I can answer questions about shipping, "
@@ -73,8 +77,14 @@ routes.install(server, routes.routes(history, services.registry.health,
 server.add_middleware(RequestIdMiddleware)
 watch_circuits(services.registry.health)
 open_sessions = OpenSessions()
+live = (LiveParts(services.desk, services.relay, CustomerPanel(services.registry), settings.chat.live_heartbeat_s)
+        if services.desk is not None else None)
 routes.install(server, workspace.workspace_routes(history, settings.auth.enabled, analytics=settings.analytics,
-                                                  embedder=services.knowledge.embedder, tickets=services.store))
+                                                  embedder=services.knowledge.embedder, tickets=services.store,
+                                                  live=live))
+routes.install(server, avatar_routes({"default", settings.app.assistant_name, chainlit_config.ui.name}))
+feeds = LiveFeeds(services.relay)  # a human's messages, shown in the customer's open chat
+feeds.follow_reconnects(sio)
 
 
 if settings.auth.enabled:
@@ -167,6 +177,7 @@ async def expire_uploads() -> None:
 async def on_chat_start() -> None:
     # Nothing to load yet: state is created by the first message, under the conversation's lock.
     open_sessions.seen(cl.context.session.id)
+    await feeds.follow()
     log.info("conversation %s started", cl.context.session.thread_id)
 
 
@@ -175,12 +186,14 @@ async def on_chat_resume(thread: ThreadDict) -> None:
     # Memory is loaded (or rebuilt from this history) by the next message, under the lock, so
     # opening a thread never waits behind a turn running on another instance.
     open_sessions.seen(cl.context.session.id)
+    await feeds.follow()
     log.info("conversation %s resumed", thread["id"])
 
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     open_sessions.seen(cl.context.session.id)  # a reconnected session runs no start hook
+    await feeds.follow()  # the thread may be new since the chat started (Chainlit's "new chat")
     await handle_message(message, services.chat, cl.context.session.thread_id, cl.user_session.get("user"))
 
 
@@ -205,4 +218,5 @@ async def on_stop() -> None:
 async def on_chat_end() -> None:
     # Fires on every disconnect, not only at the end: state stays for a reconnect or resume.
     open_sessions.gone(cl.context.session.id)
+    feeds.stop(cl.context.session.id)
     log.info("conversation %s disconnected", cl.context.session.thread_id)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from agent.chat.desk import HumanDesk
 from agent.chat.facts_log import FactsLog, IntentTagger
+from agent.chat.handovers import Handovers
 from agent.chat.history import History
 from agent.chat.service import ChatService
 from agent.chat.tagging import RouterTagger
@@ -17,6 +19,7 @@ from agent.runner.orchestrator import SupportAgent
 from agent.sessions.base import RateLimiter, SessionStore
 from agent.sessions.conversations import ConversationRepository
 from agent.sessions.memory import MemoryRateLimiter, MemorySessionStore
+from agent.sessions.relay import MemoryRelay, Relay
 from agent.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.embedder import Embedder
@@ -40,6 +43,8 @@ class Services:
     uploads: UploadLibrary
     login_limiter: RateLimiter
     store: StoreDatabase
+    relay: Relay
+    desk: HumanDesk | None = None  # live hand-overs, when the history can keep them
 
 
 def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
@@ -52,13 +57,14 @@ def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
     return DialogueEngine.from_settings(embedder, settings)
 
 
-def build_sessions(settings: Settings) -> tuple[SessionStore, RateLimiter, RateLimiter]:
-    """The session store, the per-user message limiter and the per-IP sign-in limiter."""
+def build_sessions(settings: Settings) -> tuple[SessionStore, RateLimiter, RateLimiter, Relay]:
+    """The session store, the per-user message limiter, the per-IP sign-in limiter and the hand-over relay."""
     cfg, auth = settings.sessions, settings.auth
     if not cfg.redis_url:
         return (MemorySessionStore(cfg.ttl_s, cfg.lock_wait_s),
                 MemoryRateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst),
-                MemoryRateLimiter(auth.login_attempts_per_minute, auth.login_burst))
+                MemoryRateLimiter(auth.login_attempts_per_minute, auth.login_burst), MemoryRelay())
+    from agent.sessions.redis_relay import RedisRelay
     from agent.sessions.redis_store import RedisRateLimiter, RedisSessionStore, connect, fernet
 
     client = connect(cfg.redis_url)
@@ -72,7 +78,7 @@ def build_sessions(settings: Settings) -> tuple[SessionStore, RateLimiter, RateL
                                 burst=cfg.rate_limit_burst)
     logins = RedisRateLimiter(client, prefix=cfg.key_prefix, per_minute=auth.login_attempts_per_minute,
                               burst=auth.login_burst)
-    return store, messages, logins
+    return store, messages, logins, RedisRelay(client, prefix=cfg.key_prefix)
 
 
 def build_conversations(settings: Settings, store: SessionStore, model: ChatModel,
@@ -97,9 +103,9 @@ def build_registry(settings: Settings, knowledge: KnowledgeBase, store: StoreDat
 
 
 def build_services(settings: Settings, *, sync_docs: bool = True, history: History | None = None,
-                   facts: FactsLog | None = None) -> Services:
+                   facts: FactsLog | None = None, handovers: Handovers | None = None) -> Services:
     """Everything the app runs on; `history` is where the chat service writes every message, `facts` where it
-    keeps each conversation's facts (both the data layer)."""
+    keeps each conversation's facts, `handovers` who holds a conversation (all three the data layer)."""
     cfg = settings.knowledge
     embedder = build_embedder(cfg)
     backend = build_backend(cfg, embedder)
@@ -111,9 +117,13 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
     registry = build_registry(settings, knowledge, shop)
     model = build_model(settings, embedder)
     agent = SupportAgent(model, registry, knowledge, settings, uploads=uploads, accounts=AccountDirectory(shop).customer_for)
-    store, limiter, login_limiter = build_sessions(settings)
+    store, limiter, login_limiter, relay = build_sessions(settings)
     conversations = build_conversations(settings, store, model, history)
     tagger = build_tagger(settings, embedder, model) if facts is not None else None
+    desk = None
+    if handovers is not None and history is not None:
+        desk = HumanDesk(handovers, history, relay, limiter, store_name=settings.app.store_name,
+                         assistant_name=settings.app.assistant_name, max_chars=settings.chat.max_message_chars)
     chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name,
-                       facts=facts, tagger=tagger)
-    return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop)
+                       facts=facts, tagger=tagger, desk=desk)
+    return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop, relay, desk)

@@ -138,6 +138,10 @@ class ChatSettings(BaseSettings):
         10, gt=0, description="Model/tool round trips per turn (several requests in one message take a few each)"
     )
     turn_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for one turn")
+    live_heartbeat_s: float = Field(
+        15.0, gt=0, description="Keep-alive interval of a live hand-over page's event stream (below proxies' idle "
+        "timeouts; nginx's proxy_read_timeout is 60 s by default)"
+    )
 
 
 class AuthSettings(BaseSettings):

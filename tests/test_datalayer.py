@@ -61,7 +61,7 @@ async def _assert_schema_matches_models(url: str, schema: str) -> None:
             if schema:  # compare the unqualified models against our schema, not `public`
                 await conn.execute(text(f'SET search_path TO "{schema}"'))
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
-            assert version == ["0003"]
+            assert version == ["0004"]
 
             def diff(sync_conn):
                 context = MigrationContext.configure(sync_conn, opts={"compare_type": True})

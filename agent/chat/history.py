@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 from tools.base import ToolResult
 
-Speaker = Literal["customer", "assistant", "tool"]
+Speaker = Literal["customer", "assistant", "tool", "human"]  # human: a staff member who took the conversation over
 
 
 def now() -> datetime:
@@ -36,6 +36,7 @@ class Entry:
     created_at: datetime | None = None
     input: str | None = None  # a tool's arguments, as JSON
     is_error: bool = False
+    staff: str | None = None  # a human's sign-in identifier: their messages are marked as human in the store
 
 
 def tool_step_id(reply_id: str, call_id: str) -> str:

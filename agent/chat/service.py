@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent import metrics
+from agent.chat.desk import HumanDesk
 from agent.chat.facts import FactsLog, FactsRecorder, IntentTagger, TurnFacts
 from agent.chat.history import Entry, History, now, tool_output, tool_step_id
 from agent.chat.intake import Upload, take_in
@@ -41,6 +42,10 @@ RATE_LIMITED = (
 STOPPING = (
     "I'm restarting for maintenance and can't take new messages on this connection. Your message was not "
     "processed: please send it again in a moment; this conversation and its history are kept."
+)
+HELD_CARD = (
+    "{name} from our support team is handling this conversation now, so this card can no longer be used. "
+    "Nothing was changed; {name} can make the change for you."
 )
 Turn = Callable[[Conversation, "Transcript"], AsyncIterator[AgentEvent]]
 
@@ -90,7 +95,7 @@ class ChatService:
     def __init__(self, agent: SupportAgent, conversations: ConversationRepository, limiter: RateLimiter,
                  uploads: UploadLibrary | None = None, history: History | None = None,
                  assistant_name: str = "Assistant", facts: FactsLog | None = None,
-                 tagger: IntentTagger | None = None) -> None:
+                 tagger: IntentTagger | None = None, desk: HumanDesk | None = None) -> None:
         self.agent = agent
         self.conversations = conversations
         self.limiter = limiter
@@ -98,6 +103,7 @@ class ChatService:
         self.history = history
         self.assistant_name = assistant_name
         self.recorder = FactsRecorder(facts, tagger)
+        self.desk = desk  # live hand-overs: while a human holds a conversation, its messages go to them
         self.draining = False  # set on shutdown: new messages are refused, running actions finish
         self.running = 0
 
@@ -124,13 +130,18 @@ class ChatService:
 
         async def turn(conversation: Conversation, transcript: Transcript) -> AsyncIterator[AgentEvent]:
             # The customer's message is written first, so it precedes everything the turn adds.
-            transcript.add(Entry(message_id, "customer", who.name, text))
+            message = Entry(message_id, "customer", who.name, text)
+            transcript.add(message)
             if failure := await transcript.flush():
                 yield failure
             if files and self.uploads is not None:
                 notice = Notice(new_id(), await take_in(self.uploads, conversation, files))
                 transcript.add(Entry(notice.id, "assistant", self.assistant_name, notice.text, now()))
                 yield notice
+            if self.desk is not None and await self.desk.holder(who.conversation_id) is not None:
+                await self.desk.customer_wrote(who.conversation_id, message)  # the human answers, not the assistant
+                yield TurnDone("", "human")
+                return
             if not text.strip():
                 yield TurnDone("", "completed")  # files only: the note was the answer
                 return
@@ -150,6 +161,11 @@ class ChatService:
         reply_id = reply_id or new_id()
 
         async def turn(conversation: Conversation, transcript: Transcript) -> AsyncIterator[AgentEvent]:
+            held = await self.desk.holder(who.conversation_id) if self.desk is not None else None
+            if held is not None:  # writes are the human's call now: the assistant applies nothing
+                yield Notice(new_id(), HELD_CARD.format(name=held.staff.name))
+                yield TurnDone("", "rejected")
+                return
             answer = self._answer(self.agent.resolve_action(conversation, token, approve), reply_id, transcript)
             async with aclosing(answer) as events:
                 async for event in events:

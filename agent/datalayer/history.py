@@ -13,7 +13,7 @@ from agent.chat.history import Entry
 from agent.datalayer.db import format_ts
 from agent.datalayer.store import ChatStore
 
-STEP_TYPES = {"customer": "user_message", "assistant": "assistant_message", "tool": "tool"}
+STEP_TYPES = {"customer": "user_message", "assistant": "assistant_message", "tool": "tool", "human": "assistant_message"}
 
 
 class StoreHistory:
@@ -37,6 +37,8 @@ def step_of(conversation_id: str, entry: Entry) -> dict[str, Any]:
     }  # fmt: skip
     if entry.speaker == "tool":
         step |= {"input": entry.input or "", "isError": entry.is_error, "showInput": "json"}
+    if entry.staff is not None:  # who said it: transcripts, analytics and the memory tell humans from the assistant
+        step["metadata"] = {"human": True, "staff": entry.staff}
     if entry.created_at is not None:
         created = format_ts(entry.created_at)
         step |= {"createdAt": created, "start": created, "end": created}

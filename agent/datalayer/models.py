@@ -179,6 +179,10 @@ class ConversationFacts(Base):
     ticket_status: Mapped[str | None] = mapped_column(String(16))  # open / pending / solved, kept in step
     last_rating: Mapped[int | None] = mapped_column(Integer)  # 1 👍, 0 👎, None unrated: the latest rating given
     outcome: Mapped[str] = mapped_column(String(16), default="unanswered")
+    # A human took the conversation over: escalation (the ticket's opening) -> take-over, and -> the human's
+    # first message to the customer. Only the first hand-over of a conversation is timed.
+    human_pickup_ms: Mapped[int | None] = mapped_column(Integer)
+    human_first_reply_ms: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
@@ -230,3 +234,45 @@ class TranscriptView(Base):
     thread_id: Mapped[str] = mapped_column(String(255))  # no FK: the log outlives a deleted conversation
     viewer: Mapped[str] = mapped_column(String(255))  # the staff member's identifier
     viewed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Handover(Base):
+    """A human colleague holding a conversation: while `ended_at` is NULL the assistant does not answer in it.
+
+    The partial unique index lets at most one hand-over per conversation be live, so two staff members clicking
+    Take over at once cannot both win: the second insert fails and is told who holds it."""
+
+    __tablename__ = "handovers"
+    __table_args__ = (
+        Index("ux_handovers_live", "thread_id", unique=True, sqlite_where=literal_column("ended_at IS NULL"),
+              postgresql_where=literal_column("ended_at IS NULL")),
+        Index("ix_handovers_started", "started_at"),
+    )  # fmt: skip
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    ticket_id: Mapped[str] = mapped_column(String(32))  # in the store's database, maybe another: no FK
+    staff: Mapped[str] = mapped_column(String(255))  # the human's sign-in identifier
+    staff_name: Mapped[str] = mapped_column(String(255))  # shown to the customer
+    escalated_at: Mapped[datetime] = mapped_column(DateTime)  # the ticket's opening: hand-over times count from it
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    first_reply_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(16))  # handed_back, solved
+
+
+class OutboxMessage(Base):
+    """A notification for a customer who was not in the chat when a human answered. Rows are added here; sending
+    them (email, push) is a deployment's job: a worker reads rows with `sent_at` NULL and sets it once sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thread_id: Mapped[str] = mapped_column(String(255))  # no FK: a queued notice outlives a deleted conversation
+    recipient: Mapped[str] = mapped_column(String(255))  # the customer's sign-in identifier (an email)
+    kind: Mapped[str] = mapped_column(String(32))  # human_reply
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)

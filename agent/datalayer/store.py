@@ -6,7 +6,7 @@ Writes are upserts, because Chainlit sends update_step for steps that do not
 exist yet and update_thread before the thread exists, and may send both twice.
 
 ChatStore is assembled from one part per kind of record: store_users, store_threads, store_steps,
-store_elements, store_feedback and the conversation facts (facts, facts_rebuild), over store_base (engine,
+store_elements, store_feedback, the conversation facts (facts, facts_rebuild) and live hand-overs (handovers), over store_base (engine,
 transactions, storage calls) and store_rows (tables, column maps, rows as dicts).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from agent.datalayer.audit import AuditStore
 from agent.datalayer.facts import FactsStore
 from agent.datalayer.facts_rebuild import FactsRebuild
+from agent.datalayer.handovers import HandoverStore
 from agent.datalayer.store_base import ThreadDeletedHook
 from agent.datalayer.store_elements import ElementStore
 from agent.datalayer.store_feedback import FeedbackStore
@@ -25,6 +26,7 @@ from agent.datalayer.store_users import UserStore
 __all__ = ["ChatStore", "ThreadDeletedHook"]
 
 
-class ChatStore(UserStore, ThreadStore, StepStore, ElementStore, FeedbackStore, AuditStore, FactsStore, FactsRebuild):
+class ChatStore(UserStore, ThreadStore, StepStore, ElementStore, FeedbackStore, AuditStore, FactsStore, FactsRebuild,
+                HandoverStore):
     """Chat history in SQL: users, threads, steps, elements, feedback and each conversation's facts (see each
     part's module). It is the chat service's `FactsLog`."""

@@ -95,7 +95,8 @@ class ErrorEvent:
     message: str  # safe to show the customer
 
 
-TurnStatus = Literal["completed", "failed", "max_steps", "rejected"]
+# human: the message went to the human colleague holding the conversation, not to the assistant
+TurnStatus = Literal["completed", "failed", "max_steps", "rejected", "human"]
 
 
 @dataclass(frozen=True)

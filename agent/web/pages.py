@@ -1,7 +1,8 @@
 """What every workspace page shares: the Jinja2 templates, the security headers, rendering, and date fields.
 
 Pages are autoescaped templates in agent/web/templates/. They run no script, except the analytics page, whose
-one inline script carries a fresh nonce (`page_headers(nonce)`), and load nothing from another origin.
+one inline script carries a fresh nonce (`page_headers(nonce)`), and the live hand-over page, whose script comes
+from this origin; none loads anything from another origin.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ class BadInput(ValueError):
     """A filter or form value typed wrong: the page says why, with a 400."""
 
 
-def page_headers(nonce: str | None = None) -> dict[str, str]:
-    """The workspace's headers; with `nonce`, scripts from this origin and the inline script carrying it run."""
+def page_headers(nonce: str | None = None, *, connect: bool = False) -> dict[str, str]:
+    """The workspace's headers; with `nonce`, scripts from this origin and the inline script carrying it run;
+    `connect` lets them call this origin (the live page's event stream and replies)."""
     scripts = f"; script-src 'self' 'nonce-{nonce}'; img-src 'self' data:" if nonce else "; img-src 'self'"
+    scripts += "; connect-src 'self'" if connect else ""
     return {
         "Content-Security-Policy": _POLICY + scripts,
         "Cache-Control": "private, no-store",

@@ -24,6 +24,7 @@ from chainlit.auth import get_jwt_secret
 from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from agent.chat.desk import HumanDesk
 from agent.datalayer.store import ChatStore
 from agent.web.csv_export import csv_response
 from agent.web.pages import HEADERS, BadInput, render
@@ -141,12 +142,13 @@ def _csv_cells(row: TicketRow) -> tuple[object, ...]:
             row.customer_email, row.assignee, row.conversation_id, row.summary)  # fmt: skip
 
 
-def queue_routes(history: ChatStore, store: StoreDatabase, staff_only: Callable[..., Any]) -> APIRouter:
-    """The queue's routes, guarded by the workspace's `staff_only` dependency."""
+def queue_routes(history: ChatStore, store: StoreDatabase, staff_only: Callable[..., Any],
+                 desk: HumanDesk | None = None) -> APIRouter:
+    """The queue's routes, guarded by the workspace's `staff_only` dependency; with `desk`, live hand-over."""
     router = APIRouter()
     queue = TicketQueue(store)
     _list_routes(router, queue, staff_only)
-    _ticket_routes(router, queue, history, staff_only)
+    _ticket_routes(router, queue, history, staff_only, desk)
     return router
 
 
@@ -210,7 +212,8 @@ def _list_routes(router: APIRouter, queue: TicketQueue, staff_only: Callable[...
         return csv_response(f"tickets-{stamp}.csv", CSV_HEADER, cells(), headers=HEADERS)
 
 
-def _ticket_routes(router: APIRouter, queue: TicketQueue, history: ChatStore, staff_only: Callable[..., Any]) -> None:
+def _ticket_routes(router: APIRouter, queue: TicketQueue, history: ChatStore, staff_only: Callable[..., Any],
+                   desk: HumanDesk | None) -> None:
     async def page(user: cl.User, ticket_id: str, status_code: int = 200, error: str | None = None) -> HTMLResponse:
         try:
             detail = await queue.get(ticket_id)
@@ -218,8 +221,10 @@ def _ticket_routes(router: APIRouter, queue: TicketQueue, history: ChatStore, st
             raise HTTPException(status_code=404, detail=NOT_FOUND) from None
         now = datetime.now(UTC).replace(tzinfo=None)
         me = user.identifier
+        held = await desk.holder(detail.ticket.conversation_id) if desk is not None else None
         return render("ticket.html", status_code=status_code, user=user, error=error, max_note=MAX_NOTE_CHARS,
-                      ticket=ticket_view(detail.ticket, me, now), csrf=csrf_token(me),
+                      ticket=ticket_view(detail.ticket, me, now), csrf=csrf_token(me), live=desk is not None,
+                      held=held,
                       events=[event_view(event, me) for event in reversed(detail.events)])  # fmt: skip
 
     async def act(user: cl.User, ticket_id: str, token: str, change: Callable[[], Any]) -> Response:
@@ -253,6 +258,8 @@ def _ticket_routes(router: APIRouter, queue: TicketQueue, history: ChatStore, st
         async def change() -> None:
             row = await queue.move(ticket_id, user.identifier, status)
             await _copy_to_facts(history, row)
+            if desk is not None and row.status == "solved":  # solving the ticket ends a live hand-over
+                await desk.solved(row.conversation_id)
 
         return await act(user, ticket_id, csrf, change)
 

@@ -28,10 +28,12 @@ from agent.web.analytics import analytics_routes
 from agent.web.auth import STAFF_ROLES, is_staff
 from agent.web.csv_export import csv_response
 from agent.web.pages import HEADERS, BadInput, parse_day, render
+from agent.web.live import LiveParts, live_routes
 from agent.web.queue import queue_routes
 from agent.web.routes import NOT_FOUND, signed_in_or_none
 from knowledge.embedder import Embedder
 from tools.store.db import StoreDatabase
+from tools.store.tickets import TicketQueue
 from tools.store.models import TICKET_STATUSES
 
 PAGE_SIZE = 50
@@ -123,9 +125,11 @@ def csv_cells(row: ConversationRow, base_url: str) -> tuple[object, ...]:
 
 
 def workspace_routes(history: ChatStore, sign_in_enabled: bool, *, analytics: AnalyticsSettings | None = None,
-                     embedder: SentenceEmbedder | None = None, tickets: StoreDatabase | None = None) -> APIRouter:
+                     embedder: SentenceEmbedder | None = None, tickets: StoreDatabase | None = None,
+                     live: LiveParts | None = None) -> APIRouter:
     """The /workspace routes; `sign_in_enabled` is settings.auth.enabled (off: every URL is 404). `embedder`
-    groups the analytics' content gaps: the app's own (Services.knowledge.embedder), else a MiniLM of its own."""
+    groups the analytics' content gaps: the app's own (Services.knowledge.embedder), else a MiniLM of its own.
+    `live` adds taking a ticket's conversation over (agent/web/live.py)."""
     router = APIRouter()
     queries = WorkspaceQueries(history, STAFF_ROLES)
 
@@ -143,7 +147,10 @@ def workspace_routes(history: ChatStore, sign_in_enabled: bool, *, analytics: An
     analytics_cfg = analytics or AnalyticsSettings()
     router.include_router(analytics_routes(history, staff_only, analytics_cfg, embedder or Embedder()))
     if tickets is not None:  # the escalation queue, over the store's database (Services.store)
-        router.include_router(queue_routes(history, tickets, staff_only))
+        router.include_router(queue_routes(history, tickets, staff_only, live.desk if live else None))
+        if live is not None:
+            router.include_router(live_routes(live.desk, live.relay, history, TicketQueue(tickets), live.panel,
+                                              staff_only, live.heartbeat_s))  # fmt: skip
 
     @router.get("/workspace/{rest:path}", include_in_schema=False)
     async def unknown_page(rest: str) -> None:

@@ -1,0 +1,132 @@
+"""`HumanDesk`: a human colleague taking a conversation over, writing in it, and handing it back, for every channel.
+
+Each thing said is written to the conversation's history first (as the human's message: author = their name,
+marked human in the stored step), then published on the relay: to the customer's chat on whichever instance holds
+it, and to the staff pages watching the conversation. A customer with no chat open is told through the outbox.
+While a hand-over is live the chat service sends the customer's messages here instead of to the assistant.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import UTC, datetime
+
+from agent.chat.handovers import (
+    HANDED_BACK, SOLVED, Handover, HandoverTaken, Handovers, HumanMessageRefused, NotHeld, Staff,
+)  # fmt: skip
+from agent.chat.history import Entry, History, Speaker, now
+from agent.sessions.base import RateLimiter
+from agent.sessions.relay import EventKind, LiveEvent, Relay, RelayUnavailable, customer_channel, staff_channel
+
+log = logging.getLogger(__name__)
+JOINED = "{name} from {store} support has joined the conversation."
+LEFT = "{name} has left; the assistant is back."
+CLOSED = "{name} has marked this conversation solved. If you need anything else, just write: the assistant is back."
+EMPTY = "Write a message first."
+TOO_LONG = "That message is too long ({length:,} characters). Please keep it under {limit:,}."
+TOO_FAST = "You're sending messages too fast. Please wait {wait} seconds and send it again."
+NOTICE_SUBJECT = "{name} from {store} support replied to your conversation"
+
+
+def _ms(later: datetime, earlier: datetime) -> int:
+    return max(0, round((later - earlier).total_seconds() * 1000))
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+class HumanDesk:
+    def __init__(self, handovers: Handovers, history: History, relay: Relay, limiter: RateLimiter, *,
+                 store_name: str, assistant_name: str, max_chars: int) -> None:  # fmt: skip
+        self.handovers = handovers
+        self.history = history
+        self.relay = relay
+        self.limiter = limiter
+        self.store_name = store_name
+        self.assistant_name = assistant_name
+        self.max_chars = max_chars
+
+    async def holder(self, conversation_id: str) -> Handover | None:
+        return await self.handovers.live_handover(conversation_id)
+
+    async def take_over(self, conversation_id: str, ticket_id: str, escalated_at: datetime, staff: Staff) -> Handover:
+        """`staff` holds the conversation from now on (HandoverTaken if someone else does); said in the chat once."""
+        before = await self.handovers.live_handover(conversation_id)
+        held = await self.handovers.start_handover(conversation_id, ticket_id, staff, _naive(escalated_at))
+        if before is not None and before.id == held.id:
+            return held  # took it again: already announced
+        await self._say(conversation_id, "joined", "human", staff.name, JOINED.format(name=staff.name, store=self.store_name),
+                        staff)  # fmt: skip
+        await self.handovers.handover_times(conversation_id, pickup_ms=_ms(held.started_at, held.escalated_at))
+        return held
+
+    async def reply(self, conversation_id: str, staff: Staff, text: str) -> LiveEvent:
+        """The holder's message to the customer: checked like a customer's, stored, delivered or queued."""
+        text = text.strip()
+        if not text:
+            raise HumanMessageRefused(EMPTY)
+        if len(text) > self.max_chars:
+            raise HumanMessageRefused(TOO_LONG.format(length=len(text), limit=self.max_chars))
+        held = await self._held_by(conversation_id, staff)
+        decision = await self.limiter.hit(f"staff:{staff.identifier}")
+        if not decision.allowed:
+            raise HumanMessageRefused(TOO_FAST.format(wait=max(1, math.ceil(decision.retry_after_s))), status=429)
+        event, reached = await self._say(conversation_id, "human", "human", staff.name, text, staff)
+        if await self.handovers.first_human_reply(held):
+            await self.handovers.handover_times(conversation_id, first_reply_ms=_ms(_naive(now()), held.escalated_at))
+        if not reached:  # no chat of the customer's is open on any instance
+            subject = NOTICE_SUBJECT.format(name=staff.name, store=self.store_name)
+            await self.handovers.notify_absent(conversation_id, subject, text)
+        return event
+
+    async def hand_back(self, conversation_id: str, staff: Staff) -> None:
+        """The holder gives the conversation back to the assistant."""
+        await self._held_by(conversation_id, staff)
+        await self._end(conversation_id, HANDED_BACK, LEFT)
+
+    async def solved(self, conversation_id: str) -> None:
+        """The conversation's ticket was solved: a live hand-over ends with it."""
+        await self._end(conversation_id, SOLVED, CLOSED)
+
+    async def customer_wrote(self, conversation_id: str, entry: Entry) -> None:
+        """A customer's message (already stored) while a human holds the conversation: to the staff pages."""
+        await self._publish(staff_channel(conversation_id), self._event(conversation_id, "customer", entry))
+
+    async def _held_by(self, conversation_id: str, staff: Staff) -> Handover:
+        held = await self.handovers.live_handover(conversation_id)
+        if held is None:
+            raise NotHeld()
+        if held.staff.identifier != staff.identifier:
+            raise HandoverTaken(held.staff)
+        return held
+
+    async def _end(self, conversation_id: str, reason: str, wording: str) -> None:
+        ended = await self.handovers.end_handover(conversation_id, reason)
+        if ended is not None:
+            await self._say(conversation_id, "left", "assistant", self.assistant_name,
+                            wording.format(name=ended.staff.name), ended.staff)  # fmt: skip
+
+    async def _say(self, conversation_id: str, kind: EventKind, speaker: Speaker, author: str, text: str,
+                   staff: Staff) -> tuple[LiveEvent, bool]:
+        """Store, then publish to both sides; whether a customer's chat received it."""
+        marked = staff.identifier if speaker == "human" else None
+        entry = Entry(str(uuid.uuid4()), speaker, author, text, now(), staff=marked)
+        await self.history.record(conversation_id, [entry])
+        event = self._event(conversation_id, kind, entry, staff.identifier)
+        reached = await self._publish(customer_channel(conversation_id), event)
+        await self._publish(staff_channel(conversation_id), event)
+        return event, reached > 0
+
+    def _event(self, conversation_id: str, kind: EventKind, entry: Entry, staff: str | None = None) -> LiveEvent:
+        at = (entry.created_at or now()).isoformat()
+        return LiveEvent(conversation_id, kind, entry.id, entry.author, entry.text, at, staff)
+
+    async def _publish(self, channel: str, event: LiveEvent) -> int:
+        try:
+            return await self.relay.publish(channel, event)
+        except RelayUnavailable as exc:  # stored already: the other side reads it on its next load
+            log.warning("live delivery of %s in conversation %s failed: %s", event.kind, event.conversation_id, exc)
+            return 0

@@ -1,0 +1,221 @@
+"""Live hand-over without a screen: the hand-over records (SQLite and PostgreSQL), the desk over a real chat
+store and the in-process relay, and the chat service keeping the assistant quiet while a human holds the
+conversation. The browser tests (tests/test_browser_handover.py) drive the same through the pages."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from agent.chat.facts import FactsRecorder
+from agent.chat.desk import CLOSED, JOINED, LEFT, HumanDesk
+from agent.chat.handovers import HandoverTaken, HumanMessageRefused, NotHeld, Staff
+from agent.chat.service import HELD_CARD, Customer
+from agent.datalayer import models
+from agent.datalayer.history import StoreHistory
+from agent.runner.events import ConfirmationRequested, Notice, TextDelta, TurnDone
+from agent.sessions.memory import MemoryRateLimiter
+from agent.sessions.relay import MemoryRelay, customer_channel, staff_channel
+from tests.datalayer_fixtures import chat_store, no_database_env  # noqa: F401  (fixtures)
+from tests.postgres import pg_schema  # noqa: F401
+from tests.test_chat_service import collect, history, make_service, text_of  # noqa: F401
+from tests.test_dialogue_engine import router, shop, status, template  # noqa: F401  (fixtures)
+from tools.store.sql import utcnow
+
+LEE = Staff("lee@larkspur.example", "Lee Park")
+SAM = Staff("sam@larkspur.example", "Sam Ortiz")
+
+
+async def owned_thread(store, identifier: str = "maya@example.com") -> str:
+    user = await store.ensure_user(identifier, "Maya", {})
+    thread_id = str(uuid.uuid4())
+    await store.update_thread(thread_id, name="Help", user_id=user["id"])
+    return thread_id
+
+
+def make_desk(store, relay=None, limiter=None, max_chars: int = 200) -> HumanDesk:
+    return HumanDesk(store, StoreHistory(store), relay or MemoryRelay(), limiter or MemoryRateLimiter(600, 100),
+                     store_name="Larkspur Goods", assistant_name="Larkspur Assistant", max_chars=max_chars)
+
+
+async def steps_of(store, thread_id: str) -> list[dict]:
+    return (await store.get_thread(thread_id))["steps"]
+
+
+# ---- the records ----------------------------------------------------------------------------------------------
+
+async def test_one_human_holds_a_conversation_at_a_time(chat_store):
+    thread_id = await owned_thread(chat_store)
+    held = await chat_store.start_handover(thread_id, "T-1", LEE, utcnow())
+    assert (await chat_store.live_handover(thread_id)).staff == LEE
+    assert (await chat_store.start_handover(thread_id, "T-1", LEE, utcnow())).id == held.id  # again: the same
+    with pytest.raises(HandoverTaken) as taken:
+        await chat_store.start_handover(thread_id, "T-1", SAM, utcnow())
+    assert "Lee Park" in taken.value.user_message
+    ended = await chat_store.end_handover(thread_id, "handed_back")
+    assert ended.id == held.id and ended.ended_at is not None
+    assert await chat_store.live_handover(thread_id) is None
+    assert (await chat_store.start_handover(thread_id, "T-1", SAM, utcnow())).staff == SAM  # free again
+
+
+async def test_two_take_overs_at_once_have_one_winner(chat_store):
+    thread_id = await owned_thread(chat_store)
+    results = await asyncio.gather(*(chat_store.start_handover(thread_id, "T-1", who, utcnow()) for who in (LEE, SAM)),
+                                   return_exceptions=True)  # fmt: skip
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1 and sum(isinstance(r, HandoverTaken) for r in results) == 1
+    assert (await chat_store.live_handover(thread_id)).staff == winners[0].staff
+
+
+async def test_the_first_reply_is_stamped_once(chat_store):
+    thread_id = await owned_thread(chat_store)
+    held = await chat_store.start_handover(thread_id, "T-1", LEE, utcnow())
+    assert await chat_store.first_human_reply(held) is True
+    assert await chat_store.first_human_reply(held) is False
+
+
+async def test_only_a_signed_in_owner_gets_an_outbox_row(chat_store):
+    owned, anonymous = await owned_thread(chat_store), str(uuid.uuid4())
+    await chat_store.update_thread(anonymous, name="anon")
+    assert await chat_store.notify_absent(owned, "Lee replied", "Hello") is True
+    assert await chat_store.notify_absent(anonymous, "Lee replied", "Hello") is False
+    rows = await chat_store.pending_notifications(10)
+    assert [(r["thread_id"], r["recipient"], r["kind"], r["body"]) for r in rows] == [
+        (owned, "maya@example.com", "human_reply", "Hello")]
+
+
+# ---- the desk -------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+async def store(history):  # noqa: F811  (SQLite chat store of tests/test_chat_service.py)
+    return history
+
+
+async def test_taking_over_is_said_to_both_sides_and_stored(store):
+    relay = MemoryRelay()
+    desk = make_desk(store, relay)
+    thread_id = await owned_thread(store)
+    async with relay.listen(customer_channel(thread_id)) as customer, relay.listen(staff_channel(thread_id)) as staff:
+        await desk.take_over(thread_id, "T-1", utcnow() - timedelta(minutes=3), LEE)
+        said = await asyncio.wait_for(anext(customer), 1)
+        assert (said.kind, said.author) == ("joined", "Lee Park")
+        assert said.text == JOINED.format(name="Lee Park", store="Larkspur Goods")
+        assert (await asyncio.wait_for(anext(staff), 1)).id == said.id
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)  # taking it again says nothing twice
+    joined = [s for s in await steps_of(store, thread_id) if s["output"] == said.text]
+    assert len(joined) == 1 and joined[0]["name"] == "Lee Park" and joined[0]["metadata"]["human"] is True
+
+
+async def test_a_reply_is_stored_as_the_humans_and_delivered(store):
+    relay = MemoryRelay()
+    desk = make_desk(store, relay)
+    thread_id = await owned_thread(store)
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    async with relay.listen(customer_channel(thread_id)) as customer:
+        event = await desk.reply(thread_id, LEE, "  Hi Maya, I'm looking at your order now.  ")
+        assert (await asyncio.wait_for(anext(customer), 1)).text == "Hi Maya, I'm looking at your order now."
+    step = next(s for s in await steps_of(store, thread_id) if s["id"] == event.id)
+    assert (step["type"], step["name"], step["metadata"]) == (
+        "assistant_message", "Lee Park", {"human": True, "staff": LEE.identifier})
+    assert await store.pending_notifications(10) == []  # the customer's chat had it: no notice
+
+
+async def test_a_reply_to_an_absent_customer_goes_to_the_outbox(store):
+    desk = make_desk(store)
+    thread_id = await owned_thread(store)
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    await desk.reply(thread_id, LEE, "Your refund is on its way.")
+    [row] = await store.pending_notifications(10)
+    assert (row["recipient"], row["body"]) == ("maya@example.com", "Your refund is on its way.")
+    assert "Lee Park" in row["subject"]
+
+
+async def test_only_the_holder_writes_and_hands_back(store):
+    desk = make_desk(store)
+    thread_id = await owned_thread(store)
+    with pytest.raises(NotHeld):
+        await desk.reply(thread_id, LEE, "Hello")
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    with pytest.raises(HandoverTaken):
+        await desk.take_over(thread_id, "T-1", utcnow(), SAM)
+    with pytest.raises(HandoverTaken):
+        await desk.reply(thread_id, SAM, "Hello")
+    with pytest.raises(HandoverTaken):
+        await desk.hand_back(thread_id, SAM)
+    assert [s["name"] for s in await steps_of(store, thread_id)].count("Sam Ortiz") == 0
+    await desk.hand_back(thread_id, LEE)
+    assert await desk.holder(thread_id) is None
+    assert (await steps_of(store, thread_id))[-1]["output"] == LEFT.format(name="Lee Park")
+
+
+async def test_human_messages_are_checked_like_customers(store):
+    desk = make_desk(store, limiter=MemoryRateLimiter(60, 2), max_chars=50)
+    thread_id = await owned_thread(store)
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    with pytest.raises(HumanMessageRefused) as long:
+        await desk.reply(thread_id, LEE, "x" * 51)
+    assert long.value.status == 400 and "too long" in long.value.user_message
+    with pytest.raises(HumanMessageRefused):
+        await desk.reply(thread_id, LEE, "   ")
+    await desk.reply(thread_id, LEE, "one")
+    await desk.reply(thread_id, LEE, "two")
+    with pytest.raises(HumanMessageRefused) as fast:
+        await desk.reply(thread_id, LEE, "three")
+    assert fast.value.status == 429
+    assert "three" not in [s["output"] for s in await steps_of(store, thread_id)]
+
+
+async def test_solving_the_ticket_ends_the_human_session(store):
+    desk = make_desk(store)
+    thread_id = await owned_thread(store)
+    await desk.solved(thread_id)  # nobody held it: nothing said
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    await desk.solved(thread_id)
+    assert await desk.holder(thread_id) is None
+    assert (await steps_of(store, thread_id))[-1]["output"] == CLOSED.format(name="Lee Park")
+
+
+# ---- the chat service while a human holds the conversation ----------------------------------------------------
+
+async def test_the_assistant_is_quiet_while_a_human_holds_and_answers_after(shop, shipped_kb, settings, router, store):  # noqa: F811
+    relay = MemoryRelay()
+    service, _ = make_service(shop, shipped_kb, settings, router, history=StoreHistory(store))
+    service.desk = desk = make_desk(store, relay)
+    service.recorder = FactsRecorder(store, None)  # the conversation's facts, where the hand-over times go
+    thread_id = await owned_thread(store)
+    who = Customer(thread_id, "maya@example.com", "Maya")
+    await collect(service.send(who, "How long does standard shipping take?"))
+    escalated = utcnow() - timedelta(seconds=90)
+    await desk.take_over(thread_id, "T-1", escalated, LEE)
+    async with relay.listen(staff_channel(thread_id)) as staff:
+        events = await collect(service.send(who, "Thanks Lee, it's order #W1001001"))
+        forwarded = await asyncio.wait_for(anext(staff), 1)
+    assert (forwarded.kind, forwarded.text) == ("customer", "Thanks Lee, it's order #W1001001")
+    assert not [e for e in events if isinstance(e, TextDelta)] and events[-1] == TurnDone("", "human")
+    assert (await steps_of(store, thread_id))[-1]["output"] == "Thanks Lee, it's order #W1001001"
+    await desk.reply(thread_id, LEE, "Found it.")
+    async with store.engine.connect() as conn:
+        facts = (await conn.execute(select(models.ConversationFacts.__table__).where(
+            models.ConversationFacts.thread_id == thread_id))).one()._mapping  # fmt: skip
+    assert 90_000 <= facts["human_pickup_ms"] <= facts["human_first_reply_ms"] < 120_000
+    await desk.hand_back(thread_id, LEE)
+    answer = await collect(service.send(who, "How long does standard shipping take?"))
+    assert "business days" in text_of(answer)
+
+
+async def test_a_card_cannot_be_confirmed_while_a_human_holds(shop, shipped_kb, settings, router, store):  # noqa: F811
+    service, _ = make_service(shop, shipped_kb, settings, router, history=StoreHistory(store))
+    service.desk = desk = make_desk(store)
+    thread_id = await owned_thread(store, "dana@example.com")
+    who = Customer(thread_id, "dana@example.com", "Dana")
+    events = await collect(service.send(who, "Please cancel order #W1001004, I ordered by mistake"))
+    cards = [e for e in events if isinstance(e, ConfirmationRequested)]
+    assert cards, text_of(events)
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    clicked = await collect(service.confirm(who, cards[0].token, approve=True))
+    assert [e.text for e in clicked if isinstance(e, Notice)] == [HELD_CARD.format(name="Lee Park")]
+    assert clicked[-1].status == "rejected"
