@@ -101,8 +101,9 @@ def escalation_tools(db: StoreDatabase, settings: ToolConfig) -> list[Tool]:
                         ticket.status = "open"
         app = settings.app
         message = (
-            f"I've passed this conversation to a colleague (ticket {ticket.id}). They will follow up from "
-            f"{app.support_email} during our support hours ({app.support_hours})."
+            f"I've passed this conversation to a colleague (ticket {ticket.id}). They can join you right here in "
+            f"this chat; if you leave, they will follow up from {app.support_email} during our support hours "
+            f"({app.support_hours})."
         )
         data = {"ticket_id": ticket.id, "status": ticket.status, "reason": ticket.reason}
         return ToolResult(ok=True, data=data, message=message, ticket=ticket.id)

@@ -14,7 +14,7 @@ from chainlit.config import APP_ROOT
 from fastapi import APIRouter, Response
 
 AVATARS = Path(APP_ROOT) / "public" / "avatars"  # Chainlit's own folder
-_NAME = re.compile(r"^[A-Za-z0-9_ .-]+$")  # Chainlit's own check of an avatar id
+_NAME = re.compile(r"^[A-Za-z0-9_ .-]+$")  # Chainlit's own check of an avatar id, before it globs a file name
 _SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40"><circle cx="20" cy="20" r="20" fill="hsl({hue} 45% 45%)"/>'
     '<text x="20" y="25" font-family="system-ui, sans-serif" font-size="15" font-weight="600" fill="#fff" '
@@ -38,7 +38,7 @@ def avatar_routes(own_names: set[str]) -> APIRouter:
 
     @router.get("/avatars/{avatar_id:str}", include_in_schema=False)
     async def avatar(avatar_id: str) -> Response:
-        if not _NAME.match(avatar_id) or avatar_id in own_names or has_file(avatar_id):
+        if avatar_id in own_names or (_NAME.match(avatar_id) and has_file(avatar_id)):
             return await chainlit_server.get_avatar(avatar_id)
         hue = int(hashlib.sha256(avatar_id.encode()).hexdigest()[:4], 16) % 360  # one colour per person
         svg = _SVG.format(hue=hue, initials=escape(initials(avatar_id)))

@@ -1,0 +1,126 @@
+"""Live hand-over in two headless Chromium contexts on one `chainlit run app.py`: the customer asks for a human,
+the demo lead takes the ticket over from the queue and replies, the two chat, the lead hands back and the
+assistant answers again. Then the rules: a customer reaches none of the hand-over routes, and a reply to a
+customer who is away waits in the thread and in the outbox. tests/test_cluster_handover.py runs the same
+exchange with the customer and the lead on two instances.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.browser_fixtures import (  # noqa: F401  (browser and page are fixtures)
+    REPLY_TIMEOUT_MS,
+    browser,
+    diagnostics,
+    open_chat,
+    page,
+    reply,
+    send,
+)
+from tests.chainlit_server import CUSTOMER, DEMO_PASSWORD, ChainlitServer, login, run_chainlit
+from tests.handover_flow import (
+    LEAD_NAME, ask_for_a_human, hand_back, lead_page, open_queue_ticket, take_over, write_as_lead,
+)  # fmt: skip
+
+pytestmark = pytest.mark.browser
+LIVE_WAIT_MS = 10_000  # "within a second" is what the relay gives; the wait only bounds a failing test
+
+
+@pytest.fixture(scope="module")
+def chainlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]:
+    try:
+        with run_chainlit(tmp_path_factory.mktemp("chainlit-handover")) as server:
+            yield server
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _rows(server: ChainlitServer, query: str, *args: object) -> list[tuple]:
+    with closing(sqlite3.connect(server.database_path)) as db:
+        return db.execute(query, args).fetchall()
+
+
+def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(page, browser, tmp_path: Path,
+                                                                    chainlit_server: ChainlitServer) -> None:  # fmt: skip
+    from playwright.sync_api import expect
+
+    server = chainlit_server
+    with diagnostics(page, tmp_path, server), lead_page(browser, server, tmp_path) as lead:
+        chat_input, _ = open_chat(page, server)
+        ticket_id = ask_for_a_human(page, chat_input)
+
+        open_queue_ticket(lead, server.base_url, ticket_id)
+        take_over(lead)
+        joined = reply(page, f"{LEAD_NAME} from Larkspur Goods support has joined the conversation")
+        expect(joined).to_be_visible(timeout=LIVE_WAIT_MS)
+
+        write_as_lead(lead, "Hi Dana, I'm Lee. I'm looking at your account now.")
+        answer = page.locator('[data-step-type="assistant_message"]').filter(has_text="I'm looking at your account now")
+        expect(answer).to_be_visible(timeout=LIVE_WAIT_MS)
+        expect(answer.get_by_role("img", name=f"Avatar for {LEAD_NAME}")).to_have_count(1)
+
+        send(page, chat_input, "Thanks Lee! It's about my order W1001002.")
+        expect(lead.locator("#chat li.customer").filter(has_text="It's about my order W1001002")).to_be_visible(
+            timeout=LIVE_WAIT_MS)
+        page.wait_for_timeout(1500)  # the assistant stays quiet: nothing follows the customer's message
+        assert page.locator('[data-step-type="assistant_message"]').last.inner_text().find("looking at your") >= 0
+
+        hand_back(lead)
+        reply(page, f"{LEAD_NAME} has left; the assistant is back")
+        send(page, chat_input, "How long does standard shipping take?")
+        reply(page, "business days")
+
+    thread_id = _rows(server, "SELECT conversation_id FROM store_tickets WHERE id = ?", ticket_id)[0][0]
+    steps = _rows(server, "SELECT name, type, output, metadata FROM steps WHERE thread_id = ? ORDER BY created_at, id",
+                  thread_id)
+    human = [(name, output) for name, kind, output, meta in steps if '"human": true' in (meta or "")]
+    assert (LEAD_NAME, "Hi Dana, I'm Lee. I'm looking at your account now.") in human, steps
+    assert any(output == "Thanks Lee! It's about my order W1001002." for _, kind, output, _ in steps
+               if kind == "user_message")  # fmt: skip
+    [(pickup, first_reply)] = _rows(server, "SELECT human_pickup_ms, human_first_reply_ms FROM conversation_facts "
+                                            "WHERE thread_id = ?", thread_id)
+    assert pickup is not None and first_reply is not None and first_reply >= pickup
+    assert _rows(server, "SELECT count(*) FROM outbox")[0][0] == 0  # the customer was there for every reply
+
+
+def test_a_customer_reaches_no_hand_over_route(chainlit_server: ChainlitServer) -> None:
+    import httpx
+
+    base = chainlit_server.base_url
+    token = login(base, CUSTOMER, DEMO_PASSWORD)
+    cookies = {"access_token": token}
+    with httpx.Client(base_url=base, cookies=cookies, follow_redirects=False, timeout=30) as client:
+        for method, path in (("GET", "/workspace/tickets/T-ANY/live"), ("GET", "/workspace/tickets/T-ANY/live/events"),
+                             ("POST", "/workspace/tickets/T-ANY/takeover"), ("POST", "/workspace/tickets/T-ANY/handback"),
+                             ("POST", "/workspace/tickets/T-ANY/live/messages"), ("GET", "/workspace/static/live.js")):
+            response = client.request(method, path, data={"text": "hello", "csrf": "x"})
+            assert response.status_code == 404, (method, path, response.status_code)
+
+
+def test_a_reply_to_an_absent_customer_waits_in_the_thread_and_the_outbox(page, browser, tmp_path: Path,
+                                                                         chainlit_server: ChainlitServer) -> None:  # fmt: skip
+    from playwright.sync_api import expect
+
+    server = chainlit_server
+    with diagnostics(page, tmp_path, server), lead_page(browser, server, tmp_path) as lead:
+        chat_input, _ = open_chat(page, server)
+        ticket_id = ask_for_a_human(page, chat_input)
+        thread_url = page.url
+        page.goto("about:blank")  # the customer leaves: their socket closes
+        open_queue_ticket(lead, server.base_url, ticket_id)
+        take_over(lead)
+        write_as_lead(lead, "Dana, your replacement ships today.")
+        thread_id = _rows(server, "SELECT conversation_id FROM store_tickets WHERE id = ?", ticket_id)[0][0]
+        rows = _rows(server, "SELECT thread_id, recipient, body FROM outbox")
+        assert (thread_id, CUSTOMER, "Dana, your replacement ships today.") in rows, rows
+
+        page.goto(thread_url, wait_until="domcontentloaded")  # back later: the reply is in the conversation
+        assert urlsplit(page.url).path.startswith("/thread/")
+        expect(page.get_by_text("Dana, your replacement ships today.")).to_be_visible(timeout=REPLY_TIMEOUT_MS)
