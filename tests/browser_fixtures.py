@@ -175,7 +175,7 @@ def sign_in(page, server: ChainlitServer, username: str = CUSTOMER, password: st
     assert cookie and cookie[0]["httpOnly"], f"no httpOnly {AUTH_COOKIE} cookie after signing in: {cookie}"
 
 
-def open_chat(page, server: ChainlitServer) -> tuple[object, SocketLog]:
+def open_chat(page, server: ChainlitServer, password: str = DEMO_PASSWORD) -> tuple[object, SocketLog]:
     """Load the page, sign in, and wait until the chat session exists on the server.
 
     The page shows its input before the socket session is up; a message sent or a file
@@ -186,7 +186,7 @@ def open_chat(page, server: ChainlitServer) -> tuple[object, SocketLog]:
 
     socket_log = SocketLog(page)
     page.goto(server.base_url + "/", wait_until="domcontentloaded")
-    sign_in(page, server)
+    sign_in(page, server, password=password)
     chat_input = page.locator("#chat-input")
     expect(chat_input).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     socket_log.wait_for(page, "task_end", new_connection=True)

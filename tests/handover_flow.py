@@ -11,23 +11,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tests.browser_fixtures import LOAD_TIMEOUT_MS, LOOPBACK_HOSTS, reply, send, sign_in
-from tests.chainlit_server import LEAD, ChainlitServer
+from tests.chainlit_server import DEMO_PASSWORD, LEAD, ChainlitServer
 
 LEAD_NAME = "Lee (demo support lead)"  # the demo lead's display name (agent/web/auth.py)
 TICKET = re.compile(r"T-[A-Z0-9]{8}")
 
 
 @contextlib.contextmanager
-def lead_page(browser, server: ChainlitServer, tmp_path: Path, base_url: str | None = None) -> Iterator[object]:
-    """A second browser context, signed in as the demo lead (on `base_url`, another instance, when given)."""
+def lead_page(browser, server: ChainlitServer, tmp_path: Path, password: str = DEMO_PASSWORD) -> Iterator[object]:
+    """A second browser context, signed in as the demo lead on `server` (any object with a `base_url`)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
     context.set_default_timeout(LOAD_TIMEOUT_MS)
     page = context.new_page()
     page.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname in LOOPBACK_HOSTS
                else route.abort())  # fmt: skip
     try:
-        page.goto((base_url or server.base_url) + "/", wait_until="domcontentloaded")
-        sign_in(page, server, LEAD)
+        page.goto(server.base_url + "/", wait_until="domcontentloaded")
+        sign_in(page, server, LEAD, password)
         page.locator("#chat-input").wait_for()
         yield page
     finally:
