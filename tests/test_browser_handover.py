@@ -7,7 +7,10 @@ exchange with the customer and the lead on two instances.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -30,6 +33,9 @@ from tests.handover_flow import (
 )  # fmt: skip
 
 pytestmark = pytest.mark.browser
+SAM, SAM_PASSWORD = "sam@larkspurgoods.example", "sam-" + "p" * 16  # a second lead, added by the test
+SAM_SAYS = "Sam here, I can help too."
+NOTE = "Internal: customer was promised a call back."
 LIVE_WAIT_MS = 10_000  # "within a second" is what the relay gives; the wait only bounds a failing test
 
 
@@ -61,6 +67,7 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(page, browser,
         joined = reply(page, f"{LEAD_NAME} from Larkspur Goods support has joined the conversation")
         expect(joined).to_be_visible(timeout=LIVE_WAIT_MS)
 
+        _a_second_lead_is_refused(server, ticket_id)
         write_as_lead(lead, "Hi Dana, I'm Lee. I'm looking at your account now.")
         answer = page.locator('[data-step-type="assistant_message"]').filter(has_text="I'm looking at your account now")
         expect(answer).to_be_visible(timeout=LIVE_WAIT_MS)
@@ -76,6 +83,7 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(page, browser,
         reply(page, f"{LEAD_NAME} has left; the assistant is back")
         send(page, chat_input, "How long does standard shipping take?")
         reply(page, "business days")
+        assert NOTE not in page.content() and SAM_SAYS not in page.content()
 
     thread_id = _rows(server, "SELECT conversation_id FROM store_tickets WHERE id = ?", ticket_id)[0][0]
     steps = _rows(server, "SELECT name, type, output, metadata FROM steps WHERE thread_id = ? ORDER BY created_at, id",
@@ -88,6 +96,29 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(page, browser,
                                             "WHERE thread_id = ?", thread_id)
     assert pickup is not None and first_reply is not None and first_reply >= pickup
     assert _rows(server, "SELECT count(*) FROM outbox")[0][0] == 0  # the customer was there for every reply
+    assert not [output for _, _, output, _ in steps if NOTE in output or SAM_SAYS in output]
+
+
+def _a_second_lead_is_refused(server: ChainlitServer, ticket_id: str) -> None:
+    """Sam, another lead, sees who holds the conversation and can neither write in it, take it, nor hand it back;
+    the internal note Sam adds stays with the ticket."""
+    import httpx
+
+    url = f"sqlite+aiosqlite:///{server.database_path}"
+    subprocess.run([sys.executable, "-m", "agent.users", "--database-url", url, "add", "--identifier", SAM,
+                    "--role", "lead", "--display-name", "Sam Ortiz", "--password", SAM_PASSWORD], check=True)
+    base, ticket = server.base_url, f"/workspace/tickets/{ticket_id}"
+    with httpx.Client(base_url=base, cookies={"access_token": login(base, SAM, SAM_PASSWORD)}, timeout=30) as sam:
+        live = sam.get(ticket + "/live")
+        assert live.status_code == 200 and f"Taken over by {LEAD_NAME}." in live.text
+        assert 'id="reply-text"' not in live.text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', sam.get(ticket).text).group(1)
+        refused = sam.post(ticket + "/live/messages", data={"csrf": csrf, "text": SAM_SAYS},
+                           headers={"Accept": "application/json"})  # fmt: skip
+        assert refused.status_code == 409 and f"taken over by {LEAD_NAME}" in refused.json()["detail"]
+        assert sam.post(ticket + "/takeover", data={"csrf": csrf}).status_code == 409
+        assert sam.post(ticket + "/handback", data={"csrf": csrf}).status_code == 409
+        assert sam.post(ticket + "/notes", data={"csrf": csrf, "note": NOTE}).status_code == 303
 
 
 def test_a_customer_reaches_no_hand_over_route(chainlit_server: ChainlitServer) -> None:
