@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import insert
 
 from agent.datalayer import migrate
-from agent.datalayer.analytics import AnalyticsQueries, ItemStat, nearest_rank
+from agent.datalayer.analytics import AnalyticsQueries, ItemStat, Timing, nearest_rank
 from agent.datalayer.models import ContentGap, ConversationFacts, FactItem
 from agent.datalayer.storage import LocalStorage
 from agent.datalayer.store import ChatStore
@@ -170,6 +170,19 @@ async def test_pending_turns_resolved_once_24_hours_pass(store):
     assert (later.resolved, later.pending) == (6, 0)
     earlier = await queries.summary(SINCE, UNTIL, NOW - timedelta(hours=1))  # "exactly_24h" is then 23 h old
     assert (earlier.resolved, earlier.pending) == (4, 2)
+
+
+async def test_hand_over_times_are_percentiles_over_the_conversations_a_human_took(store):
+    f = await world(store)
+    for n, (pickup, first_reply) in enumerate([(60_000, 90_000), (120_000, 300_000), (30_000, None)]):
+        await f.conversation(f"taken_{n}", "dana", datetime(2026, 3, 11 + n, 9), answered=MINUTE, ticket_id=f"T-{n}",
+                             outcome="escalated", human_pickup_ms=pickup, human_first_reply_ms=first_reply)
+    await f.conversation("staff_taken", "lee", datetime(2026, 3, 11, 9), answered=MINUTE, human_pickup_ms=1)
+    a = await AnalyticsQueries(store).summary(SINCE, UNTIL, NOW)
+    assert a.human_pickup == Timing(3, 60_000, 120_000)  # ranks ceil(.5·3) = 2 and ceil(.9·3) = 3
+    assert a.human_first_reply == Timing(2, 90_000, 300_000)
+    empty = await AnalyticsQueries(store).summary(datetime(2025, 1, 1), datetime(2025, 1, 3), NOW)
+    assert empty.human_pickup == Timing() and empty.human_first_reply == Timing()
 
 
 async def test_an_empty_range_has_no_rates(store):

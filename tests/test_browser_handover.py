@@ -84,6 +84,12 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(page, browser,
         send(page, chat_input, "How long does standard shipping take?")
         reply(page, "business days")
         assert NOTE not in page.content() and SAM_SAYS not in page.content()
+        lead.goto(server.base_url + "/workspace/analytics")  # the numbers count the hand-over
+        for metric, says in (("human_pickup_p50", "escalation → taken over, 1 conversations"),
+                             ("human_first_reply_p50", "escalation → first reply, 1 conversations")):
+            tile = lead.locator(".tile", has=lead.locator(f'[data-metric="{metric}"]'))
+            expect(tile).to_contain_text(says)
+            assert tile.locator("dd").inner_text().strip() not in ("", "—")
 
     thread_id = _rows(server, "SELECT conversation_id FROM store_tickets WHERE id = ?", ticket_id)[0][0]
     steps = _rows(server, "SELECT name, type, output, metadata FROM steps WHERE thread_id = ? ORDER BY created_at, id",

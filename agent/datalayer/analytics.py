@@ -86,6 +86,15 @@ class CardStats:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """A duration measured in some conversations: in how many, and its nearest-rank p50 and p90."""
+
+    measured: int = 0
+    p50_ms: int | None = None
+    p90_ms: int | None = None
+
+
+@dataclass(frozen=True)
 class Analytics:
     since: datetime
     until: datetime
@@ -105,6 +114,9 @@ class Analytics:
     intents: list[ItemStat]
     tools: list[ItemStat]
     cards: CardStats
+    # Taken over by a human: escalation -> pick-up, and -> the human's first message (the first hand-over only).
+    human_pickup: Timing = Timing()
+    human_first_reply: Timing = Timing()
 
     @property
     def resolution_rate(self) -> float | None:
@@ -183,10 +195,9 @@ def _as_day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _percentiles_query(source: Any, where: list[Any]) -> Any:
-    """(position, n, value) at each nearest rank of the first-response times, in one sort: window functions give
+def _percentiles_query(source: Any, where: list[Any], value: Any = facts.c.first_response_ms) -> Any:
+    """(position, n, value) at each nearest rank of a duration column, in one sort: window functions give
     each value's rank and the count, and the rank wanted is ceil(p·n / 100), in integer arithmetic."""
-    value = facts.c.first_response_ms
     ranked = (
         select(value.label("ms"), func.row_number().over(order_by=value).label("position"),
                func.count().over().label("n"))
@@ -199,6 +210,11 @@ def _percentiles_query(source: Any, where: list[Any]) -> Any:
 
 def _percentiles(rows: list[Any]) -> dict[int, int]:
     return {p: int(r.ms) for r in rows for p in PERCENTILES if int(r.position) == nearest_rank(p, int(r.n))}
+
+
+def _timing(rows: list[Any]) -> Timing:
+    found = _percentiles(rows)
+    return Timing(int(rows[0].n) if rows else 0, found.get(50), found.get(90))
 
 
 def _items_query(source: Any, where: list[Any]) -> Any:
@@ -235,7 +251,7 @@ def _volume(rows: list[Any], since: datetime, until: datetime) -> tuple[dict[str
 
 class AnalyticsQueries:
     """The analytics page's numbers, in the chat store's database: three queries (per-day counts, percentiles,
-    intents and tools), run side by side, each in its own retried read transaction."""
+    intents and tools, and the two hand-over times), run side by side, each in its own retried read transaction."""
 
     def __init__(self, store: StoreBase, staff_roles: Collection[str] = STAFF_ROLES, top: int = DEFAULT_TOP) -> None:
         self.store = store
@@ -254,10 +270,12 @@ class AnalyticsQueries:
         if since is None or until is None or now is None or until <= since:
             raise ValueError(f"need since < until and a now, not {since!r}, {until!r}, {now!r}")
         source, where = facts_in_range(since, until, self.staff_roles)
-        per_day, ranks, item_rows = await asyncio.gather(
+        per_day, ranks, item_rows, pickups, first_replies = await asyncio.gather(
             self._rows("analytics_counts", _per_day_query(source, where, now)),
             self._rows("analytics_percentiles", _percentiles_query(source, where)),
             self._rows("analytics_items", _items_query(source, where)),
+            self._rows("analytics_pickup", _percentiles_query(source, where, facts.c.human_pickup_ms)),
+            self._rows("analytics_first_reply", _percentiles_query(source, where, facts.c.human_first_reply_ms)),
         )
         totals, days = _volume(per_day, since, until)
         percentiles = _percentiles(ranks)
@@ -267,5 +285,6 @@ class AnalyticsQueries:
         return Analytics(
             since=since, until=until, now=now, **totals, days=days, first_response_p50_ms=percentiles.get(50),
             first_response_p90_ms=percentiles.get(90), intents=_top(stats["intent"], "intent", self.top),
-            tools=_top(stats["tool"], "tool", self.top), cards=cards,
+            tools=_top(stats["tool"], "tool", self.top), cards=cards, human_pickup=_timing(pickups),
+            human_first_reply=_timing(first_replies),
         )  # fmt: skip
