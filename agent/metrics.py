@@ -35,6 +35,9 @@ MODEL_ERRORS = Counter("support_model_errors", "Turns that failed on the model (
 # reason: "too_many" (files past UPLOADS_MAX_FILES) or "refused" (too large, wrong type, unreadable: the note says which).
 UPLOAD_REJECTIONS = Counter("support_upload_rejections", "Attached files refused, by reason", ["reason"])
 REFUSED_WHILE_DRAINING = Counter("support_refused_while_draining", "Messages refused because the instance is stopping")
+HANDOVERS = Counter("support_handovers", "Live hand-overs by event: taken, handed_back, solved", ["event"])
+HUMAN_MESSAGES = Counter("support_human_messages", "Messages written by staff in taken-over conversations, by outcome "
+                         "(delivered live, queued for an absent customer)", ["outcome"])
 ACTIVE_CONVERSATIONS = Gauge("support_active_conversations", "Chat sessions connected to this instance")
 
 

@@ -121,8 +121,8 @@ DONT_KNOW = (
 )
 ERROR_REPLY = "Sorry, something went wrong on our side. Please try again in a moment."
 HAND_OVER = (
-    "I've passed this conversation to a colleague (ticket {ticket}). They will follow up from "
-    "support@larkspurgoods.example during our support hours."
+    "I've passed this conversation to a colleague (ticket {ticket}). They can join you right here in this chat; "
+    "if you leave, they will follow up from support@larkspurgoods.example during our support hours."
 )
 HAND_OVER_REASONS = ("customer request", "policy exception needed", "repeated misunderstanding", "damaged item")
 CARD = "**Please confirm this change:**\n- {action} on order {order}\n- {product}, {amount}"

@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from agent.chat.facts import FactsRecorder
@@ -124,11 +125,18 @@ async def test_a_reply_is_stored_as_the_humans_and_delivered(store):
     assert await store.pending_notifications(10) == []  # the customer's chat had it: no notice
 
 
+def counted(name: str, label: str, value: str) -> float:
+    return REGISTRY.get_sample_value(f"support_{name}_total", {label: value}) or 0.0
+
+
 async def test_a_reply_to_an_absent_customer_goes_to_the_outbox(store):
     desk = make_desk(store)
     thread_id = await owned_thread(store)
+    taken, queued = counted("handovers", "event", "taken"), counted("human_messages", "outcome", "queued")
     await desk.take_over(thread_id, "T-1", utcnow(), LEE)
     await desk.reply(thread_id, LEE, "Your refund is on its way.")
+    assert counted("handovers", "event", "taken") == taken + 1
+    assert counted("human_messages", "outcome", "queued") == queued + 1
     [row] = await store.pending_notifications(10)
     assert (row["recipient"], row["body"]) == ("maya@example.com", "Your refund is on its way.")
     assert "Lee Park" in row["subject"]

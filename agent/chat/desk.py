@@ -13,6 +13,7 @@ import math
 import uuid
 from datetime import UTC, datetime
 
+from agent import metrics
 from agent.chat.handovers import (
     HANDED_BACK, SOLVED, Handover, HandoverTaken, Handovers, HumanMessageRefused, NotHeld, Staff,
 )  # fmt: skip
@@ -61,6 +62,7 @@ class HumanDesk:
         await self._say(conversation_id, "joined", "human", staff.name, JOINED.format(name=staff.name, store=self.store_name),
                         staff)  # fmt: skip
         await self.handovers.handover_times(conversation_id, pickup_ms=_ms(held.started_at, held.escalated_at))
+        metrics.HANDOVERS.labels("taken").inc()
         return held
 
     async def reply(self, conversation_id: str, staff: Staff, text: str) -> LiveEvent:
@@ -80,6 +82,7 @@ class HumanDesk:
         if not reached:  # no chat of the customer's is open on any instance
             subject = NOTICE_SUBJECT.format(name=staff.name, store=self.store_name)
             await self.handovers.notify_absent(conversation_id, subject, text)
+        metrics.HUMAN_MESSAGES.labels("delivered" if reached else "queued").inc()
         return event
 
     async def hand_back(self, conversation_id: str, staff: Staff) -> None:
@@ -106,6 +109,7 @@ class HumanDesk:
     async def _end(self, conversation_id: str, reason: str, wording: str) -> None:
         ended = await self.handovers.end_handover(conversation_id, reason)
         if ended is not None:
+            metrics.HANDOVERS.labels(reason).inc()
             await self._say(conversation_id, "left", "assistant", self.assistant_name,
                             wording.format(name=ended.staff.name), ended.staff)  # fmt: skip
 
