@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -66,6 +67,11 @@ class ChainlitServer:
     def log_tail(self, lines: int = 60) -> str:
         """The end of the server's combined stdout/stderr, for assertion messages."""
         return log_tail(self.log_path, lines)
+
+    def rows(self, query: str, *args: object) -> list[tuple]:
+        """A query's rows, read straight from the server's SQLite database."""
+        with contextlib.closing(sqlite3.connect(self.database_path)) as db:
+            return db.execute(query, args).fetchall()
 
 
 def server_env(workdir: Path, overrides: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -8,11 +8,9 @@ exchange with the customer and the lead on two instances.
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,7 +25,7 @@ from tests.browser_fixtures import (  # noqa: F401  (browser and page are fixtur
     reply,
     send,
 )
-from tests.chainlit_server import CUSTOMER, DEMO_PASSWORD, ChainlitServer, login, run_chainlit
+from tests.chainlit_server import CUSTOMER, ChainlitServer, login, run_chainlit
 from tests.handover_flow import (
     LEAD_NAME, ask_for_a_human, hand_back, lead_page, open_queue_ticket, take_over, write_as_lead,
 )  # fmt: skip
@@ -48,13 +46,9 @@ def chainlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chainl
         pytest.fail(str(exc), pytrace=False)
 
 
-def _rows(server: ChainlitServer, query: str, *args: object) -> list[tuple]:
-    with closing(sqlite3.connect(server.database_path)) as db:
-        return db.execute(query, args).fetchall()
-
-
-def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(page, browser, tmp_path: Path,
-                                                                    chainlit_server: ChainlitServer) -> None:  # fmt: skip
+def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(
+    page, browser, tmp_path: Path, chainlit_server: ChainlitServer
+) -> None:
     from playwright.sync_api import expect
 
     server = chainlit_server
@@ -68,6 +62,7 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(page, browser,
         expect(joined).to_be_visible(timeout=LIVE_WAIT_MS)
 
         _a_second_lead_is_refused(server, ticket_id)
+        _the_customer_reaches_no_hand_over_route(server, ticket_id, page.context.cookies(server.base_url))
         write_as_lead(lead, "Hi Dana, I'm Lee. I'm looking at your account now.")
         answer = page.locator('[data-step-type="assistant_message"]').filter(has_text="I'm looking at your account now")
         expect(answer).to_be_visible(timeout=LIVE_WAIT_MS)
@@ -91,18 +86,34 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(page, browser,
             expect(tile).to_contain_text(says)
             assert tile.locator("dd").inner_text().strip() not in ("", "—")
 
-    thread_id = _rows(server, "SELECT conversation_id FROM store_tickets WHERE id = ?", ticket_id)[0][0]
-    steps = _rows(server, "SELECT name, type, output, metadata FROM steps WHERE thread_id = ? ORDER BY created_at, id",
+    thread_id = server.rows("SELECT conversation_id FROM store_tickets WHERE id = ?", ticket_id)[0][0]
+    steps = server.rows("SELECT name, type, output, metadata FROM steps WHERE thread_id = ? ORDER BY created_at, id",
                   thread_id)
     human = [(name, output) for name, kind, output, meta in steps if '"human": true' in (meta or "")]
     assert (LEAD_NAME, "Hi Dana, I'm Lee. I'm looking at your account now.") in human, steps
     assert any(output == "Thanks Lee! It's about my order W1001002." for _, kind, output, _ in steps
                if kind == "user_message")  # fmt: skip
-    [(pickup, first_reply)] = _rows(server, "SELECT human_pickup_ms, human_first_reply_ms FROM conversation_facts "
+    [(pickup, first_reply)] = server.rows("SELECT human_pickup_ms, human_first_reply_ms FROM conversation_facts "
                                             "WHERE thread_id = ?", thread_id)
     assert pickup is not None and first_reply is not None and first_reply >= pickup
-    assert _rows(server, "SELECT count(*) FROM outbox")[0][0] == 0  # the customer was there for every reply
+    assert server.rows("SELECT count(*) FROM outbox")[0][0] == 0  # the customer was there for every reply
     assert not [output for _, _, output, _ in steps if NOTE in output or SAM_SAYS in output]
+
+
+def _the_customer_reaches_no_hand_over_route(server: ChainlitServer, ticket_id: str, cookies: list[dict]) -> None:
+    """Dana, signed in, on her own conversation's ticket: every hand-over route is a 404, as for a page that
+    does not exist (the lead reaches the same ticket's routes in this test)."""
+    import httpx
+
+    jar = {cookie["name"]: cookie["value"] for cookie in cookies}
+    ticket = f"/workspace/tickets/{ticket_id}"
+    with httpx.Client(base_url=server.base_url, cookies=jar, follow_redirects=False, timeout=30) as dana:
+        assert dana.get("/user").json()["identifier"] == CUSTOMER  # signed in: refused as a customer, not anonymous
+        for method, path in (("GET", "/live"), ("GET", "/live/events"), ("POST", "/takeover"), ("POST", "/handback"),
+                             ("POST", "/live/messages")):
+            response = dana.request(method, ticket + path, data={"text": "I'm the lead now", "csrf": "x"})
+            assert response.status_code == 404, (method, path, response.status_code)
+        assert dana.get("/workspace/static/live.js").status_code == 404
 
 
 def _a_second_lead_is_refused(server: ChainlitServer, ticket_id: str) -> None:
@@ -127,22 +138,9 @@ def _a_second_lead_is_refused(server: ChainlitServer, ticket_id: str) -> None:
         assert sam.post(ticket + "/notes", data={"csrf": csrf, "note": NOTE}).status_code == 303
 
 
-def test_a_customer_reaches_no_hand_over_route(chainlit_server: ChainlitServer) -> None:
-    import httpx
-
-    base = chainlit_server.base_url
-    token = login(base, CUSTOMER, DEMO_PASSWORD)
-    cookies = {"access_token": token}
-    with httpx.Client(base_url=base, cookies=cookies, follow_redirects=False, timeout=30) as client:
-        for method, path in (("GET", "/workspace/tickets/T-ANY/live"), ("GET", "/workspace/tickets/T-ANY/live/events"),
-                             ("POST", "/workspace/tickets/T-ANY/takeover"), ("POST", "/workspace/tickets/T-ANY/handback"),
-                             ("POST", "/workspace/tickets/T-ANY/live/messages"), ("GET", "/workspace/static/live.js")):
-            response = client.request(method, path, data={"text": "hello", "csrf": "x"})
-            assert response.status_code == 404, (method, path, response.status_code)
-
-
-def test_a_reply_to_an_absent_customer_waits_in_the_thread_and_the_outbox(page, browser, tmp_path: Path,
-                                                                         chainlit_server: ChainlitServer) -> None:  # fmt: skip
+def test_a_reply_to_an_absent_customer_waits_in_the_thread_and_the_outbox(
+    page, browser, tmp_path: Path, chainlit_server: ChainlitServer
+) -> None:
     from playwright.sync_api import expect
 
     server = chainlit_server
@@ -154,8 +152,8 @@ def test_a_reply_to_an_absent_customer_waits_in_the_thread_and_the_outbox(page, 
         open_queue_ticket(lead, server.base_url, ticket_id)
         take_over(lead)
         write_as_lead(lead, "Dana, your replacement ships today.")
-        thread_id = _rows(server, "SELECT conversation_id FROM store_tickets WHERE id = ?", ticket_id)[0][0]
-        rows = _rows(server, "SELECT thread_id, recipient, body FROM outbox")
+        thread_id = server.rows("SELECT conversation_id FROM store_tickets WHERE id = ?", ticket_id)[0][0]
+        rows = server.rows("SELECT thread_id, recipient, body FROM outbox")
         assert (thread_id, CUSTOMER, "Dana, your replacement ships today.") in rows, rows
 
         page.goto(thread_url, wait_until="domcontentloaded")  # back later: the reply is in the conversation

@@ -13,10 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,17 +50,12 @@ def chainlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chainl
         pytest.fail(str(exc), pytrace=False)
 
 
-def _rows(server: ChainlitServer, query: str, *args: object) -> list[tuple]:
-    with closing(sqlite3.connect(server.database_path)) as db:
-        return db.execute(query, args).fetchall()
-
-
 def _seeded(server: ChainlitServer) -> None:
     """Wait until every demo chat, with its rating, is stored."""
 
     def done() -> bool:
-        threads = _rows(server, "SELECT count(*) FROM threads")[0][0]
-        rated = _rows(server, "SELECT count(*) FROM feedbacks")[0][0]
+        threads = server.rows("SELECT count(*) FROM threads")[0][0]
+        rated = server.rows("SELECT count(*) FROM feedbacks")[0][0]
         return threads == len(DEMO_CHATS) and rated == sum(chat.rating is not None for chat in DEMO_CHATS)
 
     deadline = time.monotonic() + SEED_TIMEOUT_S
@@ -80,9 +73,9 @@ def test_a_lead_reviews_works_the_queue_reads_the_numbers_and_exports(
         for what, query in (("tickets", "SELECT count(*) FROM store_tickets"),
                             ("unanswered questions", "SELECT count(*) FROM content_gaps WHERE kind = 'missed'"),
                             ("facts", "SELECT count(*) FROM conversation_facts")):
-            assert _rows(chainlit_server, query)[0][0] > 0, f"the demo seeded no {what}"
+            assert chainlit_server.rows(query)[0][0] > 0, f"the demo seeded no {what}"
         assert "no card to" not in chainlit_server.log_text(), "a demo chat clicked a card the engine did not show"
-        cards = _rows(chainlit_server, "SELECT sum(cards_shown), sum(cards_declined) FROM conversation_facts")
+        cards = chainlit_server.rows("SELECT sum(cards_shown), sum(cards_declined) FROM conversation_facts")
         assert cards == [(2, 2)], cards
         _lead_flow(page, chainlit_server, tmp_path)
 
@@ -127,7 +120,7 @@ def _lead_flow(page, server: ChainlitServer, tmp_path: Path) -> None:
     expect(page.get_by_text("Sources").first).to_be_visible()
     expect(page.locator("#chat-input")).to_have_count(0)  # no message box: a lead never writes as the customer
     thread_id = urlsplit(page.url).path.rsplit("/", 1)[-1]
-    viewers = _rows(server, "SELECT viewer FROM transcript_views WHERE thread_id = ?", thread_id)
+    viewers = server.rows("SELECT viewer FROM transcript_views WHERE thread_id = ?", thread_id)
     assert (LEAD,) in viewers, viewers
 
     # The queue: open the oldest ticket, take it, solve it.
@@ -139,10 +132,10 @@ def _lead_flow(page, server: ChainlitServer, tmp_path: Path) -> None:
     expect(page.locator(".badge.solved").first).to_be_visible()
     expect(page.locator(".timeline")).to_contain_text("You moved it from open to solved")
     ticket_id = urlsplit(page.url).path.rsplit("/", 1)[-1]
-    changes = _rows(server, "SELECT kind, actor, to_value FROM store_ticket_events WHERE ticket_id = ? "
+    changes = server.rows("SELECT kind, actor, to_value FROM store_ticket_events WHERE ticket_id = ? "
                             "AND kind != 'created' ORDER BY id", ticket_id)
     assert changes == [("assigned", LEAD, LEAD), ("status", LEAD, "solved")], changes
-    status = _rows(server, "SELECT ticket_status FROM conversation_facts WHERE ticket_id = ?", ticket_id)
+    status = server.rows("SELECT ticket_status FROM conversation_facts WHERE ticket_id = ?", ticket_id)
     assert status == [("solved",)], status
 
     # Analytics: every chart drawn by the locally served plotly.
@@ -158,8 +151,7 @@ def test_a_customer_gets_404_from_the_workspace_and_other_customers_transcripts(
 ) -> None:
     with diagnostics(page, tmp_path, chainlit_server):
         _seeded(chainlit_server)
-        others = _rows(
-            chainlit_server,
+        others = chainlit_server.rows(
             "SELECT t.id FROM threads t JOIN users u ON u.id = t.user_id WHERE u.identifier != ? LIMIT 1", CUSTOMER,
         )
         assert others, "the demo seeded no conversation of another customer"
@@ -170,7 +162,7 @@ def test_a_customer_gets_404_from_the_workspace_and_other_customers_transcripts(
             assert response is not None and response.status == 404, f"{path}: {response and response.status}"
             assert "Conversations" not in page.content() or path.startswith("/share/")
         # Their own conversation stays theirs to read.
-        own = _rows(chainlit_server, "SELECT t.id FROM threads t JOIN users u ON u.id = t.user_id "
+        own = chainlit_server.rows("SELECT t.id FROM threads t JOIN users u ON u.id = t.user_id "
                                      "WHERE u.identifier = ? LIMIT 1", CUSTOMER)
         response = page.goto(f"{chainlit_server.base_url}/share/{own[0][0]}")
         assert response is not None and response.status == 200

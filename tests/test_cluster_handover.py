@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.browser_fixtures import browser, diagnostics, open_chat, reply, send  # noqa: F401  (browser is a fixture)
 from tests.cluster import AppInstance, InstanceStartError, run_instance
@@ -21,7 +20,7 @@ from tests.handover_flow import (
     LEAD_NAME, ask_for_a_human, hand_back, lead_page, open_queue_ticket, take_over, write_as_lead,
 )  # fmt: skip
 from tests.postgres import PG_URL, private_schema, require_postgres
-from tests.test_scale_out import REDIS_URL, _redis_reachable
+from tests.test_scale_out import REDIS_URL, _redis_reachable, delete_keys
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 LIVE_WAIT_MS = 10_000
@@ -54,12 +53,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppInstance
                 pytest.fail(str(exc), pytrace=False)
             yield a, b, password
     finally:
-        client = redis.Redis.from_url(REDIS_URL)
-        with contextlib.suppress(redis.RedisError):
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        client.close()
+        delete_keys(prefix)
 
 
 @pytest.fixture

@@ -116,12 +116,17 @@ def cluster(chroma_server: ChromaServer, tmp_path_factory: pytest.TempPathFactor
                 pytest.fail(str(exc), pytrace=False)
             yield Cluster(a, b, prefix, Fernet(key), schema, demo_password)
     finally:
-        client = redis.Redis.from_url(REDIS_URL)
-        with contextlib.suppress(redis.RedisError):
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        client.close()
+        delete_keys(prefix)
+
+
+def delete_keys(prefix: str) -> None:
+    """A test's own keys, under its own prefix: nothing else in the shared Redis is touched."""
+    client = redis.Redis.from_url(REDIS_URL)
+    with contextlib.suppress(redis.RedisError):
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    client.close()
 
 
 async def new_customer(cluster: Cluster) -> tuple[str, str]:

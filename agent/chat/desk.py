@@ -59,8 +59,8 @@ class HumanDesk:
         held = await self.handovers.start_handover(conversation_id, ticket_id, staff, _naive(escalated_at))
         if before is not None and before.id == held.id:
             return held  # took it again: already announced
-        await self._say(conversation_id, "joined", "human", staff.name, JOINED.format(name=staff.name, store=self.store_name),
-                        staff)  # fmt: skip
+        joined = JOINED.format(name=staff.name, store=self.store_name)
+        await self._say(conversation_id, "joined", "human", staff.name, joined, staff)
         await self.handovers.handover_times(conversation_id, pickup_ms=_ms(held.started_at, held.escalated_at))
         metrics.HANDOVERS.labels("taken").inc()
         return held

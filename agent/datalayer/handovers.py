@@ -118,7 +118,8 @@ class HandoverStore(StoreBase):
         """The oldest unsent outbox rows, for a sending worker (and the tests)."""
 
         async def run(conn: AsyncConnection) -> list[dict[str, Any]]:
-            rows = await conn.execute(select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(limit))
+            unsent = select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(limit)
+            rows = await conn.execute(unsent)
             return [dict(row._mapping) for row in rows]
 
         return await self.transaction("pending_notifications", None, run)

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Response
 AVATARS = Path(APP_ROOT) / "public" / "avatars"  # Chainlit's own folder
 _NAME = re.compile(r"^[A-Za-z0-9_ .-]+$")  # Chainlit's own check of an avatar id, before it globs a file name
 _SVG = (
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40"><circle cx="20" cy="20" r="20" fill="hsl({hue} 45% 45%)"/>'
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40">'
+    '<circle cx="20" cy="20" r="20" fill="hsl({hue} 45% 45%)"/>'
     '<text x="20" y="25" font-family="system-ui, sans-serif" font-size="15" font-weight="600" fill="#fff" '
     'text-anchor="middle">{initials}</text></svg>'
 )

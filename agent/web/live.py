@@ -25,7 +25,7 @@ from typing import Any
 import chainlit as cl
 import orjson
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.responses import StreamingResponse
 
 from agent.chat.desk import HumanDesk
