@@ -123,7 +123,8 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
     desk = None
     if handovers is not None and history is not None:
         desk = HumanDesk(handovers, history, relay, limiter, store_name=settings.app.store_name,
-                         assistant_name=settings.app.assistant_name, max_chars=settings.chat.max_message_chars)
+                         assistant_name=settings.app.assistant_name, max_chars=settings.chat.max_message_chars,
+                         catch_up=conversations.catch_up)
     chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name,
                        facts=facts, tagger=tagger, desk=desk)
     return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop, relay, desk)

@@ -191,8 +191,10 @@ async def test_solving_the_ticket_ends_the_human_session(store):
 
 async def test_the_assistant_is_quiet_while_a_human_holds_and_answers_after(shop, shipped_kb, settings, router, store):  # noqa: F811
     relay = MemoryRelay()
-    service, _ = make_service(shop, shipped_kb, settings, router, history=StoreHistory(store))
+    service, sessions = make_service(shop, shipped_kb, settings, router, history=StoreHistory(store))
     service.desk = desk = make_desk(store, relay)
+    desk.catch_up = service.conversations.catch_up
+    service.conversations.history = StoreHistory(store).conversation_messages
     service.recorder = FactsRecorder(store, None)  # the conversation's facts, where the hand-over times go
     thread_id = await owned_thread(store)
     who = Customer(thread_id, "maya@example.com", "Maya")
@@ -211,8 +213,12 @@ async def test_the_assistant_is_quiet_while_a_human_holds_and_answers_after(shop
             models.ConversationFacts.thread_id == thread_id))).one()._mapping  # fmt: skip
     assert 90_000 <= facts["human_pickup_ms"] <= facts["human_first_reply_ms"] < 120_000
     await desk.hand_back(thread_id, LEE)
+    caught_up = [m["content"] for m in (await sessions.get(thread_id))["messages"]]
+    assert caught_up[-1] == LEFT.format(name="Lee Park") and "Found it." in caught_up
     answer = await collect(service.send(who, "How long does standard shipping take?"))
     assert "business days" in text_of(answer)
+    remembered = [m["content"] for m in (await sessions.get(thread_id))["messages"]]
+    assert "Thanks Lee, it's order #W1001001" in remembered and "Found it." in remembered
 
 
 async def test_a_card_cannot_be_confirmed_while_a_human_holds(shop, shipped_kb, settings, router, store):  # noqa: F811

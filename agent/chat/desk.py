@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from agent import metrics
@@ -41,7 +42,8 @@ def _naive(moment: datetime) -> datetime:
 
 class HumanDesk:
     def __init__(self, handovers: Handovers, history: History, relay: Relay, limiter: RateLimiter, *,
-                 store_name: str, assistant_name: str, max_chars: int) -> None:  # fmt: skip
+                 store_name: str, assistant_name: str, max_chars: int,
+                 catch_up: Callable[[str], Awaitable[None]] | None = None) -> None:  # fmt: skip
         self.handovers = handovers
         self.history = history
         self.relay = relay
@@ -49,6 +51,7 @@ class HumanDesk:
         self.store_name = store_name
         self.assistant_name = assistant_name
         self.max_chars = max_chars
+        self.catch_up = catch_up  # rebuilds the assistant's working memory from the history
 
     async def holder(self, conversation_id: str) -> Handover | None:
         return await self.handovers.live_handover(conversation_id)
@@ -108,10 +111,13 @@ class HumanDesk:
 
     async def _end(self, conversation_id: str, reason: str, wording: str) -> None:
         ended = await self.handovers.end_handover(conversation_id, reason)
-        if ended is not None:
-            metrics.HANDOVERS.labels(reason).inc()
-            await self._say(conversation_id, "left", "assistant", self.assistant_name,
-                            wording.format(name=ended.staff.name), ended.staff)  # fmt: skip
+        if ended is None:
+            return
+        metrics.HANDOVERS.labels(reason).inc()
+        await self._say(conversation_id, "left", "assistant", self.assistant_name, wording.format(name=ended.staff.name),
+                        ended.staff)  # fmt: skip
+        if self.catch_up is not None:  # the assistant comes back knowing what the customer and the human said
+            await self.catch_up(conversation_id)
 
     async def _say(self, conversation_id: str, kind: EventKind, speaker: Speaker, author: str, text: str,
                    staff: Staff) -> tuple[LiveEvent, bool]:

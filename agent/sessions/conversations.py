@@ -55,6 +55,19 @@ class ConversationRepository:
                 # Saved even when the turn failed or was stopped: memory matches what the customer saw.
                 await self.save(conversation)
 
+    async def catch_up(self, conversation_id: str) -> None:
+        """After a human colleague's session: the messages rebuilt from the stored history, so the assistant reads
+        what was said while it was away. Uploads, who the conversation acts for and answered clicks are kept; cards
+        still waiting and the dialogue's open questions are dropped: the human has settled them."""
+        try:
+            async with self.store.lock(conversation_id):
+                before = await self.load(conversation_id)
+                after = await self._rebuild(conversation_id, before.user_id)
+                after.uploads, after.customer_id, after.resolved = before.uploads, before.customer_id, before.resolved
+                await self.save(after)
+        except SessionUnavailable as exc:  # the next message rebuilds it anyway once the store is back
+            log.error("working memory of conversation %s not caught up: %s", conversation_id, exc)
+
     async def load(self, conversation_id: str, user_id: str | None = None) -> Conversation:
         state = await self.store.get(conversation_id)
         if state is not None:
