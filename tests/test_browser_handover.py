@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -58,6 +57,9 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(
 
         open_queue_ticket(lead, server.base_url, ticket_id)
         take_over(lead)
+        panel = lead.locator("section", has=lead.locator("#customer-title"))  # through the store's read tools
+        expect(panel).to_contain_text("dana@example.com")
+        expect(panel).to_contain_text("#W1001001")
         joined = reply(page, f"{LEAD_NAME} from Larkspur Goods support has joined the conversation")
         expect(joined).to_be_visible(timeout=LIVE_WAIT_MS)
 
@@ -78,6 +80,7 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(
         reply(page, f"{LEAD_NAME} has left; the assistant is back")
         send(page, chat_input, "How long does standard shipping take?")
         reply(page, "business days")
+        _avatars_tell_the_human_from_the_assistant(server)
         assert NOTE not in page.content() and SAM_SAYS not in page.content()
         lead.goto(server.base_url + "/workspace/analytics")  # the numbers count the hand-over
         for metric, says in (("human_pickup_p50", "escalation → taken over, 1 conversations"),
@@ -98,6 +101,15 @@ def test_a_lead_takes_over_chats_with_the_customer_and_hands_back(
     assert pickup is not None and first_reply is not None and first_reply >= pickup
     assert server.rows("SELECT count(*) FROM outbox")[0][0] == 0  # the customer was there for every reply
     assert not [output for _, _, output, _ in steps if NOTE in output or SAM_SAYS in output]
+
+
+def _avatars_tell_the_human_from_the_assistant(server: ChainlitServer) -> None:
+    import httpx
+
+    human = httpx.get(f"{server.base_url}/avatars/{LEAD_NAME}", timeout=30)
+    assert human.headers["content-type"].startswith("image/svg+xml") and ">LD</text>" in human.text
+    assistant = httpx.get(f"{server.base_url}/avatars/Larkspur Assistant", timeout=30)
+    assert assistant.status_code == 200 and "</text>" not in assistant.text  # public/avatars' own file
 
 
 def _the_customer_reaches_no_hand_over_route(server: ChainlitServer, ticket_id: str, cookies: list[dict]) -> None:
@@ -135,6 +147,8 @@ def _a_second_lead_is_refused(server: ChainlitServer, ticket_id: str) -> None:
         assert refused.status_code == 409 and f"taken over by {LEAD_NAME}" in refused.json()["detail"]
         assert sam.post(ticket + "/takeover", data={"csrf": csrf}).status_code == 409
         assert sam.post(ticket + "/handback", data={"csrf": csrf}).status_code == 409
+        kept = sam.post(ticket + "/assign", data={"csrf": csrf, "to": "me"})  # the ticket stays with the holder
+        assert kept.status_code == 409 and "is chatting with the customer" in kept.text
         assert sam.post(ticket + "/notes", data={"csrf": csrf, "note": NOTE}).status_code == 303
 
 
@@ -147,7 +161,6 @@ def test_a_reply_to_an_absent_customer_waits_in_the_thread_and_the_outbox(
     with diagnostics(page, tmp_path, server), lead_page(browser, server, tmp_path) as lead:
         chat_input, _ = open_chat(page, server)
         ticket_id = ask_for_a_human(page, chat_input)
-        thread_url = page.url
         page.goto("about:blank")  # the customer leaves: their socket closes
         open_queue_ticket(lead, server.base_url, ticket_id)
         take_over(lead)
@@ -156,6 +169,10 @@ def test_a_reply_to_an_absent_customer_waits_in_the_thread_and_the_outbox(
         rows = server.rows("SELECT thread_id, recipient, body FROM outbox")
         assert (thread_id, CUSTOMER, "Dana, your replacement ships today.") in rows, rows
 
-        page.goto(thread_url, wait_until="domcontentloaded")  # back later: the reply is in the conversation
-        assert urlsplit(page.url).path.startswith("/thread/")
+        page.goto(f"{server.base_url}/thread/{thread_id}", wait_until="domcontentloaded")  # back later
         expect(page.get_by_text("Dana, your replacement ships today.")).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+
+        lead.get_by_role("button", name="Mark solved").click()  # a solved ticket ends the human session
+        reply(page, f"{LEAD_NAME} has marked this conversation solved")
+        assert server.rows("SELECT end_reason FROM handovers WHERE thread_id = ?", thread_id) == [("solved",)]
+        assert server.rows("SELECT status FROM store_tickets WHERE id = ?", ticket_id) == [("solved",)]

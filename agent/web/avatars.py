@@ -24,7 +24,7 @@ _SVG = (
 
 
 def initials(name: str) -> str:
-    words = [word for word in re.split(r"[\s_.-]+", name) if word]
+    words = re.findall(r"[^\W_]+", name)  # letters and digits: "Lee (demo lead)" is Lee, demo, lead
     return "".join(word[0] for word in words[:2]).upper() or "?"
 
 

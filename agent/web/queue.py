@@ -53,6 +53,7 @@ MOVE_LABELS = {"open": "Back to open", "pending": "Mark pending", "solved": "Mar
 REOPEN = "Reopen"  # solved -> open
 CSRF_PURPOSE = b"workspace-ticket-form\x00"  # keeps this HMAC apart from any other use of the secret
 BAD_TOKEN = "This form is out of date or did not come from the workspace. Go back, reload the page and try again."
+HELD_TICKET = "{name} is chatting with the customer: the ticket stays theirs until they hand the chat back."
 STORE_DOWN = "The ticket store is not answering just now. Please try again in a moment."
 CSV_HEADER = ("ticket id", "status", "created (UTC)", "updated (UTC)", "reason", "customer id", "customer name",
               "customer email", "assignee", "conversation id", "summary")  # fmt: skip
@@ -250,7 +251,15 @@ def _ticket_routes(router: APIRouter, queue: TicketQueue, history: ChatStore, st
     async def assign(ticket_id: str, user: cl.User = Depends(staff_only), csrf: str = Form(""),
                      to: str = Form("me")) -> Response:  # fmt: skip
         assignee = None if to == "nobody" else user.identifier  # a lead takes a ticket or lets it go
-        return await act(user, ticket_id, csrf, lambda: queue.assign(ticket_id, user.identifier, assignee))
+
+        async def change() -> None:
+            # Whoever holds the live chat keeps the ticket: the one who writes to the customer is its assignee.
+            held = await desk.holder((await queue.get(ticket_id)).ticket.conversation_id) if desk else None
+            if held is not None and held.staff.identifier != assignee:
+                raise TicketChangeRefused(HELD_TICKET.format(name=held.staff.name))
+            await queue.assign(ticket_id, user.identifier, assignee)
+
+        return await act(user, ticket_id, csrf, change)
 
     @router.post("/workspace/tickets/{ticket_id}/status", include_in_schema=False)
     async def move(ticket_id: str, user: cl.User = Depends(staff_only), csrf: str = Form(""),
