@@ -20,7 +20,7 @@ from agent.datalayer import models
 from agent.datalayer.history import StoreHistory
 from agent.runner.events import ConfirmationRequested, Notice, TextDelta, TurnDone
 from agent.sessions.memory import MemoryRateLimiter
-from agent.sessions.relay import MemoryRelay, customer_channel, staff_channel
+from agent.sessions.relay import MemoryRelay, RelayUnavailable, customer_channel, staff_channel
 from tests.datalayer_fixtures import chat_store, no_database_env  # noqa: F401  (fixtures)
 from tests.postgres import pg_schema  # noqa: F401
 from tests.test_chat_service import collect, history, make_service, text_of  # noqa: F401
@@ -140,6 +140,22 @@ async def test_a_reply_to_an_absent_customer_goes_to_the_outbox(store):
     [row] = await store.pending_notifications(10)
     assert (row["recipient"], row["body"]) == ("maya@example.com", "Your refund is on its way.")
     assert "Lee Park" in row["subject"]
+
+
+class DownRelay(MemoryRelay):
+    """Redis is down: nothing can be published (listening still opens, as RedisRelay's does)."""
+
+    async def publish(self, channel, event):
+        raise RelayUnavailable("connection refused")
+
+
+async def test_with_the_relay_down_a_reply_is_stored_and_the_customer_notified(store):
+    desk = make_desk(store, DownRelay())
+    thread_id = await owned_thread(store)
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    event = await desk.reply(thread_id, LEE, "Are you still there?")
+    assert event.id in [s["id"] for s in await steps_of(store, thread_id)]
+    assert [r["body"] for r in await store.pending_notifications(10)] == ["Are you still there?"]
 
 
 async def test_only_the_holder_writes_and_hands_back(store):

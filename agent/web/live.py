@@ -31,6 +31,7 @@ from fastapi.responses import StreamingResponse
 from agent.chat.desk import HumanDesk
 from agent.chat.handovers import HandoverError, HumanMessageRefused, Staff
 from agent.datalayer.store import ChatStore
+from agent.errors import AgentRuntimeError
 from agent.sessions.relay import LiveEvent, Relay, staff_channel
 from agent.web.customer_panel import CustomerPanel
 from agent.web.pages import page_headers, render
@@ -42,6 +43,7 @@ from tools.store.tickets import TicketQueue, TicketRow
 log = logging.getLogger(__name__)
 SCRIPT = Path(__file__).resolve().parent / "static" / "live.js"
 MESSAGE_TYPES = {"user_message": "customer", "assistant_message": "assistant"}
+SOLVED_TICKET = "This ticket is solved: reopen it before taking the conversation over."
 LIVE_KINDS = {"customer", "human", "assistant", "joined", "left"}
 
 
@@ -94,6 +96,9 @@ def live_routes(desk: HumanDesk, relay: Relay, history: ChatStore, queue: Ticket
             return await action()
         except TransientToolError:
             return PlainTextResponse(STORE_DOWN, status_code=503, headers=page_headers())
+        except AgentRuntimeError as exc:  # the chat history or Redis is down: nothing was said, nothing is lost
+            log.error("live hand-over action by %s failed: %s", user.identifier, exc)
+            return PlainTextResponse(exc.user_message, status_code=503, headers=page_headers())
 
     @router.get("/workspace/static/live.js", include_in_schema=False)
     async def live_script(user: cl.User = Depends(staff_only)) -> FileResponse:
@@ -103,6 +108,8 @@ def live_routes(desk: HumanDesk, relay: Relay, history: ChatStore, queue: Ticket
     async def take_over(ticket_id: str, user: cl.User = Depends(staff_only), csrf: str = Form("")) -> Response:
         async def act() -> Response:
             ticket = await ticket_or_404(ticket_id)
+            if ticket.status == "solved":
+                return await live_page(user, ticket, status_code=409, error=SOLVED_TICKET)
             try:
                 await desk.take_over(ticket.conversation_id, ticket.id, ticket.created_at, staff_of(user))
             except HandoverError as exc:
@@ -115,7 +122,13 @@ def live_routes(desk: HumanDesk, relay: Relay, history: ChatStore, queue: Ticket
 
     @router.get("/workspace/tickets/{ticket_id}/live", include_in_schema=False)
     async def live(ticket_id: str, user: cl.User = Depends(staff_only)) -> Response:
-        return await live_page(user, await ticket_or_404(ticket_id))
+        try:
+            return await live_page(user, await ticket_or_404(ticket_id))
+        except TransientToolError:
+            return PlainTextResponse(STORE_DOWN, status_code=503, headers=page_headers())
+        except AgentRuntimeError as exc:
+            log.error("live page of ticket %s not shown: %s", ticket_id, exc)
+            return PlainTextResponse(exc.user_message, status_code=503, headers=page_headers())
 
     async def live_page(user: cl.User, ticket: TicketRow, status_code: int = 200, error: str | None = None) -> Response:
         held = await desk.holder(ticket.conversation_id)

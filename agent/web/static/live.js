@@ -43,8 +43,10 @@
         method: "POST", body: new FormData(form), headers: { Accept: "application/json" },
       }).catch(() => null);
       if (response === null) return say("Not sent: the workspace is not answering. Try again.");
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok) return say(body.detail || "Not sent. Reload the page and try again.");
+      const raw = await response.text();
+      let body = {};
+      try { body = JSON.parse(raw); } catch (_) { /* a plain-text refusal: shown as it is */ }
+      if (!response.ok) return say(body.detail || raw || "Not sent. Reload the page and try again.");
       say("");
       show(body);
       box.value = "";
