@@ -25,7 +25,8 @@ from agent.metrics import watch_circuits
 from agent.readiness import readiness
 from agent.settings import get_settings
 from agent.users import verify
-from agent.web import limits, routes, workspace
+from agent.web import limits, routes, widget, workspace
+from agent.web.api import PREFIX, api_app
 from agent.web.avatars import avatar_routes
 from agent.web.customer_panel import CustomerPanel
 from agent.web.live import LiveParts
@@ -82,7 +83,11 @@ live = (LiveParts(services.desk, services.relay, CustomerPanel(services.registry
 routes.install(server, workspace.workspace_routes(history, settings.auth.enabled, analytics=settings.analytics,
                                                   embedder=services.knowledge.embedder, tickets=services.store,
                                                   live=live))
+if settings.api.enabled:
+    routes.mount(server, PREFIX, api_app(services, history, settings))
 routes.install(server, avatar_routes({"default", settings.app.assistant_name, chainlit_config.ui.name}))
+routes.install(server, widget.widget_routes(settings, history))  # the shop's widget signs in by /auth/jwt
+widget.allow_shop_origin(settings)
 feeds = LiveFeeds(services.relay)  # a human's messages, shown in the customer's open chat
 feeds.follow_reconnects(sio)
 

@@ -165,6 +165,10 @@ class AuthSettings(BaseSettings):
     widget_header: str = Field("X-Shop-Token", description="Header carrying the shop-signed token")
     widget_issuer: str = Field("", description="Expected `iss` claim of widget tokens; empty = not checked")
     widget_audience: str = Field("larkspur-support", description="Expected `aud` claim of widget tokens")
+    widget_origin: str = Field(
+        "", description="The shop's origin (scheme://host:port) whose pages embed the widget, allowed to call the app "
+        "from the browser besides config.toml's allow_origins; empty = none"
+    )
     login_attempts_per_minute: float = Field(10.0, gt=0, description="Sign-in attempts allowed per client IP per minute")
     login_burst: int = Field(5, gt=0, description="Sign-in attempts an IP may make at once")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
@@ -205,6 +209,18 @@ class ObservabilitySettings(BaseSettings):
     )
 
 
+class ApiSettings(BaseSettings):
+    """The HTTP API at /api/v1 (customers named by shop-signed tokens: AUTH_WIDGET_SECRET)."""
+
+    model_config = _group("API_")
+
+    enabled: bool = Field(True, description="Serve /api/v1 (it answers 401 to everyone while AUTH_WIDGET_SECRET is empty)")
+    page_size: int = Field(20, gt=0, le=100, description="Most conversations per page of GET /api/v1/conversations")
+    form_overhead_bytes: int = Field(
+        65536, ge=0, description="Room for a multipart message's text and boundaries beyond its files' size limits"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -221,6 +237,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @property
     def store_database(self) -> tuple[str, str]:

@@ -144,4 +144,4 @@ async def test_a_draining_service_refuses_messages_but_not_clicks(settings) -> N
     chat.drain()
     events = await drain(chat.send(Customer("conv-3"), "hello"))
     assert isinstance(events[0], Notice) and "send it again" in events[0].text
-    assert events[-1] == TurnDone("", "rejected") and chat.running == 0
+    assert events[-1] == TurnDone("", "rejected", reason="draining") and chat.running == 0

@@ -120,11 +120,11 @@ class ChatService:
             with log_context(conversation_id=who.conversation_id, role=who.role):
                 log.info("message refused in conversation %s: the instance is stopping", who.conversation_id)
             yield Notice(new_id(), STOPPING)
-            yield TurnDone("", "rejected")
+            yield TurnDone("", "rejected", reason="draining")
             return
         if not text.strip() and not files:  # nothing to store and nothing to answer but this
             yield Notice(new_id(), EMPTY_REPLY)
-            yield TurnDone("", "rejected")
+            yield TurnDone("", "rejected", reason="empty")
             return
         facts = TurnFacts.for_message(who.conversation_id, who.user_id, message_id, text)
 
@@ -164,7 +164,7 @@ class ChatService:
             held = await self.desk.holder(who.conversation_id) if self.desk is not None else None
             if held is not None:  # writes are the human's call now: the assistant applies nothing
                 yield Notice(new_id(), HELD_CARD.format(name=held.staff.name))
-                yield TurnDone("", "rejected")
+                yield TurnDone("", "rejected", reason="held_card")
                 return
             answer = self._answer(self.agent.resolve_action(conversation, token, approve), reply_id, transcript)
             async with aclosing(answer) as events:
@@ -199,8 +199,9 @@ class ChatService:
         if decision is not None and not decision.allowed:
             metrics.RATE_LIMITED.inc()
             metrics.TURNS.labels(kind, "rate_limited").inc()
-            yield Notice(new_id(), RATE_LIMITED.format(wait=max(1, math.ceil(decision.retry_after_s))))
-            yield TurnDone("", "rejected")
+            wait = max(1, math.ceil(decision.retry_after_s))
+            yield Notice(new_id(), RATE_LIMITED.format(wait=wait))
+            yield TurnDone("", "rejected", reason="rate_limited", retry_after_s=wait)
             return
         done = TurnDone("", "failed")
         status = "stopped"  # unless the turn reaches its end

@@ -103,6 +103,10 @@ TurnStatus = Literal["completed", "failed", "max_steps", "rejected", "human"]
 class TurnDone:
     reply: str
     status: TurnStatus
+    # Why a message was refused ("rate_limited", "draining", "empty", "held_card"), and when to send it again:
+    # a channel with status codes (the HTTP API) says 429 or 503 instead of only showing the notice.
+    reason: str | None = None
+    retry_after_s: float | None = None
 
 
 AgentEvent = (

@@ -72,7 +72,7 @@ class SupportAgent:
         text = user_text.strip()
         if problem := self._refusal(text):
             yield ErrorEvent("invalid_input", problem)
-            yield TurnDone("", "rejected")
+            yield TurnDone("", "rejected", reason="invalid_input")
             return
         conversation.add(Message.user(text))
         await self._identify(conversation)

@@ -19,6 +19,7 @@ from chainlit.types import DeleteFeedbackRequest, ShareThreadRequest, UpdateFeed
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, UploadFile
 
 from fastapi.responses import JSONResponse
+from starlette.routing import Mount
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from agent import metrics
@@ -207,6 +208,11 @@ async def _is_empty(file: UploadFile) -> bool:
     empty = not await file.read(1)
     await file.seek(0)
     return empty
+
+
+def mount(app: FastAPI, path: str, sub: FastAPI) -> None:
+    """Serve `sub` under `path`, in front of Chainlit's catch-all route."""
+    app.router.routes.insert(0, Mount(path, app=sub))
 
 
 def install(app: FastAPI, router: APIRouter) -> None:
