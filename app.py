@@ -88,8 +88,8 @@ if settings.api.enabled:
 routes.install(server, avatar_routes({"default", settings.app.assistant_name, chainlit_config.ui.name}))
 routes.install(server, widget.widget_routes(settings, history))  # the shop's widget signs in by /auth/jwt
 widget.allow_shop_origin(settings)
-feeds = LiveFeeds(services.relay)  # a human's messages, shown in the customer's open chat
-feeds.follow_reconnects(sio)
+feeds = LiveFeeds(services.relay, sio)  # a human's messages, shown in the customer's open chat
+feeds.follow_reconnects()
 
 
 if settings.auth.enabled:

@@ -124,7 +124,7 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
     if handovers is not None and history is not None:
         desk = HumanDesk(handovers, history, relay, limiter, store_name=settings.app.store_name,
                          assistant_name=settings.app.assistant_name, max_chars=settings.chat.max_message_chars,
-                         catch_up=conversations.catch_up)
+                         catch_up=conversations.catch_up, lock=store.lock)
     chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name,
                        facts=facts, tagger=tagger, desk=desk)
     return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop, relay, desk)

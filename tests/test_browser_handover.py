@@ -142,6 +142,8 @@ def _a_second_lead_is_refused(server: ChainlitServer, ticket_id: str) -> None:
         assert live.status_code == 200 and f"Taken over by {LEAD_NAME}." in live.text
         assert 'id="reply-text"' not in live.text
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', sam.get(ticket).text).group(1)
+        for action in ("/takeover", "/handback", "/live/messages"):  # a form from elsewhere: refused before all
+            assert sam.post(ticket + action, data={"csrf": "0" * len(csrf), "text": SAM_SAYS}).status_code == 403
         refused = sam.post(ticket + "/live/messages", data={"csrf": csrf, "text": SAM_SAYS},
                            headers={"Accept": "application/json"})  # fmt: skip
         assert refused.status_code == 409 and f"taken over by {LEAD_NAME}" in refused.json()["detail"]

@@ -8,10 +8,12 @@ While a hand-over is live the chat service sends the customer's messages here in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
 from agent import metrics
@@ -19,7 +21,9 @@ from agent.chat.handovers import (
     HANDED_BACK, SOLVED, Handover, HandoverTaken, Handovers, HumanMessageRefused, NotHeld, Staff,
 )  # fmt: skip
 from agent.chat.history import Entry, History, Speaker, now
+from agent.errors import AgentRuntimeError
 from agent.sessions.base import RateLimiter
+from agent.sessions.errors import LockTimeout
 from agent.sessions.relay import EventKind, LiveEvent, Relay, RelayUnavailable, customer_channel, staff_channel
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ LEFT = "{name} has left; the assistant is back."
 CLOSED = "{name} has marked this conversation solved. If you need anything else, just write: the assistant is back."
 EMPTY = "Write a message first."
 TOO_LONG = "That message is too long ({length:,} characters). Please keep it under {limit:,}."
+STILL_ANSWERING = "The assistant is still answering this customer. Try again in a moment."
 TOO_FAST = "You're sending messages too fast. Please wait {wait} seconds and send it again."
 NOTICE_SUBJECT = "{name} from {store} support replied to your conversation"
 
@@ -43,7 +48,8 @@ def _naive(moment: datetime) -> datetime:
 class HumanDesk:
     def __init__(self, handovers: Handovers, history: History, relay: Relay, limiter: RateLimiter, *,
                  store_name: str, assistant_name: str, max_chars: int,
-                 catch_up: Callable[[str], Awaitable[None]] | None = None) -> None:  # fmt: skip
+                 catch_up: Callable[[str], Awaitable[None]] | None = None,
+                 lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None) -> None:  # fmt: skip
         self.handovers = handovers
         self.history = history
         self.relay = relay
@@ -52,18 +58,23 @@ class HumanDesk:
         self.assistant_name = assistant_name
         self.max_chars = max_chars
         self.catch_up = catch_up  # rebuilds the assistant's working memory from the history
+        self.lock = lock  # the conversation's turn lock: a take-over waits for the answer being written
 
     async def holder(self, conversation_id: str) -> Handover | None:
         return await self.handovers.live_handover(conversation_id)
 
     async def take_over(self, conversation_id: str, ticket_id: str, escalated_at: datetime, staff: Staff) -> Handover:
         """`staff` holds the conversation from now on (HandoverTaken if someone else does); said in the chat once."""
-        before = await self.handovers.live_handover(conversation_id)
-        held = await self.handovers.start_handover(conversation_id, ticket_id, staff, _naive(escalated_at))
-        if before is not None and before.id == held.id:
-            return held  # took it again: already announced
-        joined = JOINED.format(name=staff.name, store=self.store_name)
-        await self._say(conversation_id, "joined", "human", staff.name, joined, staff)
+        try:
+            async with self.lock(conversation_id) if self.lock is not None else contextlib.nullcontext():
+                before = await self.handovers.live_handover(conversation_id)
+                held = await self.handovers.start_handover(conversation_id, ticket_id, staff, _naive(escalated_at))
+                if before is not None and before.id == held.id:
+                    return held  # took it again: already announced
+                joined = JOINED.format(name=staff.name, store=self.store_name)
+                await self._say(conversation_id, "joined", "human", staff.name, joined, staff)
+        except LockTimeout:
+            raise HumanMessageRefused(STILL_ANSWERING, status=409) from None
         await self.handovers.handover_times(conversation_id, pickup_ms=_ms(held.started_at, held.escalated_at))
         metrics.HANDOVERS.labels("taken").inc()
         return held
@@ -80,12 +91,16 @@ class HumanDesk:
         if not decision.allowed:
             raise HumanMessageRefused(TOO_FAST.format(wait=max(1, math.ceil(decision.retry_after_s))), status=429)
         event, reached = await self._say(conversation_id, "human", "human", staff.name, text, staff)
-        if await self.handovers.first_human_reply(held):
-            await self.handovers.handover_times(conversation_id, first_reply_ms=_ms(_naive(now()), held.escalated_at))
-        if not reached:  # no chat of the customer's is open on any instance
-            subject = NOTICE_SUBJECT.format(name=staff.name, store=self.store_name)
-            await self.handovers.notify_absent(conversation_id, subject, text)
         metrics.HUMAN_MESSAGES.labels("delivered" if reached else "queued").inc()
+        try:  # the message is said and stored: what follows must not make the lead send it twice
+            if await self.handovers.first_human_reply(held):
+                await self.handovers.handover_times(conversation_id,
+                                                    first_reply_ms=_ms(_naive(now()), held.escalated_at))  # fmt: skip
+            if not reached:  # no chat of the customer's is open on any instance
+                subject = NOTICE_SUBJECT.format(name=staff.name, store=self.store_name)
+                await self.handovers.notify_absent(conversation_id, subject, text)
+        except AgentRuntimeError as exc:
+            log.error("conversation %s: a reply's timing or notice was not recorded: %s", conversation_id, exc)
         return event
 
     async def hand_back(self, conversation_id: str, staff: Staff) -> None:
@@ -122,8 +137,7 @@ class HumanDesk:
     async def _say(self, conversation_id: str, kind: EventKind, speaker: Speaker, author: str, text: str,
                    staff: Staff) -> tuple[LiveEvent, bool]:
         """Store, then publish to both sides; whether a customer's chat received it."""
-        marked = staff.identifier if speaker == "human" else None
-        entry = Entry(str(uuid.uuid4()), speaker, author, text, now(), staff=marked)
+        entry = Entry(str(uuid.uuid4()), speaker, author, text, now(), human=speaker == "human")
         await self.history.record(conversation_id, [entry])
         event = self._event(conversation_id, kind, entry, staff.identifier)
         reached = await self._publish(customer_channel(conversation_id), event)

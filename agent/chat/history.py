@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from tools.base import ToolResult
 
 Speaker = Literal["customer", "assistant", "tool", "human"]  # human: a staff member who took the conversation over
+HUMAN = "human"  # the stored step's metadata key marking a human colleague's message
 
 
 def now() -> datetime:
@@ -36,7 +37,7 @@ class Entry:
     created_at: datetime | None = None
     input: str | None = None  # a tool's arguments, as JSON
     is_error: bool = False
-    staff: str | None = None  # a human's sign-in identifier: their messages are marked as human in the store
+    human: bool = False  # written by a staff member who took the conversation over: marked so in the store
 
 
 def tool_step_id(reply_id: str, call_id: str) -> str:

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from agent import metrics
 from agent.chat.desk import HumanDesk
+from agent.chat.handovers import Handover
 from agent.chat.facts import FactsLog, FactsRecorder, IntentTagger, TurnFacts
 from agent.chat.history import Entry, History, now, tool_output, tool_step_id
 from agent.chat.intake import Upload, take_in
@@ -138,7 +139,7 @@ class ChatService:
                 notice = Notice(new_id(), await take_in(self.uploads, conversation, files))
                 transcript.add(Entry(notice.id, "assistant", self.assistant_name, notice.text, now()))
                 yield notice
-            if self.desk is not None and await self.desk.holder(who.conversation_id) is not None:
+            if await self._held(who.conversation_id) is not None:
                 await self.desk.customer_wrote(who.conversation_id, message)  # the human answers, not the assistant
                 yield TurnDone("", "human")
                 return
@@ -161,7 +162,7 @@ class ChatService:
         reply_id = reply_id or new_id()
 
         async def turn(conversation: Conversation, transcript: Transcript) -> AsyncIterator[AgentEvent]:
-            held = await self.desk.holder(who.conversation_id) if self.desk is not None else None
+            held = await self._held(who.conversation_id)
             if held is not None:  # writes are the human's call now: the assistant applies nothing
                 yield Notice(new_id(), HELD_CARD.format(name=held.staff.name))
                 yield TurnDone("", "rejected", reason="held_card")
@@ -176,6 +177,17 @@ class ChatService:
         async with aclosing(self._act(who, turn, facts, limited=False)) as events:
             async for event in events:
                 yield event
+
+    async def _held(self, conversation_id: str) -> Handover | None:
+        """Who holds the conversation, if anyone. Unknown while the history is down: then the assistant answers,
+        as it did before hand-overs existed, rather than leaving the customer with an error."""
+        if self.desk is None:
+            return None
+        try:
+            return await self.desk.holder(conversation_id)
+        except AgentRuntimeError as exc:
+            log.warning("conversation %s: hand-over state unknown (%s); the assistant answers", conversation_id, exc)
+            return None
 
     async def _act(self, who: Customer, turn: Turn, facts: TurnFacts,
                    limited: bool = True) -> AsyncIterator[AgentEvent]:

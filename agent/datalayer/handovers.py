@@ -57,7 +57,10 @@ class HandoverStore(StoreBase):
                 async with conn.begin_nested():  # a savepoint: losing the race must not abort the transaction
                     await conn.execute(insert(handovers).values(row))
             except IntegrityError:  # another instance's take-over won between our read and our insert
-                return await _live(conn, conversation_id) or Handover(**_fields(row))
+                won = await _live(conn, conversation_id)
+                if won is None:  # and has ended already: nothing to report, the lead tries again
+                    raise
+                return won
             return Handover(**_fields(row))
 
         held = await self.transaction("start_handover", conversation_id, run)

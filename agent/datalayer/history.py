@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agent.chat.history import Entry
+from agent.chat.history import HUMAN, Entry
 from agent.datalayer.db import format_ts
 from agent.datalayer.store import ChatStore
 
@@ -37,8 +37,8 @@ def step_of(conversation_id: str, entry: Entry) -> dict[str, Any]:
     }  # fmt: skip
     if entry.speaker == "tool":
         step |= {"input": entry.input or "", "isError": entry.is_error, "showInput": "json"}
-    if entry.staff is not None:  # who said it: transcripts, analytics and the memory tell humans from the assistant
-        step["metadata"] = {"human": True, "staff": entry.staff}
+    if entry.human:  # who said it: transcripts and analytics tell a colleague from the assistant (the handovers
+        step["metadata"] = {HUMAN: True}  # table says which colleague; the step reaches the customer's browser)
     if entry.created_at is not None:
         created = format_ts(entry.created_at)
         step |= {"createdAt": created, "start": created, "end": created}

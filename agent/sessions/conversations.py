@@ -14,7 +14,7 @@ from typing import Protocol
 from agent.runner.conversation import Conversation
 from agent.models.messages import Message
 from agent.sessions.base import SessionStore
-from agent.sessions.errors import SessionUnavailable
+from agent.sessions.errors import SessionError, SessionUnavailable
 
 log = logging.getLogger(__name__)
 History = Callable[[str], Awaitable[list[tuple[str, str]]]]  # conversation id -> [(role, text)]
@@ -65,7 +65,7 @@ class ConversationRepository:
                 after = await self._rebuild(conversation_id, before.user_id)
                 after.uploads, after.customer_id, after.resolved = before.uploads, before.customer_id, before.resolved
                 await self.save(after)
-        except SessionUnavailable as exc:  # the next message rebuilds it anyway once the store is back
+        except SessionError as exc:  # the memory keeps what it had: the assistant may miss the human's session
             log.error("working memory of conversation %s not caught up: %s", conversation_id, exc)
 
     async def load(self, conversation_id: str, user_id: str | None = None) -> Conversation:

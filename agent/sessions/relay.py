@@ -20,9 +20,8 @@ import orjson
 
 from agent.sessions.errors import SessionError
 
-# customer: the customer wrote; human: the staff member wrote; joined / left: a human took over or handed back;
-# assistant: the assistant answered (after a hand-back).
-EventKind = Literal["customer", "human", "joined", "left", "assistant"]
+# customer: the customer wrote; human: the staff member wrote; joined / left: a human took over or handed back.
+EventKind = Literal["customer", "human", "joined", "left"]
 LISTENER_BUFFER = 256  # events held for one slow listener; beyond that the oldest are dropped (they are stored)
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Response
 
 AVATARS = Path(APP_ROOT) / "public" / "avatars"  # Chainlit's own folder
 _NAME = re.compile(r"^[A-Za-z0-9_ .-]+$")  # Chainlit's own check of an avatar id, before it globs a file name
+HUES = 360  # degrees of the colour wheel
 _SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40">'
     '<circle cx="20" cy="20" r="20" fill="hsl({hue} 45% 45%)"/>'
@@ -41,7 +42,7 @@ def avatar_routes(own_names: set[str]) -> APIRouter:
     async def avatar(avatar_id: str) -> Response:
         if avatar_id in own_names or (_NAME.match(avatar_id) and has_file(avatar_id)):
             return await chainlit_server.get_avatar(avatar_id)
-        hue = int(hashlib.sha256(avatar_id.encode()).hexdigest()[:4], 16) % 360  # one colour per person
+        hue = int.from_bytes(hashlib.sha256(avatar_id.encode()).digest()[:2]) % HUES  # one colour per person
         svg = _SVG.format(hue=hue, initials=escape(initials(avatar_id)))
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=3600"})
 

@@ -3,6 +3,7 @@ assistant uses, with the same customer scoping (the ticket's customer, never one
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -21,7 +22,7 @@ class CustomerPanel:
         if customer_id is None:
             return {"identified": False}
         ctx = ToolContext(conversation_id, customer_id=customer_id)
-        details = await self.registry.run(ToolCall(str(uuid.uuid4()), DETAILS, f'{{"user_id": "{customer_id}"}}'), ctx)
+        details = await self.registry.run(ToolCall(str(uuid.uuid4()), DETAILS, json.dumps({"user_id": customer_id})), ctx)
         orders = await self.registry.run(ToolCall(str(uuid.uuid4()), ORDERS, "{}"), ctx)
         panel: dict[str, Any] = {"identified": True, "id": customer_id, "orders": [], "error": None}
         if details.ok:

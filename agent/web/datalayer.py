@@ -18,6 +18,7 @@ from chainlit.data.utils import queue_until_user_message
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadFilter
 from chainlit.user import PersistedUser, User
 
+from agent.chat.history import HUMAN
 from agent.users import UserRecord, record_of
 from agent.datalayer.storage import Storage, build_storage
 from agent.datalayer.store import ChatStore, ThreadDeletedHook
@@ -103,11 +104,11 @@ class SQLDataLayer(ChatStore, BaseDataLayer):
 
     @_queued
     async def create_step(self, step_dict: Any) -> None:
-        await self.upsert_step(dict(step_dict))
+        await self.upsert_step(_from_page(step_dict))
 
     @_queued
     async def update_step(self, step_dict: Any) -> None:
-        await self.upsert_step(dict(step_dict))
+        await self.upsert_step(_from_page(step_dict))
 
     @_queued
     async def delete_step(self, step_id: str) -> None:
@@ -139,3 +140,12 @@ class SQLDataLayer(ChatStore, BaseDataLayer):
 
     async def build_debug_url(self) -> str:
         return ""
+
+
+def _from_page(step_dict: Any) -> dict[str, Any]:
+    """A step as Chainlit sends it, which a browser can shape: it is never marked as a human colleague's message
+    (only the desk writes those, through the chat service's history)."""
+    step = dict(step_dict)
+    if isinstance(step.get("metadata"), dict) and HUMAN in step["metadata"]:
+        step["metadata"] = {key: value for key, value in step["metadata"].items() if key != HUMAN}
+    return step

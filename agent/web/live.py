@@ -30,6 +30,7 @@ from fastapi.responses import StreamingResponse
 
 from agent.chat.desk import HumanDesk
 from agent.chat.handovers import HandoverError, HumanMessageRefused, Staff
+from agent.chat.history import HUMAN
 from agent.datalayer.store import ChatStore
 from agent.errors import AgentRuntimeError
 from agent.sessions.relay import LiveEvent, Relay, staff_channel
@@ -43,8 +44,8 @@ from tools.store.tickets import TicketQueue, TicketRow
 log = logging.getLogger(__name__)
 SCRIPT = Path(__file__).resolve().parent / "static" / "live.js"
 MESSAGE_TYPES = {"user_message": "customer", "assistant_message": "assistant"}
+MAX_FORM_CHARS = 1_000_000  # a form field's bound before the desk's own length check says "too long" in words
 SOLVED_TICKET = "This ticket is solved: reopen it before taking the conversation over."
-LIVE_KINDS = {"customer", "human", "assistant", "joined", "left"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def message_view(step: dict[str, Any]) -> dict[str, Any] | None:
     kind = MESSAGE_TYPES.get(step.get("type") or "")
     if kind is None or not (step.get("output") or "").strip():
         return None
-    human = bool((step.get("metadata") or {}).get("human"))
+    human = kind == "assistant" and bool((step.get("metadata") or {}).get(HUMAN))
     return {"id": step["id"], "kind": "human" if human else kind, "author": step.get("name") or "",
             "text": step["output"], "at": step.get("createdAt") or ""}  # fmt: skip
 
@@ -96,7 +97,7 @@ def live_routes(desk: HumanDesk, relay: Relay, history: ChatStore, queue: Ticket
             return await action()
         except TransientToolError:
             return PlainTextResponse(STORE_DOWN, status_code=503, headers=page_headers())
-        except AgentRuntimeError as exc:  # the chat history or Redis is down: nothing was said, nothing is lost
+        except AgentRuntimeError as exc:  # the chat history or Redis is down: the lead is told to try again
             log.error("live hand-over action by %s failed: %s", user.identifier, exc)
             return PlainTextResponse(exc.user_message, status_code=503, headers=page_headers())
 
@@ -115,7 +116,10 @@ def live_routes(desk: HumanDesk, relay: Relay, history: ChatStore, queue: Ticket
             except HandoverError as exc:
                 return await live_page(user, ticket, status_code=409, error=exc.user_message)
             if ticket.assignee != user.identifier:  # the one who writes to the customer is the one who works it
-                await queue.assign(ticket.id, user.identifier, user.identifier)
+                try:
+                    await queue.assign(ticket.id, user.identifier, user.identifier)
+                except TransientToolError:  # the hand-over is live already: the lead works on, the page says so
+                    log.error("ticket %s taken over by %s but not assigned to them", ticket.id, user.identifier)
             return RedirectResponse(f"/workspace/tickets/{ticket_id}/live", status_code=303)
 
         return await guarded(user, csrf, act)
@@ -152,7 +156,7 @@ def live_routes(desk: HumanDesk, relay: Relay, history: ChatStore, queue: Ticket
 
     @router.post("/workspace/tickets/{ticket_id}/live/messages", include_in_schema=False)
     async def reply(ticket_id: str, request: Request, user: cl.User = Depends(staff_only), csrf: str = Form(""),
-                    text: str = Form("", max_length=1_000_000)) -> Response:  # fmt: skip
+                    text: str = Form("", max_length=MAX_FORM_CHARS)) -> Response:  # fmt: skip
         wants_json = "application/json" in request.headers.get("accept", "")
 
         async def act() -> Response:
@@ -206,5 +210,4 @@ async def _stream(request: Request, relay: Relay, history: ChatStore, conversati
                     return
                 yield b": keep-alive\n\n"  # also how a proxy's idle timeout is kept away
                 continue
-            if event.kind in LIVE_KINDS:
-                yield _sse(event_view(event))
+            yield _sse(event_view(event))

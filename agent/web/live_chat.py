@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 
 import chainlit as cl
 from chainlit.context import init_ws_context
 from chainlit.session import WebsocketSession
 
-from agent.sessions.relay import LiveEvent, Relay, RelayUnavailable, customer_channel
+from agent.sessions.relay import LiveEvent, Relay, customer_channel
 
-log = logging.getLogger(__name__)
 SUBSCRIBE_WAIT_S = 5.0  # a chat's start waits this long, at most, for its channel before going on without it
-RETRY_S = 2.0  # pause before following again when the relay could not be reached
+LIVENESS_CHECK_S = 5.0  # how often a quiet listener checks that its customer's socket is still connected
 
 
 def step_of(event: LiveEvent) -> dict[str, Any]:
@@ -36,8 +34,9 @@ def step_of(event: LiveEvent) -> dict[str, Any]:
 
 
 class LiveFeeds:
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, sio: Any) -> None:
         self.relay = relay
+        self.sio = sio  # Chainlit's socket.io server: is a session's socket still connected?
         self.following: dict[str, tuple[str, asyncio.Task[None]]] = {}  # session id -> (conversation, its task)
 
     async def follow(self) -> None:
@@ -51,7 +50,7 @@ class LiveFeeds:
             current[1].cancel()
         ready = asyncio.Event()
         # The task copies this context: its emitter is this session's, and follows the socket across reconnects.
-        task = asyncio.get_running_loop().create_task(self._pump(conversation_id, ready))
+        task = asyncio.get_running_loop().create_task(self._pump(session, conversation_id, ready))
         self.following[session.id] = (conversation_id, task)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), SUBSCRIBE_WAIT_S)
@@ -62,20 +61,27 @@ class LiveFeeds:
         if current is not None:
             current[1].cancel()
 
-    async def _pump(self, conversation_id: str, ready: asyncio.Event) -> None:
-        while True:
-            try:
-                async with self.relay.listen(customer_channel(conversation_id)) as events:
-                    ready.set()
-                    async for event in events:
-                        await cl.context.emitter.send_step(step_of(event))
-            except RelayUnavailable as exc:
-                log.warning("conversation %s: live messages unavailable, retrying: %s", conversation_id, exc)
-                ready.set()  # the chat goes on without it; the history has every message
-                await asyncio.sleep(RETRY_S)
+    async def _pump(self, session: WebsocketSession, conversation_id: str, ready: asyncio.Event) -> None:
+        try:
+            async with self.relay.listen(customer_channel(conversation_id)) as events:
+                ready.set()
+                while True:
+                    try:
+                        event = await asyncio.wait_for(anext(events), LIVENESS_CHECK_S)
+                    except TimeoutError:
+                        # A socket gone without its disconnect hook (or followed after it ran) must not count as a
+                        # customer who is there: the desk would skip their notification.
+                        if not self.sio.manager.is_connected(session.socket_id, "/"):
+                            return
+                        continue
+                    await cl.context.emitter.send_step(step_of(event))
+        finally:
+            if self.following.get(session.id, (None, None))[1] is asyncio.current_task():
+                del self.following[session.id]
 
-    def follow_reconnects(self, sio: Any) -> None:
+    def follow_reconnects(self) -> None:
         """Chainlit runs no hook when a socket reconnects to its session: follow again after its own handler."""
+        sio = self.sio
         original = sio.handlers["/"]["connection_successful"]
 
         async def handler(sid: str) -> Any:

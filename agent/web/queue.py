@@ -25,6 +25,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from agent.chat.desk import HumanDesk
+from agent.errors import AgentRuntimeError
 from agent.datalayer.store import ChatStore
 from agent.web.csv_export import csv_response
 from agent.web.pages import HEADERS, BadInput, render
@@ -268,7 +269,10 @@ def _ticket_routes(router: APIRouter, queue: TicketQueue, history: ChatStore, st
             row = await queue.move(ticket_id, user.identifier, status)
             await _copy_to_facts(history, row)
             if desk is not None and row.status == "solved":  # solving the ticket ends a live hand-over
-                await desk.solved(row.conversation_id)
+                try:
+                    await desk.solved(row.conversation_id)
+                except AgentRuntimeError as exc:  # the ticket is solved; the chat stays with the lead, who can hand back
+                    log.error("ticket %s solved, but its live chat did not end: %s", row.id, exc)
 
         return await act(user, ticket_id, csrf, change)
 

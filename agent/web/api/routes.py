@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from agent.chat.history import HUMAN
 from agent.chat.intake import Upload
 from agent.chat.service import ChatService, Customer
 from agent.datalayer.store import ChatStore
@@ -125,7 +126,7 @@ def _message(step: dict[str, Any]) -> Message | None:
     role = ROLES.get(step.get("type") or "")
     if role is None or not (step.get("output") or "").strip():
         return None
-    if (step.get("metadata") or {}).get("human"):
+    if role == "assistant" and (step.get("metadata") or {}).get(HUMAN):
         role = "human"
     return Message(id=step["id"], role=role, author=step.get("name") or "", text=step["output"],
                    created_at=step.get("createdAt"))  # fmt: skip
