@@ -152,3 +152,16 @@ def test_conversations_cross_channels_for_their_owner(server: ChainlitServer, da
                               "AND t.id != ?", CUSTOMER, conversation_id)  # fmt: skip
     listed = [c["id"] for c in dana.get("/conversations").json()["conversations"]]
     assert conversation_id in listed and all(row[0] in listed for row in page_thread)
+
+
+def test_a_file_sent_with_a_message_is_read_like_the_pages(dana: httpx.Client) -> None:
+    conversation_id = new_conversation(dana)
+    note = b"Delivery note\n\nThe secret word in note 7 is heron.\n"
+    answer = dana.post(f"/conversations/{conversation_id}/messages", data={"text": "what is the secret word in note 7?"},
+                       files=[("files", ("note_7.txt", note, "text/plain"))])  # fmt: skip
+    assert answer.status_code == 200 and "heron" in answer.json()["reply"], answer.text
+    empty = dana.post(f"/conversations/{conversation_id}/messages", files=[("files", ("blank.txt", b"", "text/plain"))])
+    assert empty.status_code == 200 and "empty" in empty.json()["reply"], empty.text  # the page's own check and words
+    too_many = dana.post(f"/conversations/{conversation_id}/messages",
+                         files=[("files", (f"n{i}.txt", note, "text/plain")) for i in range(10)])  # fmt: skip
+    assert too_many.status_code == 422 and too_many.headers["content-type"].startswith(PROBLEM), too_many.text

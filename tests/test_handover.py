@@ -121,7 +121,7 @@ async def test_a_reply_is_stored_as_the_humans_and_delivered(store):
         assert (await asyncio.wait_for(anext(customer), 1)).text == "Hi Maya, I'm looking at your order now."
     step = next(s for s in await steps_of(store, thread_id) if s["id"] == event.id)
     assert (step["type"], step["name"], step["metadata"]) == (
-        "assistant_message", "Lee Park", {"human": True, "staff": LEE.identifier})
+        "assistant_message", "Lee Park", {"human": True})
     assert await store.pending_notifications(10) == []  # the customer's chat had it: no notice
 
 

@@ -19,7 +19,7 @@ from chainlit.types import DeleteFeedbackRequest, ShareThreadRequest, UpdateFeed
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, UploadFile
 
 from fastapi.responses import JSONResponse
-from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from agent import metrics
@@ -210,9 +210,26 @@ async def _is_empty(file: UploadFile) -> bool:
     return empty
 
 
+class Prefixed:
+    """ASGI middleware: every HTTP request under `prefix` goes to `sub`, with the root path set as a Mount sets it.
+    Not a Mount: its pattern does not match a path holding a newline (%0A), which then reached Chainlit's routes."""
+
+    def __init__(self, app: ASGIApp, prefix: str, sub: ASGIApp) -> None:
+        self.app, self.prefix, self.sub = app, prefix, sub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == self.prefix or path.startswith(self.prefix + "/")):
+            root = scope.get("root_path", "")
+            await self.sub({**scope, "app_root_path": scope.get("app_root_path", root), "root_path": root + self.prefix},
+                           receive, send)  # fmt: skip
+            return
+        await self.app(scope, receive, send)
+
+
 def mount(app: FastAPI, path: str, sub: FastAPI) -> None:
-    """Serve `sub` under `path`, in front of Chainlit's catch-all route."""
-    app.router.routes.insert(0, Mount(path, app=sub))
+    """Serve `sub` under `path`, before any of Chainlit's routes."""
+    app.add_middleware(Prefixed, prefix=path, sub=sub)
 
 
 def install(app: FastAPI, router: APIRouter) -> None:

@@ -8,6 +8,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.web.api.schemas import PROBLEM_JSON
 
@@ -38,8 +39,8 @@ def install_handlers(app: FastAPI) -> None:
     async def api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), exc.kind, exc.headers)
 
-    @app.exception_handler(HTTPException)
-    async def http_problem(request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's and Starlette's own (unknown path, bad form)
+    async def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 

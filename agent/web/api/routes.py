@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from agent.chat.history import HUMAN
 from agent.chat.intake import Upload
@@ -26,10 +28,11 @@ from agent.datalayer.store import ChatStore
 from agent.runner.events import AgentEvent
 from agent.web.api.auth import ApiCaller
 from agent.web.api.events import card_id, event_dict, turn_result
-from agent.web.api.idempotency import Claim, Idempotency
+from agent.web.api.idempotency import MAX_KEY_CHARS, Claim, Idempotency
 from agent.web.api.problems import ApiProblem, problem
 from agent.web.api.schemas import (
-    ConfirmationIn, Conversation, ConversationPage, Message, MessageIn, Transcript, TurnResult, problem_responses,
+    ConfirmationIn, Conversation, ConversationPage, Message, MessageIn, Transcript, TurnResult, message_model,
+    multipart_schema, problem_responses,
 )  # fmt: skip
 
 NOT_FOUND = "No such conversation."
@@ -38,20 +41,10 @@ EMPTY = "Write a message (`text`) or attach a file."
 TOO_LONG = "The message is too long: at most {limit:,} characters."
 UNSUPPORTED = "Send the message as application/json or multipart/form-data."
 EVENT_STREAM = "text/event-stream"
+MULTIPART_FIELDS = 2  # text, and one more so that an unknown field is reported rather than dropped
 # A refused turn's reason, as the status and problem kind the API answers with.
 REFUSALS = {"rate_limited": (429, "rate-limited"), "draining": (503, "unavailable"), "empty": (422, "invalid-request"),
             "invalid_input": (422, "invalid-request"), "held_card": (409, "conflict")}  # fmt: skip
-MESSAGE_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {"schema": MessageIn.model_json_schema()},
-        "multipart/form-data": {"schema": {
-            "type": "object", "additionalProperties": False,
-            "properties": {"text": {"type": "string"}, "files": {"type": "array", "items": {"type": "string",
-                                                                                              "format": "binary"}}},
-        }},
-    },
-}  # fmt: skip
 TURN_RESPONSES = {200: {"content": {EVENT_STREAM: {"schema": {"type": "string"}}},
                         "description": "The turn as JSON, or its events as server-sent events"},
                   **problem_responses(400, 401, 404, 409, 413, 415, 422, 429, 503)}  # fmt: skip
@@ -61,6 +54,11 @@ ROLES = {"user_message": "customer", "assistant_message": "assistant"}
 def api_routes(chat: ChatService, history: ChatStore, caller: Callable[..., Any], idempotency: Idempotency, *,
                max_chars: int, max_files: int, max_request_bytes: int, page_size: int) -> APIRouter:  # fmt: skip
     router = APIRouter()
+    message_in = message_model(max_chars)
+    message_body = {"required": True, "content": {
+        "application/json": {"schema": message_in.model_json_schema()},
+        "multipart/form-data": {"schema": multipart_schema(max_chars, max_files)},
+    }}  # fmt: skip
 
     async def owned(conversation_id: str, who: ApiCaller) -> None:
         if len(conversation_id) > 255 or not await history.is_owner(conversation_id, who.identifier):
@@ -91,15 +89,15 @@ def api_routes(chat: ChatService, history: ChatStore, caller: Callable[..., Any]
         thread = await history.get_thread(conversation_id) or {"steps": []}
         return Transcript(conversation_id=conversation_id, messages=[m for s in thread["steps"] if (m := _message(s))])
 
-    @router.post("/conversations/{conversation_id}/messages", openapi_extra={"requestBody": MESSAGE_BODY},
+    @router.post("/conversations/{conversation_id}/messages", openapi_extra={"requestBody": message_body},
                  response_model=TurnResult, responses=TURN_RESPONSES)  # fmt: skip
     async def send(conversation_id: str, request: Request, who: ApiCaller = Depends(caller),
-                   idempotency_key: str | None = Header(None)) -> Response:  # fmt: skip
+                   idempotency_key: str | None = Header(None, max_length=MAX_KEY_CHARS)) -> Response:  # fmt: skip
         """Send a message (JSON, or multipart with `files`); the reply as JSON, or with `Accept: text/event-stream`
         the turn's typed events as server-sent events. A retried request with the same `Idempotency-Key` gets the
         first result back, never a second turn."""
         await owned(conversation_id, who)
-        text, files = await _message_in(request, max_chars, max_files, max_request_bytes)
+        text, files = await _message_in(request, message_in, max_chars, max_files, max_request_bytes)
         customer = Customer(conversation_id, who.identifier, who.name, role="customer")
         fingerprint = json.dumps(["message", conversation_id, text, [f.filename for f in files]])
         return await _answer(request, idempotency, who, idempotency_key, fingerprint, conversation_id,
@@ -108,7 +106,8 @@ def api_routes(chat: ChatService, history: ChatStore, caller: Callable[..., Any]
     @router.post("/conversations/{conversation_id}/confirmations/{card}", response_model=TurnResult,
                  responses=TURN_RESPONSES)  # fmt: skip
     async def confirm(conversation_id: str, card: str, body: ConfirmationIn, request: Request,
-                      who: ApiCaller = Depends(caller), idempotency_key: str | None = Header(None)) -> Response:
+                      who: ApiCaller = Depends(caller),
+                      idempotency_key: str | None = Header(None, max_length=MAX_KEY_CHARS)) -> Response:
         """Confirm (`approve: true`) or cancel a previewed change, by the card's id from `confirmation_request`.
         Single-use and bound to the conversation's customer, like the page's buttons: a repeat gets the first
         answer."""
@@ -132,30 +131,49 @@ def _message(step: dict[str, Any]) -> Message | None:
                    created_at=step.get("createdAt"))  # fmt: skip
 
 
-async def _message_in(request: Request, max_chars: int, max_files: int,
+async def _message_in(request: Request, model: type[MessageIn], max_chars: int, max_files: int,
                       max_bytes: int) -> tuple[str, list[UploadFile]]:  # fmt: skip
-    """The text and files of a message, checked before anything is stored."""
+    """The text and files of a message, checked as the schema says before anything is stored."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise ApiProblem(413, f"The request is too large: at most {max_bytes // 1_000_000} MB.")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
         try:
-            body = MessageIn.model_validate(orjson.loads(await request.body()))
-        except (orjson.JSONDecodeError, ValidationError) as exc:
-            raise ApiProblem(422, f"The body must be {{\"text\": \"...\"}}: {str(exc).splitlines()[0]}") from None
-        text, files = body.text, []
-    elif kind == "multipart/form-data":
-        form = await request.form(max_files=max_files + 1, max_fields=max_files + 2)
-        text = form.get("text") if isinstance(form.get("text"), str) else ""
-        files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
-    else:
+            return model.model_validate(orjson.loads(await request.body())).text, []
+        except orjson.JSONDecodeError:
+            raise ApiProblem(422, "The body must be JSON: {\"text\": \"...\"}.") from None
+        except ValidationError as exc:
+            raise ApiProblem(422, _invalid(exc, max_chars)) from None
+    if kind != "multipart/form-data":
         raise ApiProblem(415, UNSUPPORTED)
-    if len(text) > max_chars:
-        raise ApiProblem(422, TOO_LONG.format(limit=max_chars))
-    if not text.strip() and not files:
+    try:
+        form = await request.form(max_files=max_files, max_fields=MULTIPART_FIELDS)
+    except (StarletteHTTPException, MultiPartException) as exc:  # malformed, or more files than a message carries
+        raise ApiProblem(422, f"The form could not be read: {getattr(exc, 'detail', exc)}") from None
+    unknown = set(form.keys()) - {"text", "files"}
+    files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+    texts = [t for t in form.getlist("text") if isinstance(t, str)]
+    if unknown or len(texts) > 1 or len(files) != len(form.getlist("files")):
+        raise ApiProblem(422, "A message form has one `text` field and `files` (files only).")
+    if texts:
+        try:
+            model.model_validate({"text": texts[0]})
+        except ValidationError as exc:
+            raise ApiProblem(422, _invalid(exc, max_chars)) from None
+    if not texts and not files:
         raise ApiProblem(422, EMPTY)
-    return text, files
+    return (texts[0] if texts else ""), files
+
+
+def _invalid(exc: ValidationError, max_chars: int) -> str:
+    error = exc.errors()[0]
+    if error["type"] == "string_too_long":
+        return TOO_LONG.format(limit=max_chars)
+    if error["type"] == "string_pattern_mismatch":
+        return EMPTY
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    return f"{where}: {error['msg']}"
 
 
 async def _card_token(chat: ChatService, conversation_id: str, card: str) -> str:

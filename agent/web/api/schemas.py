@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 PROBLEM_JSON = "application/problem+json"
 Role = Literal["customer", "assistant", "human", "tool"]
@@ -43,10 +43,28 @@ class Transcript(BaseModel):
     messages: list[Message]
 
 
+NOT_BLANK = r"\S"  # a message says something: at least one character that is not a space
+
+
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description="The customer's message")
+    text: str = Field(description="The customer's message", pattern=NOT_BLANK)
+
+
+def message_model(max_chars: int) -> type[MessageIn]:
+    """MessageIn with the configured length limit, so the served schema says what the server checks."""
+    return create_model("MessageIn", __base__=MessageIn,
+                        text=(str, Field(description="The customer's message", pattern=NOT_BLANK,
+                                         max_length=max_chars)))  # fmt: skip
+
+
+def multipart_schema(max_chars: int, max_files: int) -> dict[str, Any]:
+    """A message with files: `text` (optional when files come) and up to `max_files` files."""
+    text = {"type": "string", "pattern": NOT_BLANK, "maxLength": max_chars}
+    files = {"type": "array", "minItems": 1, "maxItems": max_files, "items": {"type": "string", "format": "binary"}}
+    return {"type": "object", "additionalProperties": False, "properties": {"text": text, "files": files},
+            "anyOf": [{"required": ["text"]}, {"required": ["files"]}]}  # fmt: skip
 
 
 class Card(BaseModel):
