@@ -3,6 +3,7 @@
     python -m agent.users add --role lead --identifier lead@example.com [--password ...] [--database-url URL]
     python -m agent.users list
     python -m agent.users set-password --identifier lead@example.com
+    python -m agent.users api-key-create --name "shop backend"   (and api-key-list, api-key-revoke --id ID)
 
 Every command takes --database-url URL (default: DATABASE_URL) and --schema NAME (default:
 DATABASE_SCHEMA_NAME), before or after the command's name (`python -m agent.users --schema s list`).
@@ -33,6 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from agent import api_keys
 from agent.datalayer.db import format_ts, run_with_retries
 from tools.store.sql import make_engine, utcnow
 from agent.datalayer.errors import DataLayerError, UnknownUserError, UserExistsError
@@ -95,7 +97,7 @@ async def _engine(db: str | ChatStore, schema: str) -> AsyncIterator[AsyncEngine
         yield db.engine  # the app's data layer: reuse its pool, do not close it
 
 
-async def _transaction(
+async def transaction(
     db: str | ChatStore, schema: str, operation: str, fn: Callable[[AsyncConnection], Awaitable[T]], retries: int
 ) -> T:
     async with _engine(db, schema) as engine:
@@ -135,7 +137,7 @@ async def create_user(
         except IntegrityError as exc:  # created concurrently between the check and the insert
             raise UserExistsError(f"user {identifier} already exists") from exc
 
-    await _transaction(db_url, schema, "create user", run, retries)
+    await transaction(db_url, schema, "create user", run, retries)
     return record_of(values)
 
 
@@ -149,7 +151,7 @@ async def set_password(db_url: str, identifier: str, password: str, *, schema: s
         if not result.rowcount:
             raise UnknownUserError(f"no user {identifier}")
 
-    await _transaction(db_url, schema, "set password", run, retries)
+    await transaction(db_url, schema, "set password", run, retries)
 
 
 async def list_users(db_url: str, *, schema: str = "", retries: int = 3) -> list[UserRecord]:
@@ -157,7 +159,7 @@ async def list_users(db_url: str, *, schema: str = "", retries: int = 3) -> list
         rows = await conn.execute(select(users).order_by(users.c.role, users.c.identifier))
         return [record_of(dict(r._mapping)) for r in rows]
 
-    return await _transaction(db_url, schema, "list users", run, retries)
+    return await transaction(db_url, schema, "list users", run, retries)
 
 
 async def verify(
@@ -170,7 +172,7 @@ async def verify(
         row = (await conn.execute(select(users).where(users.c.identifier == identifier))).first()
         return dict(row._mapping) if row else None
 
-    row = await _transaction(db_url_or_layer, schema, "verify user", run, retries)
+    row = await transaction(db_url_or_layer, schema, "verify user", run, retries)
     stored = row["password_hash"] if row else None
     try:
         hasher.verify(stored or _dummy_hash(), password)
@@ -195,7 +197,7 @@ async def _store_hash(db: str | ChatStore, identifier: str, password_hash: str, 
     async def run(conn: AsyncConnection) -> None:
         await conn.execute(update(users).where(users.c.identifier == identifier).values(password_hash=password_hash))
 
-    await _transaction(db, schema, "rehash password", run, retries)
+    await transaction(db, schema, "rehash password", run, retries)
 
 
 def record_of(row: dict[str, Any]) -> UserRecord:
@@ -242,6 +244,11 @@ def _parser() -> CommandLine:
     change = cli.add_parser("set-password", help="replace an account's password")
     change.add_argument("--identifier", required=True)
     change.add_argument("--password", help="omit to be prompted")
+    key = cli.add_parser("api-key-create", help="a key for a server-to-server client of the HTTP API (shown once)")
+    key.add_argument("--name", required=True, help="which client uses it, e.g. 'shop backend'")
+    cli.add_parser("api-key-list", help="list API keys (never their secrets)")
+    revoke = cli.add_parser("api-key-revoke", help="stop an API key from working")
+    revoke.add_argument("--id", required=True, help="the key's id, as api-key-list shows it")
     return cli
 
 
@@ -254,6 +261,8 @@ async def _run(args: argparse.Namespace) -> None:
             url, args.identifier, password, args.role, args.display_name, schema=schema, retries=retries
         )
         print(f"created {user.role} {user.identifier}")
+    elif args.command.startswith("api-key-"):
+        await _api_key_command(args, url, schema, retries)
     elif args.command == "set-password":
         await set_password(url, args.identifier, _read_password(args.password), schema=schema, retries=retries)
         print(f"password changed for {normalize(args.identifier)}")
@@ -262,6 +271,19 @@ async def _run(args: argparse.Namespace) -> None:
         for user in await list_users(url, schema=schema, retries=retries):
             password = "yes" if user.has_password else "no"
             print(f"{user.identifier}\t{user.role}\t{user.display_name or ''}\t{user.created_at}\t{password}")
+
+
+async def _api_key_command(args: argparse.Namespace, url: str, schema: str, retries: int) -> None:
+    if args.command == "api-key-create":
+        key = await transaction(url, schema, "create API key", lambda conn: api_keys.create(conn, args.name), retries)
+        print(f"created API key for {args.name} (shown only now, keep it secret):\n{key}")
+    elif args.command == "api-key-revoke":
+        await transaction(url, schema, "revoke API key", lambda conn: api_keys.revoke(conn, args.id), retries)
+        print(f"revoked API key {args.id}")
+    else:
+        print("id\tname\tcreated\trevoked")
+        for row in await transaction(url, schema, "list API keys", api_keys.listed, retries):
+            print(f"{row.id}\t{row.name}\t{row.created_at}\t{row.revoked_at or ''}")
 
 
 def main(argv: list[str] | None = None) -> int:

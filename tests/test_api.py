@@ -4,6 +4,8 @@ ownership across channels. tests/test_api_fuzz.py runs schemathesis against the 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -165,3 +167,29 @@ def test_a_file_sent_with_a_message_is_read_like_the_pages(dana: httpx.Client) -
     too_many = dana.post(f"/conversations/{conversation_id}/messages",
                          files=[("files", (f"n{i}.txt", note, "text/plain")) for i in range(10)])  # fmt: skip
     assert too_many.status_code == 422 and too_many.headers["content-type"].startswith(PROBLEM), too_many.text
+
+
+def test_a_server_calls_with_an_api_key_and_a_signed_customer_claim(server: ChainlitServer) -> None:
+    url = f"sqlite+aiosqlite:///{server.database_path}"
+
+    def users_cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "agent.users", "--database-url", url, *args], check=True,
+                              capture_output=True, text=True)  # fmt: skip
+        return done.stdout
+
+    key = users_cli("api-key-create", "--name", "shop backend").strip().splitlines()[-1]
+    assert key.startswith("lk_") and key not in "".join(map(str, server.rows("SELECT * FROM api_keys")))  # hashed
+    base = server.base_url + API
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as backend:
+        assert backend.get("/conversations").status_code == 401  # a key alone names no customer
+        dana = {"X-Customer-Token": shop_token()}
+        assert backend.post("/conversations", headers=dana).status_code == 201
+        forged = {"X-Customer-Token": shop_token(secret="not-the-shop-secret-" + "y" * 30)}
+        assert backend.get("/conversations", headers=forged).status_code == 401
+        assert backend.get("/conversations", headers={"X-Customer-Token": "dana@example.com"}).status_code == 401
+        key_id = key.removeprefix("lk_").split("_")[0]
+        users_cli("api-key-revoke", "--id", key_id)
+        revoked = backend.get("/conversations", headers=dana)
+        assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    wrong = httpx.get(f"{base}/conversations", headers={"Authorization": f"Bearer {key[:-4]}abcd", **dana}, timeout=30)
+    assert wrong.status_code == 401

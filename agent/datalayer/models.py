@@ -261,6 +261,19 @@ class Handover(Base):
     end_reason: Mapped[str | None] = mapped_column(String(16))  # handed_back, solved
 
 
+class ApiKey(Base):
+    """A server-to-server client of the HTTP API. Only a SHA-256 of the key's secret is kept: the key is shown once,
+    when it is created (`python -m agent.users api-key-create`), and is random enough that no slow hash is needed."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the key's public part
+    name: Mapped[str] = mapped_column(String(255))  # which client: "shop backend"
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 class OutboxMessage(Base):
     """A notification for a customer who was not in the chat when a human answered. Rows are added here; sending
     them (email, push) is a deployment's job: a worker reads rows with `sent_at` NULL and sets it once sent."""

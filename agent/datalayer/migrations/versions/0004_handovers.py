@@ -1,5 +1,5 @@
 """Live hand-over: who holds a conversation (handovers), notifications for absent customers (outbox), and the
-facts' two hand-over times.
+facts' two hand-over times; and the HTTP API's server-to-server keys (api_keys).
 
 Revision ID: 0004
 Revises: 0003
@@ -52,9 +52,19 @@ def upgrade(schema: str | None = None) -> None:
         schema=schema,
     )
     op.create_index("ix_outbox_unsent", "outbox", ["sent_at", "id"], schema=schema)
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("secret_sha256", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("revoked_at", sa.DateTime),
+        schema=schema,
+    )
 
 
 def downgrade(schema: str | None = None) -> None:
+    op.drop_table("api_keys", schema=schema)
     op.drop_table("outbox", schema=schema)
     op.drop_table("handovers", schema=schema)
     with op.batch_alter_table("conversation_facts", schema=schema) as batch:
