@@ -108,11 +108,7 @@ if settings.auth.enabled and settings.auth.widget_secret.get_secret_value():
     async def widget_auth(headers) -> cl.User | None:
         # None for a bad token, and for one naming a staff account (Chainlit would sign in as that account).
         customer = await widget_customer(headers.get(settings.auth.widget_header, ""), settings, history)
-        if customer is None:
-            return None
-        # Widget customers are always customers, whatever the token says about roles.
-        return cl.User(identifier=customer.identifier, display_name=customer.display_name,
-                       metadata={"role": "customer", "customer_id": customer.customer_id, "via": "widget"})
+        return widget.widget_user(customer) if customer is not None else None
 
 
 @cl.on_shared_thread_view

@@ -8,6 +8,7 @@ tests keep both in sync with this file.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -178,6 +179,15 @@ class AuthSettings(BaseSettings):
     )
 
     _split_proxies = field_validator("trusted_proxies", mode="before")(split_csv)
+
+    @field_validator("widget_origin")
+    @classmethod
+    def _one_origin(cls, value: str) -> str:
+        """One exact origin: "*" or a path would let other sites call the app with the customer's cookie."""
+        value = value.strip().rstrip("/")
+        if value and not re.fullmatch(r"https?://[^/\s*]+", value):
+            raise ValueError(f"AUTH_WIDGET_ORIGIN must be one origin like https://shop.example, not {value!r}")
+        return value
 
 
 class AnalyticsSettings(BaseSettings):

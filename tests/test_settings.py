@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import tomllib
 
-from agent.settings import Settings, env_example, markdown_table
+import pytest
+
+from agent.settings import AuthSettings, Settings, env_example, markdown_table
 from tests.conftest import ROOT
 
 
@@ -70,3 +72,10 @@ def test_readme_starts_with_the_two_commands():
     first_lines = (ROOT / "README.md").read_text().splitlines()[:12]
     commands = [line.strip() for line in first_lines if re.fullmatch(r"\s*make \w+\s*", line)]
     assert commands[:2] == ["make run", "make test"]
+
+
+@pytest.mark.parametrize("origin", ["*", "https://shop.example/path", "shop.example", "https://*.example"])
+def test_the_widget_origin_is_one_exact_origin(origin):
+    with pytest.raises(ValueError, match="AUTH_WIDGET_ORIGIN"):
+        AuthSettings(widget_origin=origin)
+    assert AuthSettings(widget_origin="https://shop.example/").widget_origin == "https://shop.example"
