@@ -144,6 +144,13 @@ def post_login(base_url: str, username: str, password: str, timeout: float = 30.
     return _request(request, timeout)
 
 
+def post_empty(base_url: str, path: str, headers: Mapping[str, str],
+               timeout: float = 30.0) -> tuple[int, dict[str, str], str]:  # fmt: skip
+    """An empty POST with only `headers`, as Chainlit's page and copilot send their header and token sign-ins."""
+    request = urllib.request.Request(f"{base_url}{path}", data=b"", method="POST", headers=dict(headers))
+    return _request(request, timeout)
+
+
 def cookies_set(headers: Mapping[str, str]) -> dict[str, str]:
     """Cookies set by a response (name -> value); a deleted cookie shows up with an empty value."""
     jar: SimpleCookie = SimpleCookie()

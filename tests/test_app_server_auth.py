@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +35,7 @@ from tests.app_server_fixtures import (  # noqa: F401  (chainlit_server and the 
     lead_token,
     post_login,
 )
-from tests.chainlit_server import http_post_json, run_chainlit
+from tests.chainlit_server import http_post_json, post_empty, run_chainlit
 
 pytestmark = pytest.mark.server
 
@@ -294,13 +292,7 @@ def _widget_token(email: str, sub: str) -> str:
 
 def _widget_sign_in(server: ChainlitServer, token: str) -> tuple[int, dict[str, str], str]:
     """POST /auth/header with the token in the widget header, as Chainlit's page does for header sign-in."""
-    request = urllib.request.Request(f"{server.base_url}/auth/header", data=b"", method="POST",
-                                     headers={"X-Shop-Token": token})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read().decode()
+    return post_empty(server.base_url, "/auth/header", {"X-Shop-Token": token})
 
 
 def test_a_widget_token_signs_in_customers_only(throttle_server: ChainlitServer) -> None:

@@ -38,6 +38,7 @@ from tests.chainlit_server import (
     ROOT,
     ChainlitServer,
     cookies_set,
+    post_empty,
     http_get,
     server_without_docs,
 )
@@ -159,13 +160,7 @@ def _cancel_in_the_widget(page, shop: Shop, server: ChainlitServer) -> None:
 
 def _jwt_sign_in(server: ChainlitServer, token: str) -> tuple[int, dict[str, str], str]:
     """What the copilot sends with its `accessToken`."""
-    request = urllib.request.Request(f"{server.base_url}/auth/jwt", data=b"", method="POST",
-                                     headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read().decode()
+    return post_empty(server.base_url, "/auth/jwt", {"Authorization": f"Bearer {token}"})
 
 
 def test_the_widget_signs_in_customers_only(chainlit_server: ChainlitServer) -> None:

@@ -110,7 +110,7 @@ async def test_store_and_chat_history_share_a_database_with_separate_version_tab
             if schema:
                 await conn.execute(text(f'SET search_path TO "{schema}"'))
             # each at its own newest revision
-            for table, newest in (("alembic_version", "0003"), ("store_alembic_version", "0002")):
+            for table, newest in (("alembic_version", "0004"), ("store_alembic_version", "0002")):
                 assert (await conn.execute(text(f"SELECT version_num FROM {table}"))).scalars().all() == [newest]
             assert (await conn.execute(text("SELECT count(*) FROM store_orders"))).scalar() == 0
             assert (await conn.execute(text("SELECT count(*) FROM threads"))).scalar() == 0
