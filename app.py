@@ -78,8 +78,8 @@ routes.install(server, routes.routes(history, services.registry.health,
 server.add_middleware(RequestIdMiddleware)
 watch_circuits(services.registry.health)
 open_sessions = OpenSessions()
-live = (LiveParts(services.desk, services.relay, CustomerPanel(services.registry), settings.chat.live_heartbeat_s)
-        if services.desk is not None else None)
+live = (LiveParts(services.desk, services.relay, CustomerPanel(services.registry), settings.chat.live_heartbeat_s,
+                  stopping=lambda: services.chat.draining) if services.desk is not None else None)
 routes.install(server, workspace.workspace_routes(history, settings.auth.enabled, analytics=settings.analytics,
                                                   embedder=services.knowledge.embedder, tickets=services.store,
                                                   live=live))

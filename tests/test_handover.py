@@ -249,3 +249,31 @@ async def test_a_card_cannot_be_confirmed_while_a_human_holds(shop, shipped_kb, 
     clicked = await collect(service.confirm(who, cards[0].token, approve=True))
     assert [e.text for e in clicked if isinstance(e, Notice)] == [HELD_CARD.format(name="Lee Park")]
     assert clicked[-1].status == "rejected"
+
+
+# ---- the live page's event stream ------------------------------------------------------------------------------
+
+class Page:
+    """The request of a live page that stays open."""
+
+    async def is_disconnected(self) -> bool:
+        return False
+
+
+async def test_the_live_stream_catches_up_follows_and_ends_when_the_instance_stops(store):
+    from agent.web.live import LiveParts, _stream
+
+    relay, stopping = MemoryRelay(), asyncio.Event()
+    desk = make_desk(store, relay)
+    thread_id = await owned_thread(store)
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)  # said before the page opened: sent as the catch-up
+    live = LiveParts(desk, relay, None, heartbeat_s=0.05, stopping=stopping.is_set)  # type: ignore[arg-type]
+    stream = _stream(Page(), live, store, thread_id)
+    first = await asyncio.wait_for(anext(stream), 5)
+    assert b'"kind":"human"' in first and JOINED.format(name="Lee Park", store="Larkspur Goods").encode() in first
+    await desk.reply(thread_id, LEE, "Live now.")
+    frames = [await asyncio.wait_for(anext(stream), 5) for _ in range(2)]  # a keep-alive may come first
+    assert any(b"Live now." in frame for frame in frames), frames
+    stopping.set()
+    rest = await asyncio.wait_for(collect(stream), 5)  # ends at the next tick instead of holding the shutdown
+    assert all(frame.startswith(b":") or b"Live now." in frame for frame in rest)

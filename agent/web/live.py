@@ -56,6 +56,7 @@ class LiveParts:
     relay: Relay
     panel: CustomerPanel
     heartbeat_s: float
+    stopping: Callable[[], bool] = lambda: False  # the instance drains: open event streams end (pages reconnect)
 
 
 def staff_of(user: cl.User) -> Staff:
@@ -80,8 +81,9 @@ def event_view(event: LiveEvent) -> dict[str, Any]:
     return {"id": event.id, "kind": event.kind, "author": event.author, "text": event.text, "at": event.at}
 
 
-def live_routes(desk: HumanDesk, relay: Relay, history: ChatStore, queue: TicketQueue, panel: CustomerPanel,
-                staff_only: Callable[..., Any], heartbeat_s: float) -> APIRouter:  # fmt: skip
+def live_routes(live: LiveParts, history: ChatStore, queue: TicketQueue,
+                staff_only: Callable[..., Any]) -> APIRouter:  # fmt: skip
+    desk, panel = live.desk, live.panel
     router = APIRouter()
 
     async def ticket_or_404(ticket_id: str) -> TicketRow:
@@ -150,7 +152,7 @@ def live_routes(desk: HumanDesk, relay: Relay, history: ChatStore, queue: Ticket
     @router.get("/workspace/tickets/{ticket_id}/live/events", include_in_schema=False)
     async def live_events(ticket_id: str, request: Request, user: cl.User = Depends(staff_only)) -> Response:
         ticket = await ticket_or_404(ticket_id)
-        return StreamingResponse(_stream(request, relay, history, ticket.conversation_id, heartbeat_s),
+        return StreamingResponse(_stream(request, live, history, ticket.conversation_id),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})  # fmt: skip
 
@@ -194,19 +196,20 @@ def _refused(message: str, status: int, wants_json: bool) -> Response:
     return PlainTextResponse(message, status_code=status, headers=page_headers())
 
 
-async def _stream(request: Request, relay: Relay, history: ChatStore, conversation_id: str,
-                  heartbeat_s: float) -> AsyncIterator[bytes]:
-    """Listen first, then send what is stored: nothing said in between is missed (the page drops repeats)."""
-    async with relay.listen(staff_channel(conversation_id)) as events:
+async def _stream(request: Request, live: LiveParts, history: ChatStore, conversation_id: str) -> AsyncIterator[bytes]:
+    """Listen first, then send what is stored: nothing said in between is missed (the page drops repeats). Ends
+    when the page goes, or when the instance stops (uvicorn would wait for the stream; the page reconnects to
+    another instance and catches up)."""
+    async with live.relay.listen(staff_channel(conversation_id)) as events:
         thread = await history.get_thread(conversation_id) or {"steps": []}
         for step in thread["steps"]:
             if view := message_view(step):
                 yield _sse(view)
         while True:
             try:
-                event = await asyncio.wait_for(anext(events), heartbeat_s)
+                event = await asyncio.wait_for(anext(events), live.heartbeat_s)
             except TimeoutError:
-                if await request.is_disconnected():
+                if live.stopping() or await request.is_disconnected():
                     return
                 yield b": keep-alive\n\n"  # also how a proxy's idle timeout is kept away
                 continue

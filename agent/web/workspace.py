@@ -149,8 +149,7 @@ def workspace_routes(history: ChatStore, sign_in_enabled: bool, *, analytics: An
     if tickets is not None:  # the escalation queue, over the store's database (Services.store)
         router.include_router(queue_routes(history, tickets, staff_only, live.desk if live else None))
         if live is not None:
-            router.include_router(live_routes(live.desk, live.relay, history, TicketQueue(tickets), live.panel,
-                                              staff_only, live.heartbeat_s))  # fmt: skip
+            router.include_router(live_routes(live, history, TicketQueue(tickets), staff_only))
 
     @router.get("/workspace/{rest:path}", include_in_schema=False)
     async def unknown_page(rest: str) -> None:
