@@ -81,9 +81,9 @@ def event_view(event: LiveEvent) -> dict[str, Any]:
     return {"id": event.id, "kind": event.kind, "author": event.author, "text": event.text, "at": event.at}
 
 
-def live_routes(live: LiveParts, history: ChatStore, queue: TicketQueue,
+def live_routes(parts: LiveParts, history: ChatStore, queue: TicketQueue,
                 staff_only: Callable[..., Any]) -> APIRouter:  # fmt: skip
-    desk, panel = live.desk, live.panel
+    desk, panel = parts.desk, parts.panel
     router = APIRouter()
 
     async def ticket_or_404(ticket_id: str) -> TicketRow:
@@ -127,7 +127,7 @@ def live_routes(live: LiveParts, history: ChatStore, queue: TicketQueue,
         return await guarded(user, csrf, act)
 
     @router.get("/workspace/tickets/{ticket_id}/live", include_in_schema=False)
-    async def live(ticket_id: str, user: cl.User = Depends(staff_only)) -> Response:
+    async def live_page_route(ticket_id: str, user: cl.User = Depends(staff_only)) -> Response:
         try:
             return await live_page(user, await ticket_or_404(ticket_id))
         except TransientToolError:
@@ -152,7 +152,7 @@ def live_routes(live: LiveParts, history: ChatStore, queue: TicketQueue,
     @router.get("/workspace/tickets/{ticket_id}/live/events", include_in_schema=False)
     async def live_events(ticket_id: str, request: Request, user: cl.User = Depends(staff_only)) -> Response:
         ticket = await ticket_or_404(ticket_id)
-        return StreamingResponse(_stream(request, live, history, ticket.conversation_id),
+        return StreamingResponse(_stream(request, parts, history, ticket.conversation_id),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})  # fmt: skip
 
