@@ -56,8 +56,11 @@ def caller_dependency(settings: Settings, history: ChatStore):  # noqa: ANN201 -
         customer = await widget_customer(token, settings, history)
         if customer is None:
             raise ApiProblem(401, BAD_TOKEN, headers=CHALLENGE)
-        user = await history.ensure_user(customer.identifier, customer.display_name,
-                                         {"customer_id": customer.customer_id, "via": "api"})  # fmt: skip
+        user = await history.user_row(customer.identifier)  # a read per request; written only when new or changed
+        meta = {"customer_id": customer.customer_id, "via": "api"}
+        if user is None or any((user.get("metadata") or {}).get(k) != v for k, v in meta.items()) or (
+                customer.display_name and user.get("display_name") != customer.display_name):
+            user = await history.ensure_user(customer.identifier, customer.display_name, meta)
         name = customer.display_name or user.get("display_name") or customer.identifier
         return ApiCaller(customer.identifier, name, user["id"])
 

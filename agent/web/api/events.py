@@ -35,8 +35,8 @@ def event_dict(event: AgentEvent) -> dict[str, Any]:
             return {"type": "sources", "sources": [
                 {"ref": c.ref, "citation": c.passage.citation, "score": round(c.passage.score, 4)} for c in citations]}
         case ConfirmationRequested(token=token, tool=tool, summary=summary, replaces=replaces):
-            return {"type": "confirmation_request", "card": {"id": card_id(token), "tool": tool, "summary": list(summary)},
-                    "replaces": [card_id(old) for old in replaces]}  # fmt: skip
+            card = {"id": card_id(token), "tool": tool, "summary": list(summary)}
+            return {"type": "confirmation_request", "card": card, "replaces": [card_id(old) for old in replaces]}
         case CardSettled(token=token, tool=tool, outcome=outcome):
             return {"type": "card_settled", "card_id": card_id(token), "tool": tool, "outcome": outcome}
         case Choices(options=options):
@@ -59,7 +59,8 @@ def turn_result(conversation_id: str, events: list[dict[str, Any]]) -> dict[str,
     text = [said[e["type"]].format(**e) for e in events if e["type"] in said]
     tickets = [e["ticket_id"] for e in events if e["type"] == "escalation" and e["ticket_id"]]
     return {
-        "conversation_id": conversation_id, "status": done["status"], "reply": re.sub(r"\n{3,}", "\n\n", "".join(text)).strip(),
+        "conversation_id": conversation_id, "status": done["status"],
+        "reply": re.sub(r"\n{3,}", "\n\n", "".join(text)).strip(),
         "cards": [e["card"] for e in events if e["type"] == "confirmation_request"],
         "choices": [option for e in events if e["type"] == "choices" for option in e["options"]],
         "ticket_id": tickets[-1] if tickets else None, "events": events,

@@ -4,12 +4,14 @@ through the same chat service as the Chainlit page. The customer is whoever the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,8 @@ from agent.datalayer.store import ChatStore
 from agent.runner.events import AgentEvent
 from agent.web.api.auth import ApiCaller
 from agent.web.api.events import card_id, event_dict, turn_result
-from agent.web.api.idempotency import MAX_KEY_CHARS, Claim, Idempotency
-from agent.web.api.problems import ApiProblem, problem
+from agent.web.api.idempotency import MAX_KEY_CHARS, Idempotency
+from agent.web.api.problems import TYPE_BASE, ApiProblem, problem
 from agent.web.api.schemas import (
     ConfirmationIn, Conversation, ConversationPage, Message, MessageIn, Transcript, TurnResult, message_model,
     multipart_schema, problem_responses,
@@ -41,6 +43,7 @@ EMPTY = "Write a message (`text`) or attach a file."
 TOO_LONG = "The message is too long: at most {limit:,} characters."
 UNSUPPORTED = "Send the message as application/json or multipart/form-data."
 EVENT_STREAM = "text/event-stream"
+MAX_ID_CHARS = 255  # a thread id's column width: a longer one names no conversation
 MULTIPART_FIELDS = 2  # text, and one more so that an unknown field is reported rather than dropped
 # A refused turn's reason, as the status and problem kind the API answers with.
 REFUSALS = {"rate_limited": (429, "rate-limited"), "draining": (503, "unavailable"), "empty": (422, "invalid-request"),
@@ -61,7 +64,7 @@ def api_routes(chat: ChatService, history: ChatStore, caller: Callable[..., Any]
     }}  # fmt: skip
 
     async def owned(conversation_id: str, who: ApiCaller) -> None:
-        if len(conversation_id) > 255 or not await history.is_owner(conversation_id, who.identifier):
+        if len(conversation_id) > MAX_ID_CHARS or not await history.is_owner(conversation_id, who.identifier):
             raise ApiProblem(404, NOT_FOUND)
 
     @router.post("/conversations", status_code=201, response_model=Conversation,
@@ -74,7 +77,8 @@ def api_routes(chat: ChatService, history: ChatStore, caller: Callable[..., Any]
         return Conversation(id=conversation_id, name=found.get("name"), created_at=found.get("createdAt"))
 
     @router.get("/conversations", response_model=ConversationPage, responses=problem_responses(401, 422, 503))
-    async def list_conversations(who: ApiCaller = Depends(caller), cursor: str | None = Query(None, max_length=255),
+    async def list_conversations(who: ApiCaller = Depends(caller),
+                                 cursor: str | None = Query(None, max_length=MAX_ID_CHARS),
                                  limit: int = Query(page_size, ge=1, le=page_size)) -> ConversationPage:  # fmt: skip
         """The caller's conversations, newest first, from every channel."""
         page, more = await history.thread_page(first=limit, cursor=cursor, user_id=who.user_id)
@@ -215,29 +219,30 @@ async def _streamed(idempotency: Idempotency, who: ApiCaller, key: str | None, f
             events.append(event)
             yield _sse(event)
         if claim is not None:
-            await _keep(claim, conversation_id, events)
-
-
-async def _keep(claim: Claim, conversation_id: str, events: list[dict[str, Any]]) -> None:
-    status, body = _outcome(conversation_id, events)
-    await claim.keep(status, body)
+            await claim.keep(*_outcome(conversation_id, events))
 
 
 async def _events(run: Run, files: list[UploadFile]) -> AsyncIterator[dict[str, Any]]:
     """The turn's events as dicts, with the files on disk for the chat service's checks, then removed."""
     folder = Path(tempfile.mkdtemp(prefix="api-upload-"))
     try:
-        uploads = []
-        for n, file in enumerate(files):
-            path = folder / f"{n}-{uuid.uuid4().hex}"
-            with path.open("wb") as out:
-                shutil.copyfileobj(file.file, out)
-            uploads.append(Upload(Path(file.filename or "upload").name, path=path))
+        uploads = await asyncio.to_thread(_saved, files, folder)  # megabytes of copying: off the event loop
         async with aclosing(run(uploads)) as stream:
             async for event in stream:
                 yield event_dict(event)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _saved(files: list[UploadFile], folder: Path) -> list[Upload]:
+    """The files on disk under names of our own (the client's name is only shown), for the chat service."""
+    uploads = []
+    for n, file in enumerate(files):
+        path = folder / f"{n}-{uuid.uuid4().hex}"
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out)
+        uploads.append(Upload(Path(file.filename or "upload").name, path=path))
+    return uploads
 
 
 def _outcome(conversation_id: str, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
@@ -248,8 +253,8 @@ def _outcome(conversation_id: str, events: list[dict[str, Any]]) -> tuple[int, d
     if done.get("status") == "rejected" and refused is not None:
         status, kind = refused
         detail = body["reply"] or EMPTY
-        problem_body = {"type": f"/api/v1/problems/{kind}", "title": "", "status": status, "detail": detail,
-                        "retry_after_s": done.get("retry_after_s")}  # fmt: skip
+        problem_body = {"type": TYPE_BASE + kind, "title": HTTPStatus(status).phrase, "status": status,
+                        "detail": detail, "retry_after_s": done.get("retry_after_s")}  # fmt: skip
         return status, problem_body
     return 200, body
 
