@@ -18,9 +18,11 @@ import bm25s
 import numpy as np
 
 from knowledge.embedder import Embedder
+from knowledge.glossary import Glossary
 from knowledge.settings import KnowledgeSettings
 from knowledge.spelling import SpellingCorrector
 from knowledge.pipeline import ChunkingOptions, FileResult, Ingestor, IngestReport
+from knowledge.sentence_index import SentenceIndex
 from knowledge.subqueries import SubqueryOptions, default_subquery_options, fuse, subqueries
 from knowledge.types import Passage
 from knowledge.vectorstore import Hit, VectorStore
@@ -41,6 +43,8 @@ class RetrievalOptions:
     subqueries: SubqueryOptions = field(default_factory=default_subquery_options)
     companion_min_score: float = field(default_factory=lambda: KnowledgeSettings.model_construct().companion_min_score)
     heading_weight: float = field(default_factory=lambda: KnowledgeSettings.model_construct().heading_weight)
+    sentence_weight: float = field(default_factory=lambda: KnowledgeSettings.model_construct().sentence_weight)
+    sentence_index_max: int = field(default_factory=lambda: KnowledgeSettings.model_construct().sentence_index_max)
 
 
 class _KeywordIndex:
@@ -66,6 +70,13 @@ class _KeywordIndex:
                 bm25 = bm25s.BM25()
                 bm25.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
                 self._bm25[name] = bm25
+
+    def ids(self, where: dict[str, Any] | None) -> set[str] | None:
+        """The chunks `where` selects; None when it selects them all."""
+        if not where:
+            return None
+        return {i for i, meta in zip(self._ids, self._meta, strict=True)
+                if all(meta.get(key) == value for key, value in where.items())}
 
     def search(self, query: str, k: int, where: dict[str, Any] | None, field: str = "text") -> list[str]:
         if field not in self._bm25:
@@ -94,12 +105,14 @@ def chroma_where(where: dict[str, Any] | None) -> dict[str, Any] | None:
 
 class KnowledgeBase:
     def __init__(self, store: VectorStore, embedder: Embedder, chunking: ChunkingOptions,
-                 retrieval: RetrievalOptions) -> None:
+                 retrieval: RetrievalOptions, glossary: Glossary | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.ingestor = Ingestor(store, embedder, chunking)
         self.options = retrieval
+        self.glossary = glossary or Glossary()
         self._keywords = _KeywordIndex()
+        self._sentences = SentenceIndex([], np.zeros((0, 0), dtype=np.float32))
         self._keywords_built_at: float | None = None
         self._keywords_count = -1
         self._lock = threading.Lock()
@@ -119,6 +132,7 @@ class KnowledgeBase:
         return result
 
     def _keyword_index(self) -> _KeywordIndex:
+        """The BM25 index (and the sentence index beside it), rebuilt when the store changed."""
         with self._lock:
             now = time.monotonic()
             stale = self._keywords_built_at is None or now - self._keywords_built_at > self.options.keyword_refresh_s
@@ -126,6 +140,8 @@ class KnowledgeBase:
             if stale and (self._keywords_built_at is None or self.store.count() != self._keywords_count):
                 rows = self.store.texts()
                 self._keywords.build(rows)
+                if self.options.sentence_weight:
+                    self._sentences = SentenceIndex.build(self.embedder, rows, self.options.sentence_index_max)
                 self._keywords_count = len(rows)
             if stale:
                 self._keywords_built_at = now
@@ -158,19 +174,28 @@ class KnowledgeBase:
             n *= 2
 
     def _ranked(self, query: str, n: int, where: dict[str, Any] | None) -> list[Hit]:
-        """Every candidate of the dense and BM25 retrievers, for the message and its parts, fused."""
+        """Every candidate of the dense, sentence and BM25 retrievers, for the message and its parts, fused.
+
+        A passage is scored by its own similarity or its best sentence's, whichever is higher."""
         keywords = self._keyword_index()
-        query = keywords.speller.correct(query)
+        query = self.glossary.expand(keywords.speller.correct(query))
         texts = [query, *subqueries(query, self.options.subqueries)]
         vectors = self.embedder.embed(texts)  # one batched call for the message and all its parts
         rankings: list[tuple[float, list[str]]] = []
         hits: dict[str, Hit] = {}
+        sentence_scores: dict[str, float] = {}
+        allowed = keywords.ids(where) if len(self._sentences) else None
         for index, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
             weight = 1.0 if index == 0 else self.options.subqueries.weight
             dense = self.store.query(vector, n, chroma_where(where))
             for hit in dense:
                 hits.setdefault(hit.passage.id, hit)
             rankings.append((weight, [h.passage.id for h in dense]))
+            if len(self._sentences):
+                best = self._sentences.best(vector, n, allowed)
+                for chunk, score in best.items():
+                    sentence_scores[chunk] = max(score, sentence_scores.get(chunk, score))
+                rankings.append((weight * self.options.sentence_weight, list(best)))
             if self.options.keyword_weight:
                 rankings.append((weight * self.options.keyword_weight, keywords.search(text, n, where)))
             if self.options.heading_weight:
@@ -181,6 +206,9 @@ class KnowledgeBase:
             hits[hit.passage.id] = Hit(hit.passage.with_score(float(hit.vector @ vectors[0])), hit.vector)
         if len(texts) > 1:  # a passage is as relevant as the part of the message it answers
             hits = {i: Hit(h.passage.with_score(float(np.max(vectors @ h.vector))), h.vector) for i, h in hits.items()}
+        for i, score in sentence_scores.items():
+            if i in hits and score > hits[i].passage.score:
+                hits[i] = Hit(hits[i].passage.with_score(score), hits[i].vector)
         return [hits[i] for i in ordered if i in hits]
 
     def _without_duplicates(self, hits: list[Hit]) -> list[Hit]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from knowledge.base import KnowledgeBase, RetrievalOptions
 from knowledge.embedder import Embedder
+from knowledge.glossary import Glossary
 from knowledge.pipeline import ChunkingOptions
 from knowledge.subqueries import subquery_options
 from knowledge.settings import KnowledgeSettings, UploadSettings
@@ -26,13 +27,16 @@ def build_backend(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> S
     return ChromaBackend(embedder or build_embedder(cfg), path=str(cfg.store_dir), url=cfg.chroma_url)
 
 
-def knowledge_base(cfg: KnowledgeSettings, store: VectorStore, embedder: Embedder) -> KnowledgeBase:
+def knowledge_base(cfg: KnowledgeSettings, store: VectorStore, embedder: Embedder,
+                   sentences: bool = True) -> KnowledgeBase:
+    """`sentences=False` ranks by passages only: an upload's sentences are not worth embedding twice."""
     chunking = ChunkingOptions(cfg.chunk_max_words, cfg.chunk_overlap_words, int(cfg.max_file_mb * MEGABYTE),
                                cfg.ingest_group_chunks)
     retrieval = RetrievalOptions(cfg.top_k, cfg.min_score, cfg.candidates, cfg.rrf_k, cfg.keyword_weight,
                                  cfg.duplicate_similarity, cfg.keyword_refresh_s, subquery_options(cfg),
-                                 cfg.companion_min_score, cfg.heading_weight)
-    return KnowledgeBase(store, embedder, chunking, retrieval)
+                                 cfg.companion_min_score, cfg.heading_weight,
+                                 cfg.sentence_weight if sentences else 0.0, cfg.sentence_index_max)
+    return KnowledgeBase(store, embedder, chunking, retrieval, Glossary.load(cfg.glossary_path))
 
 
 def build_knowledge(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> KnowledgeBase:
@@ -44,4 +48,4 @@ def build_uploads(uploads: UploadSettings, cfg: KnowledgeSettings, backend: Stor
                   embedder: Embedder) -> UploadLibrary:
     limits = UploadLimits(uploads.max_files, int(uploads.max_size_mb * MEGABYTE), tuple(uploads.allowed_types),
                           uploads.ttl_s, uploads.top_k)
-    return UploadLibrary(backend, lambda store: knowledge_base(cfg, store, embedder), limits)
+    return UploadLibrary(backend, lambda store: knowledge_base(cfg, store, embedder, sentences=False), limits)

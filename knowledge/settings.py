@@ -72,7 +72,8 @@ class KnowledgeSettings(BaseSettings):
     archive_max_members: int = Field(10000, gt=0, description="Most files a zip-based file may hold")
     top_k: int = Field(8, gt=0, description="Passages retrieved per question")
     min_score: float = Field(
-        0.40, ge=-1, le=1, description="Cosine similarity below which a passage is not relevant"
+        0.42, ge=-1, le=1, description="Similarity (a passage's own or its best sentence's) below which a passage "
+        "is not relevant; calibrated with `python -m knowledge calibrate`"
     )
     companion_min_score: float = Field(
         0.30, ge=-1, le=1, description="Once one passage reaches KNOWLEDGE_MIN_SCORE, the other retrieved passages "
@@ -86,6 +87,18 @@ class KnowledgeSettings(BaseSettings):
     heading_weight: float = Field(
         0.15, ge=0, description="Weight of a BM25 ranking over section headings in the fusion (a heading names what "
         "its text leaves implicit: \"Return Window\"); 0 = headings only count through the embeddings"
+    )
+    sentence_weight: float = Field(
+        0.5, ge=0, description="Weight of the ranking by each passage's best sentence in the fusion (the deciding "
+        "sentence is diluted in its passage's vector); 0 = passages only"
+    )
+    sentence_index_max: int = Field(
+        20000, ge=0, description="Most sentences the sentence ranking holds in memory; a larger store is ranked "
+        "by passages only"
+    )
+    glossary_path: Path | None = Field(
+        PROJECT_ROOT / "knowledge" / "glossary.txt", description="The help centre's terms for customers' words "
+        "(\"other payment services: venmo, zelle\"), added to questions that use them; empty = none"
     )
     duplicate_similarity: float = Field(
         0.95, ge=-1, le=1, description="Results this similar to a better one are dropped as near-duplicates"
@@ -106,6 +119,12 @@ class KnowledgeSettings(BaseSettings):
     subquery_weight: float = Field(
         1.0, ge=0, description="Weight of each sub-query's ranking against the whole message's (1.0) in the fusion"
     )
+
+
+    @field_validator("glossary_path", mode="before")
+    @classmethod
+    def _no_glossary(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class UploadSettings(BaseSettings):

@@ -19,11 +19,11 @@ from tests.conftest import DOCS, ROOT
 
 SET = ROOT / "knowledge/eval/conditions.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 79% today (108 of 137: dev 53 of 64, held-out 55 of 73;
-# 74% without preferring a sentence of the kind the question asks for). A third of the misses are still
-# retrieval's: the deciding passage is not among those retrieved. The bar is today's floor, so the suite
-# guards what was gained; raise it as answers improve.
-MIN_PASS_RATE = 0.78
+# Issue #12 asks for 0.90 and this is not met yet: 82% today (112 of 137: dev 57 of 64, held-out 55 of 73;
+# 79% before the glossary and the ranking by a passage's best sentence, which moved dev from 53 and retrieval
+# from 125 to 130 of 137, but not the held-out answers). Most held-out misses now quote a neighbouring
+# sentence of a retrieved passage. The bar is today's floor, so the suite guards what was gained.
+MIN_PASS_RATE = 0.81
 
 
 def _normal(text: str) -> str:
@@ -50,7 +50,7 @@ def test_the_set_is_well_formed():
 @pytest.fixture(scope="module")
 def answerer(shipped_kb) -> ExtractiveAnswerer:
     settings = Settings()
-    return ExtractiveAnswerer(shipped_kb.embedder, settings.offline, settings.app)
+    return ExtractiveAnswerer(shipped_kb.embedder, settings.offline, settings.app, shipped_kb.glossary)
 
 
 async def test_answers_contain_the_deciding_sentence(shipped_kb, answerer):

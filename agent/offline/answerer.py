@@ -23,6 +23,7 @@ import numpy as np
 
 from agent.settings import AppSettings, OfflineSettings
 from knowledge.embedder import Embedder
+from knowledge.glossary import Glossary
 from knowledge.text import split_sentences
 from knowledge.types import Passage
 from knowledge.uploads import file_key, names_file
@@ -99,10 +100,12 @@ def _terms(text: str) -> set[str]:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, settings: OfflineSettings, app: AppSettings) -> None:
+    def __init__(self, embedder: Embedder, settings: OfflineSettings, app: AppSettings,
+                 glossary: Glossary | None = None) -> None:
         self.embedder = embedder
         self.settings = settings
         self.app = app
+        self.glossary = glossary or Glossary()  # "venmo" is asked about as "other payment services"
 
     def human_contact(self) -> str:
         return f"email {self.app.support_email} ({self.app.support_hours})"
@@ -143,6 +146,8 @@ class ExtractiveAnswerer:
         ]
         if not candidates:
             return None
+        names = question  # the customer's own words name places and brands; the glossary's terms are not names
+        question = self.glossary.expand(question)
         query = self.embedder.embed([question])[0]
         # The embedder keeps recent texts: the same passages' sentences come back turn after turn.
         vectors = self.embedder.embed([c.text for c in candidates])
@@ -154,12 +159,12 @@ class ExtractiveAnswerer:
         chosen = self._choose(scores, vectors)
         best = passages[candidates[chosen[0]].ref - 1]
         extra = self.settings.condition_sentences
-        covered = self._covering_names(question, chosen, candidates, scores)[: len(chosen) + extra]
+        covered = self._covering_names(names, chosen, candidates, scores)[: len(chosen) + extra]
         budget = extra - (len(covered) - len(chosen))  # named cases count as extras
         chosen = self._with_conditions(covered, candidates, scores, _terms(question), budget)
         chosen.sort(key=lambda i: (candidates[i].ref, candidates[i].position))  # reading order
         quote = self._cite(candidates, chosen)
-        return self._framed(question, quote, [candidates[i].text for i in chosen], best, float(np.max(meaning)))
+        return self._framed(names, quote, [candidates[i].text for i in chosen], best, float(np.max(meaning)))
 
     def _framed(self, question: str, quote: str, quoted: list[str], best: Passage, similarity: float) -> str:
         """The quote, or, when it may not cover the question, "I don't know ...; here is what the help centre

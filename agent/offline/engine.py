@@ -39,6 +39,7 @@ from tools.base import ToolCall
 from agent.offline.answerer import ExtractiveAnswerer
 from agent.settings import AppSettings, Settings
 from knowledge.embedder import Embedder
+from knowledge.glossary import Glossary
 
 MAX_MISSES = 2  # messages in a row not understood before a colleague takes over
 
@@ -54,7 +55,8 @@ class DialogueEngine:
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: Settings) -> DialogueEngine:
         router = IntentRouter.from_settings(embedder, settings.offline)
-        answerer = ExtractiveAnswerer(embedder, settings.offline, settings.app)
+        answerer = ExtractiveAnswerer(embedder, settings.offline, settings.app,
+                                      Glossary.load(settings.knowledge.glossary_path))
         return cls(router, answerer, settings.app)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
