@@ -22,6 +22,7 @@ from tests.conftest import ROOT, require, shared_data
 DATA = ROOT / "agent" / "eval" / "data"
 DEV, TEST = DATA / "routing_dev.jsonl", DATA / "routing_test.jsonl"
 DEV2 = DATA / "routing_dev2.jsonl"  # a second dev file in the second test file's styles, for tuning
+DEV3 = DATA / "routing_dev3.jsonl"  # written before a batch of examples, to check that they generalise
 BANKING77 = shared_data("banking77/train.csv")
 
 # The project's acceptance thresholds on the held-out test file.
@@ -74,7 +75,7 @@ def test_data_sets_are_big_enough_and_labelled_with_known_intents():
     dev, test = load_rows(DEV), load_rows(TEST)
     assert len(dev) >= MIN_DEV_ROWS and len(test) >= MIN_TEST_ROWS
     assert sum(row.intent == OUT_OF_SCOPE for row in test) >= MIN_TEST_OUT_OF_SCOPE
-    assert {row.intent for row in dev + test} <= set(INTENTS)
+    assert {row.intent for row in dev + test + load_rows(DEV2) + load_rows(DEV3)} <= set(INTENTS)
 
 
 def test_examples_dev_and_test_share_no_sentence():
@@ -82,6 +83,7 @@ def test_examples_dev_and_test_share_no_sentence():
         "examples": [text for texts in load_examples().values() for text in texts],
         "dev": [row.text for row in load_rows(DEV)],
         "dev2": [row.text for row in load_rows(DEV2)],
+        "dev3": [row.text for row in load_rows(DEV3)],
         "test": [row.text for row in load_rows(TEST)],
     }
     normalized = {name: [normalize(text) for text in texts] for name, texts in sets.items()}
