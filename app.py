@@ -9,7 +9,7 @@ import os
 import chainlit as cl
 from chainlit.server import app as server
 from chainlit.config import config as chainlit_config
-from chainlit.server import sio
+from chainlit.server import SOCKET_IO_PATH, sio
 from chainlit.session import WebsocketSession
 from chainlit.types import ThreadDict
 
@@ -32,6 +32,7 @@ from agent.web.customer_panel import CustomerPanel
 from agent.web.live import LiveParts
 from agent.web.live_chat import LiveFeeds
 from agent.web.observability import OpenSessions, RequestIdMiddleware, drain_on_sigterm
+from agent.web.origins import SocketOrigins
 from agent.web.handlers import handle_action, handle_choice, handle_message
 from agent.web.render import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION
 from tools.store.migrate import migrate_store
@@ -88,6 +89,8 @@ if settings.api.enabled:
 routes.install(server, avatar_routes({"default", settings.app.assistant_name, chainlit_config.ui.name}))
 routes.install(server, widget.widget_routes(settings, history))  # the shop's widget signs in by /auth/jwt
 widget.allow_shop_origin(settings)
+# config.toml's origins, read on every request: the widget's shop was added to this very list just above.
+server.add_middleware(SocketOrigins, path=SOCKET_IO_PATH, allowed=lambda: chainlit_config.project.allow_origins)
 feeds = LiveFeeds(services.relay, sio)  # a human's messages, shown in the customer's open chat
 feeds.follow_reconnects()
 

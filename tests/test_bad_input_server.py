@@ -175,3 +175,40 @@ async def test_a_message_over_a_megabyte_is_answered_too_long_and_the_socket_sta
     assert reply in said(turn), said(turn)
     assert client.sio.connected
     await assert_not_stored(client, refused_id, reply)
+
+
+# --- another site's page opening the chat socket (cross-site WebSocket hijacking) -----------------------------
+EVIL = "https://evil.example"
+
+
+def _handshake(server: ChainlitServer, token: str, origin: str | None) -> httpx.Response:
+    """socket.io's first polling request, as a browser page sends it (with the cookie, and its Origin)."""
+    headers = {"Origin": origin} if origin else {}
+    return httpx.get(f"{server.base_url}/ws/socket.io/", params={"EIO": "4", "transport": "polling"},
+                     headers=headers, cookies={"access_token": token}, timeout=30)
+
+
+def test_another_site_cannot_open_a_socket_with_the_customer_s_cookie(server: ChainlitServer, token: str):
+    refused = _handshake(server, token, EVIL)
+    assert refused.status_code == 403 and "may not open a chat connection" in refused.text
+    assert _handshake(server, token, server.base_url).status_code == 200, "the app's own page connects"
+    assert _handshake(server, token, "http://localhost:8000").status_code == 200, "config.toml's allow_origins"
+    assert _handshake(server, token, None).status_code == 200, "a client without a page sends no Origin"
+
+
+async def test_a_websocket_from_another_site_is_refused(server: ChainlitServer, token: str):
+    import socketio
+
+    async def connect(origin: str) -> None:
+        client = socketio.AsyncClient()
+        try:
+            await client.connect(server.base_url, socketio_path="/ws/socket.io", transports=["websocket"],
+                                 headers={"Cookie": f"access_token={token}", "Origin": origin}, wait_timeout=10,
+                                 auth={"clientType": "webapp", "sessionId": str(uuid.uuid4()), "userEnv": "{}",
+                                       "chatProfile": "Support"})
+        finally:
+            await client.disconnect()
+
+    await connect(server.base_url)  # the same handshake from the app's own page connects
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await connect(EVIL)

@@ -66,7 +66,7 @@ def allow_shop_origin(settings: Settings) -> None:
 
     Chainlit gave its CORS middleware the list `config.project.allow_origins` itself when chainlit.server was
     imported (before app.py), and Starlette keeps that list and reads it on every request: so it is extended in
-    place, not replaced. The socket does no origin check of its own (python-socketio's CORS handling is off).
+    place, not replaced. The socket checks the same list (`agent.web.origins`): python-socketio's own is off.
     """
     origin = settings.auth.widget_origin.rstrip("/")
     if widget_on(settings) and origin and origin not in config.project.allow_origins:
