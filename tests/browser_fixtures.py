@@ -2,8 +2,9 @@
 against `chainlit run app.py`: tests/test_browser.py, tests/test_browser_confirmation.py and
 tests/test_browser_dialogue.py import them by name.
 
-The page pulls Google Fonts and KaTeX CSS from CDNs; every non-loopback request is aborted, and the
-tests wait for the chat input instead of "networkidle".
+The page may only reach the loopback server: a request to anywhere else is aborted, and fails the test at its
+end (Chainlit's page would load KaTeX's CSS from a CDN and Google Fonts; agent/web/chat_page.py drops them).
+The tests wait for the chat input instead of "networkidle".
 
 The `page` fixture depends on a `chainlit_server` fixture, which each test module provides (imported from
 tests/chainlit_server.py, or a module's own).
@@ -62,10 +63,13 @@ def page(browser, tmp_path: Path, chainlit_server: ChainlitServer):
     page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
     page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
 
+    outside: list[str] = []
+
     def only_loopback(route) -> None:
-        if urlsplit(route.request.url).hostname in LOOPBACK_HOSTS:
+        if urlsplit(route.request.url).hostname in LOOPBACK_HOSTS or route.request.url.startswith("data:"):
             route.continue_()
         else:
+            outside.append(route.request.url)
             route.abort()
 
     page.route("**/*", only_loopback)
@@ -74,6 +78,7 @@ def page(browser, tmp_path: Path, chainlit_server: ChainlitServer):
     finally:
         (tmp_path / "console.log").write_text("\n".join(console), encoding="utf-8")
         context.close()
+    assert not outside, f"the page tried to load from outside the server: {outside}"
 
 
 @contextlib.contextmanager

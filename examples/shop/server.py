@@ -34,8 +34,8 @@ CUSTOMER_ID = setting("SHOP_CUSTOMER_ID", "dana_whitfield_1001")
 CUSTOMER_EMAIL = setting("SHOP_CUSTOMER_EMAIL", "dana@example.com")
 CUSTOMER_NAME = setting("SHOP_CUSTOMER_NAME", "Dana Whitfield")
 
-# The copilot adds a Google Fonts stylesheet unless the app's theme names its own fonts; this page loads nothing
-# from a CDN, so styles and fonts may come only from here and from the assistant (its styles are inline).
+# The app's theme names its own (empty) font stylesheet, so the copilot adds no Google Fonts; as a second line,
+# styles and fonts may come only from here and from the assistant (its styles are inline): no CDN.
 CONTENT_SECURITY_POLICY = f"style-src 'self' 'unsafe-inline' {APP_URL}; font-src 'self' data: {APP_URL}"
 
 
