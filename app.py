@@ -162,6 +162,12 @@ async def on_app_startup() -> None:
         loop.create_task(seed_demo())
 
 
+@cl.on_app_shutdown
+async def on_app_shutdown() -> None:
+    await services.aclose()
+    await history.close()
+
+
 async def seed_demo() -> None:
     # In the background: the chat is usable at once; a lead reloading the workspace sees the list fill.
     try:

@@ -26,6 +26,7 @@ from knowledge.embedder import Embedder
 from knowledge.factory import build_backend, build_embedder, build_uploads, knowledge_base
 from knowledge.uploads import UploadLibrary
 from tools.catalog import store_tools
+from tools.conversation import conversation_tools
 from tools.knowledge import knowledge_tools
 from tools.registry import ToolRegistry
 from tools.store.accounts import AccountDirectory
@@ -44,7 +45,18 @@ class Services:
     login_limiter: RateLimiter
     store: StoreDatabase
     relay: Relay
+    sessions: SessionStore
     desk: HumanDesk | None = None  # live hand-overs, when the history can keep them
+
+    async def aclose(self) -> None:
+        """Release what outlives a request, on shutdown: the relay's subscription, the session store's and the
+        shop's connections. One that fails to close is logged; the others still close."""
+        for name, close in (("relay", self.relay.close), ("sessions", self.sessions.close),
+                            ("shop database", self.store.dispose)):
+            try:
+                await close()
+            except Exception:
+                log.warning("could not close the %s on shutdown", name, exc_info=True)
 
 
 def build_model(settings: Settings, embedder: Embedder) -> ChatModel:
@@ -99,7 +111,8 @@ def build_tagger(settings: Settings, embedder: Embedder, model: ChatModel) -> In
 
 
 def build_registry(settings: Settings, knowledge: KnowledgeBase, store: StoreDatabase) -> ToolRegistry:
-    return ToolRegistry.from_settings([*knowledge_tools(knowledge), *store_tools(store, settings)], settings.tools)
+    tools = [*knowledge_tools(knowledge), *store_tools(store, settings), *conversation_tools()]
+    return ToolRegistry.from_settings(tools, settings.tools)
 
 
 def build_services(settings: Settings, *, sync_docs: bool = True, history: History | None = None,
@@ -127,4 +140,4 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
                          catch_up=conversations.catch_up, lock=store.lock)
     chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name,
                        facts=facts, tagger=tagger, desk=desk)
-    return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop, relay, desk)
+    return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop, relay, store, desk)

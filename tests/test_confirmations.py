@@ -257,3 +257,40 @@ async def test_a_signed_in_account_without_a_customer_record_cannot_take_over_an
     assert conversation.customer_id is None
     assert [e.result.error for e in events if isinstance(e, ToolFinished)][-1] == "forbidden"
     assert not [e for e in events if isinstance(e, ConfirmationRequested)]
+
+
+def take_back_script():
+    """An LLM's turns: the cancellation previewed; then the customer calls it off and the model withdraws it."""
+    return ScriptedModel([
+        call_tools(tool_call("find_user_id_by_email", {"email": "a@example.com"})),
+        call_tools(tool_call("cancel_order", {"order_id": "#W0000001"})),
+        "Please confirm.",
+        call_tools(tool_call("withdraw_change", {"tool": "cancel_order"})),
+        "All right, I won't cancel it.",
+        call_tools(tool_call("withdraw_change", {"tool": "cancel_order"})),
+        "There was nothing to take back.",
+    ])
+
+
+async def test_a_change_the_customer_takes_back_in_words_retires_its_card():
+    from agent.runner.confirmations import WITHDRAWN_REPLY
+    from agent.runner.events import CardSettled
+    from tools.conversation import conversation_tools
+
+    backend = Backend()
+    registry = ToolRegistry([*backend.tools(), *conversation_tools()], ToolSettings(retry_backoff_s=0))
+    agent = SupportAgent(take_back_script(), registry, None, Settings())
+    conversation = Conversation("c11")
+    card = next(e for e in await turn(agent, conversation, "cancel #W0000001, I'm a@example.com")
+                if isinstance(e, ConfirmationRequested))
+
+    events = await turn(agent, conversation, "actually, don't cancel it")
+    assert [(e.token, e.outcome) for e in events if isinstance(e, CardSettled)] == [(card.token, "declined")]
+    assert [e.result.ok for e in events if isinstance(e, ToolFinished)] == [True]
+    assert reply_of(await click(agent, conversation, card.token)) == WITHDRAWN_REPLY
+    assert backend.cancelled == [], "a click on the retired card changes nothing"
+
+    again = await turn(agent, conversation, "and don't cancel it again")
+    finished = [e.result for e in again if isinstance(e, ToolFinished)]
+    assert [r.ok for r in finished] == [False] and "nothing to take back" in finished[0].message
+    assert not [e for e in again if isinstance(e, CardSettled)]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from agent.settings import Settings
 from tools.catalog import store_tools
+from tools.conversation import conversation_tools
 from tools.knowledge import knowledge_tools
 from tools.store.db import StoreDatabase
 
 
 def test_every_tool_as_a_model_sees_it(tmp_path, snapshot):
     db = StoreDatabase(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")  # never queried: only the declarations
-    tools = [*knowledge_tools(None), *store_tools(db, Settings())]
+    tools = [*knowledge_tools(None), *store_tools(db, Settings()), *conversation_tools()]
     assert [t.spec for t in tools] == snapshot
 
 

@@ -43,6 +43,7 @@ class ToolSpec:
     acts_on: str | None = None  # the argument naming the order (or record) the tool acts on
     hands_over: bool = False  # passes the conversation to a human colleague
     identifies: bool = False  # finds the customer the conversation acts for
+    withdraws: bool = False  # takes back a change whose card waits (its success names the write in `withdrawn`)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class ToolResult:
     sources: tuple[Passage, ...] = ()
     identified: str | None = None  # a customer id the conversation acts for from now on
     ticket: str | None = None  # the ticket a hand-over opened (a `hands_over` tool sets it on success)
+    withdrawn: str | None = None  # the write tool whose waiting card is retired (a `withdraws` tool sets it)
 
     @property
     def awaiting_confirmation(self) -> bool:
@@ -114,6 +116,7 @@ class Tool:
     acts_on: str | None = None  # the argument naming the record it acts on (a newer card replaces an older one)
     hands_over: bool = False  # opens a hand-over to a human; like a write, never retried
     identifies: bool = False  # looks up who the customer is (its success carries `identified`)
+    withdraws: bool = False  # retires the waiting card of the write its success names (`withdrawn`)
     schema: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,7 +132,7 @@ class Tool:
     @property
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.schema, self.writes, self.acts_on, self.hands_over,
-                        self.identifies)
+                        self.identifies, self.withdraws)
 
     def parse(self, arguments: str | dict[str, Any]) -> BaseModel | ToolResult:
         try:
@@ -158,12 +161,13 @@ def tool(
     acts_on: str | None = None,
     hands_over: bool = False,
     identifies: bool = False,
+    withdraws: bool = False,
 ) -> Any:
     """Turn a typed function (sync or async) into a `Tool`.
 
     `writes=True` marks a write that previews until the customer confirms; `acts_on` names the argument
     holding the order it changes; `hands_over=True` marks a hand-over to a human colleague; `identifies=True`
-    a lookup of who the customer is.
+    a lookup of who the customer is; `withdraws=True` takes back a change whose confirmation card waits.
     """
 
     def build(func: Callable[..., Any]) -> Tool:
@@ -182,6 +186,7 @@ def tool(
         if not doc:
             raise ToolDefinitionError(f"{tool_name}: the docstring is the model's description; write one")
         # The whole docstring: rules such as "once per order: collect every item first" are in later paragraphs.
-        return Tool(tool_name, doc, func, model, takes_context, backend, writes, acts_on, hands_over, identifies)
+        return Tool(tool_name, doc, func, model, takes_context, backend, writes, acts_on, hands_over, identifies,
+                    withdraws)
 
     return build(fn) if fn is not None else build

@@ -21,15 +21,15 @@ from agent.models.messages import (
 from agent.runner import confirmations
 from agent.runner.conversation import Conversation, SourceBook
 from agent.runner.events import (
-    AgentEvent, Choices, Citation, ConfirmationRequested, ErrorEvent, Escalation, Sources, TextDelta, ToolCallStarted,
-    ToolFinished, TurnDone, TurnStatus,
+    AgentEvent, CardSettled, Choices, Citation, ConfirmationRequested, ErrorEvent, Escalation, Sources, TextDelta,
+    ToolCallStarted, ToolFinished, TurnDone, TurnStatus,
 )  # fmt: skip
 from agent.runner.prompt import system_prompt
 from agent.settings import Settings
 from knowledge.base import KnowledgeBase, merge
 from knowledge.types import Passage
 from knowledge.uploads import UploadLibrary
-from tools.base import ToolContext
+from tools.base import ToolContext, ToolResult
 from tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ MAX_STEPS_REPLY = (
 )
 STOPPED_MARK = " [stopped]"
 # Told to the model with a previewed write, once its card is on screen (the customer never reads it).
+NOTHING_TO_WITHDRAW = "No change by {tool} is waiting for the customer's confirmation, so there is nothing to take back."
 CONFIRM_HINT = (
     " The customer now sees this summary with Confirm and Cancel buttons. Ask them to check it and click "
     "Confirm; do not call the tool again for this action."
@@ -215,8 +216,15 @@ class SupportAgent:
             if result.identified and conversation.customer_id is None and conversation.user_id is None:
                 conversation.customer_id = result.identified
                 log.info("conversation %s now acts for customer %s", conversation.id, result.identified)
-            yield ToolFinished(call.id, call.name, result)
             spec = self.registry.spec(call.name)
+            retired: list[CardSettled] = []
+            if spec is not None and spec.withdraws and result.ok and result.withdrawn:
+                retired = confirmations.withdraw(conversation, (result.withdrawn,))
+                if not retired:
+                    result = ToolResult.fail("invalid", NOTHING_TO_WITHDRAW.format(tool=result.withdrawn))
+            yield ToolFinished(call.id, call.name, result)
+            for settled in retired:  # the card's buttons go; a later click says it was taken back
+                yield settled
             # What the tool declared it does: a write's preview becomes a card, a hand-over an escalation.
             if spec is not None and spec.writes and result.awaiting_confirmation:
                 card = confirmations.request_confirmation(conversation, spec, call, result,
