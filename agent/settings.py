@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from knowledge.settings import PROJECT_ROOT, KnowledgeSettings, UploadSettings, split_csv
+from knowledge.settings import PROJECT_ROOT, KnowledgeSettings, UploadSettings, empty_as_none, split_csv
 from knowledge.settings import settings_group as _group
 from tools.settings import AppSettings, DatabaseSettings, StoreSettings, ToolSettings, store_database
 
@@ -97,6 +97,12 @@ class OfflineSettings(BaseSettings):
         1.0, ge=0, description="Weight of the message's words (TF-IDF) beside its meaning (MiniLM) in the classifier"
     )
     intent_top_k: int = Field(3, gt=0, description="Nearest examples per intent averaged into its similarity")
+    router_cache_dir: Path | None = Field(
+        PROJECT_ROOT / ".data" / "cache", description="Where the trained intent classifier is kept between starts, "
+        "under a hash of its examples, options and model (a pickle: keep it the app's own); empty = train every start"
+    )
+
+    _no_cache = field_validator("router_cache_dir", mode="before")(empty_as_none)
 
 
 class SessionSettings(BaseSettings):

@@ -20,6 +20,11 @@ def settings_group(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
 
 
+def empty_as_none(value: object) -> object:
+    """An empty variable (`KNOWLEDGE_GLOSSARY_PATH=`) turns an optional path off."""
+    return None if value == "" else value
+
+
 def split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -120,11 +125,7 @@ class KnowledgeSettings(BaseSettings):
         1.0, ge=0, description="Weight of each sub-query's ranking against the whole message's (1.0) in the fusion"
     )
 
-
-    @field_validator("glossary_path", mode="before")
-    @classmethod
-    def _no_glossary(cls, value: object) -> object:
-        return None if value == "" else value
+    _no_glossary = field_validator("glossary_path", mode="before")(empty_as_none)
 
 
 class UploadSettings(BaseSettings):

@@ -33,6 +33,7 @@ class IntentClassifier:
         self.options = options
         self.intents = list(dict.fromkeys(labels))
         self._vectors = vectors
+        self.dimensions = vectors.shape[1]
         self._scaler = StandardScaler().fit(vectors)
         self._words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
         self._model = LogisticRegression(C=options.regularization, max_iter=_MAX_ITERATIONS)

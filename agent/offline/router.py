@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from rapidfuzz import process
@@ -29,12 +30,15 @@ from rapidfuzz.distance import OSA
 
 from agent.offline import entities
 from agent.offline.classifier import ClassifierOptions, IntentClassifier
+from agent.offline.training_cache import cache_key, trained
 from agent.offline.intents import (
     GOODBYE, GREETING, INFORM, OUT_OF_SCOPE, SOCIAL, STORE_FLOWS, THANKS, load_elsewhere, load_examples, normalize,
 )
 from agent.settings import OfflineSettings
 from knowledge.embedder import Embedder
 
+_MODEL_PROBE = "where is my order"
+_PROBE_DECIMALS = 4  # thread counts and batch sizes move the last digits of a vector, not the model
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[A-Za-z]+")
 _MIN_TYPO_LENGTH = 4  # shorter words have too many neighbours to correct safely
@@ -78,6 +82,7 @@ class IntentRouter:
         min_similarity: float,
         options: ClassifierOptions,
         elsewhere: frozenset[str] = frozenset(),
+        cache_dir: Path | None = None,
     ) -> None:
         if OUT_OF_SCOPE not in examples:
             raise ValueError("the examples need an out_of_scope list: it is how the router says no")
@@ -87,9 +92,12 @@ class IntentRouter:
         self._elsewhere = _phrase_pattern(elsewhere)
         texts = [_clean(text) for intent in examples for text in examples[intent]]
         labels = [intent for intent in examples for _ in examples[intent]]
-        vectors = embedder.embed(texts)
-        self._dimensions = vectors.shape[1]
-        self._classifier = IntentClassifier(texts, labels, vectors, options)
+        # The probe's vector stands for the model: new weights under the same path train afresh.
+        probe = np.round(embedder.embed([_MODEL_PROBE])[0], _PROBE_DECIMALS).tolist()
+        key = cache_key(texts, labels, asdict(options), probe)
+        self._classifier = trained(cache_dir, "router", key,
+                                   lambda: IntentClassifier(texts, labels, embedder.embed(texts), options))
+        self._dimensions = self._classifier.dimensions
         self._typos = TypoCorrector([text for intent in examples for text in examples[intent]])
 
     @classmethod
@@ -97,7 +105,7 @@ class IntentRouter:
         """The router over the shipped examples, with the calibrated limits."""
         options = ClassifierOptions(settings.intent_regularization, settings.intent_lexical_weight, settings.intent_top_k)
         return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_min_similarity, options,
-                   load_elsewhere())
+                   load_elsewhere(), settings.router_cache_dir)
 
     def with_limits(self, threshold: float, min_similarity: float) -> IntentRouter:
         """The same router deciding with other limits; shares the trained model (for calibration)."""
