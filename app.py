@@ -76,7 +76,8 @@ limits.guard_messages(sio, attachments, max_chars=settings.chat.max_message_char
                       max_socket_bytes=int(settings.chat.max_socket_mb * limits.MEGABYTE),
                       author=settings.app.assistant_name)
 routes.install(server, routes.routes(history, services.registry.health,
-                                     readiness(settings, history.engine, services.agent.model)))
+                                     readiness(settings, history.engine, services.agent.model),
+                                     settings.observability.metrics_token.get_secret_value()))
 server.add_middleware(RequestIdMiddleware)
 watch_circuits(services.registry.health)
 open_sessions = OpenSessions()

@@ -223,6 +223,10 @@ class ObservabilitySettings(BaseSettings):
     shutdown_grace_s: float = Field(
         30.0, gt=0, description="On SIGTERM, running turns get this long to finish before the process exits"
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""), description="When set, /metrics answers only `Authorization: Bearer <token>` (Prometheus's "
+        "`authorization` block); empty = open, for a scrape network the public ingress cannot reach"
+    )
 
 
 class ApiSettings(BaseSettings):

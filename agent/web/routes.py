@@ -7,6 +7,7 @@ puts ours in front of its routes.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 
@@ -54,11 +55,12 @@ async def signed_in_or_none(token: str | None = Depends(reuseable_oauth)) -> cl.
         return None
 
 
-def routes(history: ChatStore, circuits: Callable[[], dict[str, str]], ready: Readiness | None = None) -> APIRouter:
+def routes(history: ChatStore, circuits: Callable[[], dict[str, str]], ready: Readiness | None = None,
+           metrics_token: str = "") -> APIRouter:
     router = APIRouter()
     _file_and_health_routes(router, history, circuits)
     if ready is not None:
-        _probe_routes(router, ready)
+        _probe_routes(router, ready, metrics_token)
     _feedback_routes(router, history)
     _sharing_routes(router, history)
     return router
@@ -86,7 +88,7 @@ def _file_and_health_routes(router: APIRouter, history: ChatStore, circuits: Cal
         return {"status": "ok", "circuits": circuits()}
 
 
-def _probe_routes(router: APIRouter, ready: Readiness) -> None:
+def _probe_routes(router: APIRouter, ready: Readiness, metrics_token: str) -> None:
     @router.get("/ready")
     async def readiness() -> JSONResponse:
         """Readiness for a load balancer: 503 naming each failing dependency (database, redis, chroma, model);
@@ -98,9 +100,13 @@ def _probe_routes(router: APIRouter, ready: Readiness) -> None:
         return JSONResponse({"status": "ready", "checks": checks})
 
     @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         """This instance's Prometheus metrics (agent/metrics.py); each instance is scraped on its own.
-        Unauthenticated, like every Prometheus endpoint: keep it off the public ingress."""
+        Open unless OBSERVABILITY_METRICS_TOKEN is set: then only the scraper's bearer token reads them."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if metrics_token and not (scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
+                                                                                    metrics_token.encode())):
+            return Response("A bearer token is required.", status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
