@@ -27,8 +27,8 @@ COPY app.py chainlit.md ./
 COPY .chainlit ./.chainlit
 COPY public ./public
 
-# Ingest the shipped help centre at build time so the first start is fast.
-RUN python -m knowledge ingest && chown -R app:app /app
+# Ingest the shipped help centre and train the router at build time, so every start is fast.
+RUN python -m knowledge ingest && python -m agent.eval train && chown -R app:app /app
 USER app
 
 EXPOSE 8000

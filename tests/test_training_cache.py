@@ -51,3 +51,20 @@ def test_a_second_start_loads_the_router_without_embedding_its_examples(embedder
     assert [r.intent for r in second.route_many(texts)] == [r.intent for r in first.route_many(texts)]
     assert np.allclose([r.score for r in second.route_many(texts)], [r.score for r in first.route_many(texts)])
     assert len(list(tmp_path.glob("router-*.joblib"))) == 1
+
+
+def test_the_train_command_leaves_the_router_in_the_cache_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "OFFLINE_ROUTER_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-m", "agent.eval", "train"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "cache").glob("router-*.joblib"))) == 1
+    off = subprocess.run([sys.executable, "-m", "agent.eval", "train"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "OFFLINE_ROUTER_CACHE_DIR": ""}, timeout=600)
+    assert off.returncode == 1 and "nothing to keep" in off.stderr

@@ -3,6 +3,7 @@
     python -m agent.eval routing FILE.jsonl [--json OUT.json]
     python -m agent.eval calibrate FILE.jsonl
     python -m agent.eval dialogues FILE.jsonl [--json OUT.json] [--verbose]
+    python -m agent.eval train
 
 Each command is one `add_*` function registering its parser and its `run`; add a new one to COMMANDS.
 The parser is a `knowledge.cli.CommandLine`, like every CLI of the project: an option all commands
@@ -103,7 +104,25 @@ def run_dialogues(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(outcome.passed for outcome in outcomes) else 1
 
 
-COMMANDS: list[Callable[[SubParsers], None]] = [add_routing, add_calibrate, add_dialogues]
+def add_train(commands: SubParsers) -> None:
+    parser = commands.add_parser(
+        "train", help="train the router now and keep it in OFFLINE_ROUTER_CACHE_DIR (an image's build step)"
+    )
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit status 1 when no cache folder is set: the training would be thrown away."""
+    folder = settings.offline.router_cache_dir
+    if folder is None:
+        print("OFFLINE_ROUTER_CACHE_DIR is empty: nothing to keep the trained router in", file=sys.stderr)
+        return 1
+    build_router(settings)
+    print(f"router trained and kept in {folder}")
+    return 0
+
+
+COMMANDS: list[Callable[[SubParsers], None]] = [add_routing, add_calibrate, add_dialogues, add_train]
 
 
 def main(argv: list[str] | None = None) -> int:
