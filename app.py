@@ -159,6 +159,7 @@ async def on_app_startup() -> None:
         await ensure_demo_users(settings)
     loop = asyncio.get_running_loop()
     loop.create_task(expire_uploads())
+    loop.create_task(warm_knowledge())
     if settings.auth.demo_conversations and not settings.llm.configured:  # never spend a paid model on demo data
         loop.create_task(seed_demo())
 
@@ -167,6 +168,14 @@ async def on_app_startup() -> None:
 async def on_app_shutdown() -> None:
     await services.aclose()
     await history.close()
+
+
+async def warm_knowledge() -> None:
+    # The help centre's search indexes (every sentence embedded) are built now, not at the first question.
+    try:
+        await asyncio.to_thread(services.knowledge.warm)
+    except Exception:
+        log.exception("could not build the help centre's search indexes; the first question will")
 
 
 async def seed_demo() -> None:

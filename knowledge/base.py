@@ -131,6 +131,10 @@ class KnowledgeBase:
         self._keywords_built_at = None
         return result
 
+    def warm(self) -> None:
+        """Build the BM25 and sentence indexes now (embedding every sentence takes seconds), not at the first question."""
+        self._keyword_index()
+
     def _keyword_index(self) -> _KeywordIndex:
         """The BM25 index (and the sentence index beside it), rebuilt when the store changed."""
         with self._lock:

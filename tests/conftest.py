@@ -93,6 +93,7 @@ def shipped_kb(embedder, tmp_path_factory):
     settings = Settings(knowledge=KnowledgeSettings(store_dir=tmp_path_factory.mktemp("kb"), docs_dir=DOCS))
     kb = build_knowledge(settings.knowledge, embedder)
     kb.ingest([DOCS])
+    kb.warm()  # as the app does at start: the first search does not embed every sentence
     return kb
 
 

@@ -38,7 +38,8 @@ def test_page_is_served(chainlit_server: ChainlitServer) -> None:
 def test_health(chainlit_server: ChainlitServer) -> None:
     status, _, body = http_get(f"{chainlit_server.base_url}/health")
     assert status == 200, f"GET /health answered {status}: {body}\n{chainlit_server.log_tail()}"
-    assert json.loads(body) == {"status": "ok", "circuits": {"helpdesk": "closed", "knowledge": "closed", "store": "closed"}}
+    circuits = {"conversation": "closed", "helpdesk": "closed", "knowledge": "closed", "store": "closed"}
+    assert json.loads(body) == {"status": "ok", "circuits": circuits}
 
 
 def test_auth_config_offers_password_login(chainlit_server: ChainlitServer) -> None:

@@ -96,3 +96,10 @@ def test_the_sentence_index_keeps_each_chunk_once_within_its_filter_and_limit():
     assert list(best) == ["a", "b"], "one entry per chunk, best first"
     assert list(index.best(embedder.embed(["gift cards"])[0], n=5, allowed={"b"})) == ["b"]
     assert len(SentenceIndex.build(embedder, rows, limit=2)) == 0, "over the limit, ranking by passages only"
+
+
+def test_warming_builds_the_sentence_index_before_the_first_question():
+    kb = _kb(0.5)
+    assert len(kb._sentences) == 0
+    kb.warm()
+    assert len(kb._sentences) > 0
