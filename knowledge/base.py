@@ -112,7 +112,7 @@ class KnowledgeBase:
         self.options = retrieval
         self.glossary = glossary or Glossary()
         self._keywords = _KeywordIndex()
-        self._sentences = SentenceIndex([], np.zeros((0, 0), dtype=np.float32))
+        self._sentences = SentenceIndex.empty()
         self._keywords_built_at: float | None = None
         self._keywords_count = -1
         self._lock = threading.Lock()

@@ -29,6 +29,10 @@ class SentenceIndex:
         self._vectors = vectors
 
     @classmethod
+    def empty(cls) -> SentenceIndex:
+        return cls([], np.zeros((0, 0), dtype=np.float32))
+
+    @classmethod
     def build(cls, embedder: Embedder, rows: list[tuple[str, str, dict[str, Any]]], limit: int) -> SentenceIndex:
         """The sentences of every chunk in `rows` (id, text, metadata); empty when there are more than `limit`."""
         owners: list[str] = []
@@ -42,7 +46,7 @@ class SentenceIndex:
             if texts:
                 log.warning("sentence ranking off: %d sentences exceed KNOWLEDGE_SENTENCE_INDEX_MAX=%d",
                             len(texts), limit)
-            return cls([], np.zeros((0, 0), dtype=np.float32))
+            return cls.empty()
         return cls(owners, embedder.embed(texts))
 
     def __len__(self) -> int:

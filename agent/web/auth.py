@@ -25,6 +25,12 @@ DEMO_ACCOUNTS = (("dana@example.com", "customer", "Dana (demo customer)"),
                  ("lead@larkspurgoods.example", "lead", "Lee (demo support lead)"))
 
 
+def bearer_token(headers: Any) -> str:
+    """The token of an `Authorization: Bearer <token>` header (any case of "Bearer"); empty without one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def auth_secret(settings: Settings, path: Path = SECRET_FILE) -> str:
     """AUTH_SECRET, or one generated once and kept on disk, so sign-ins survive a restart.
 

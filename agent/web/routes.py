@@ -27,7 +27,7 @@ from agent import metrics
 from agent.datalayer.errors import DataLayerError
 from agent.datalayer.store import ChatStore
 from agent.readiness import Readiness
-from agent.web.auth import is_staff
+from agent.web.auth import bearer_token, is_staff
 from agent.web.limits import AttachmentWindow
 from knowledge.convert import EMPTY
 
@@ -103,9 +103,7 @@ def _probe_routes(router: APIRouter, ready: Readiness, metrics_token: str) -> No
     async def metrics(request: Request) -> Response:
         """This instance's Prometheus metrics (agent/metrics.py); each instance is scraped on its own.
         Open unless OBSERVABILITY_METRICS_TOKEN is set: then only the scraper's bearer token reads them."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if metrics_token and not (scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
-                                                                                    metrics_token.encode())):
+        if metrics_token and not hmac.compare_digest(bearer_token(request.headers).encode(), metrics_token.encode()):
             return Response("A bearer token is required.", status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 

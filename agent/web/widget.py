@@ -17,10 +17,9 @@ from starlette.status import HTTP_401_UNAUTHORIZED
 
 from agent.datalayer.store import ChatStore
 from agent.settings import Settings
-from agent.web.auth import ShopCustomer, widget_customer
+from agent.web.auth import ShopCustomer, bearer_token, widget_customer
 
 SIGN_IN_REFUSED = "Your sign-in from the shop has expired or is not valid. Reload the page to sign in again."
-BEARER = "bearer"
 
 
 def widget_on(settings: Settings) -> bool:
@@ -42,7 +41,7 @@ def widget_routes(settings: Settings, history: ChatStore) -> APIRouter:
     @router.post("/auth/jwt")
     async def jwt_auth(request: Request) -> Response:
         # None for a bad token, and for one naming a staff account (Chainlit would sign in as that account).
-        customer = await widget_customer(_bearer_token(request), settings, history)
+        customer = await widget_customer(bearer_token(request.headers), settings, history)
         if customer is not None:
             return await chainlit_server._authenticate_user(request, widget_user(customer))
         try:
@@ -54,11 +53,6 @@ def widget_routes(settings: Settings, history: ChatStore) -> APIRouter:
             raise
 
     return router
-
-
-def _bearer_token(request: Request) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == BEARER else ""
 
 
 def allow_shop_origin(settings: Settings) -> None:

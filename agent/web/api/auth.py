@@ -20,7 +20,7 @@ from agent import api_keys
 from agent.datalayer.store import ChatStore
 from agent.settings import Settings
 from agent.web.api.problems import ApiProblem
-from agent.web.auth import widget_customer
+from agent.web.auth import bearer_token, widget_customer
 
 CUSTOMER_HEADER = "x-customer-token"
 NO_CUSTOMER = "An API key call names its customer: send the shop-signed token as `X-Customer-Token: <token>`."
@@ -38,10 +38,9 @@ class ApiCaller:
 
 
 def bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if not (token := bearer_token(request.headers)):
         raise ApiProblem(401, NO_TOKEN, headers=CHALLENGE)
-    return token.strip()
+    return token
 
 
 def caller_dependency(settings: Settings, history: ChatStore):  # noqa: ANN201 - a FastAPI dependency
