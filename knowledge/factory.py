@@ -28,15 +28,16 @@ def build_backend(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> S
 
 
 def knowledge_base(cfg: KnowledgeSettings, store: VectorStore, embedder: Embedder,
-                   sentences: bool = True) -> KnowledgeBase:
-    """`sentences=False` ranks by passages only: an upload's sentences are not worth embedding twice."""
+                   sentences: bool = True, glossary: Glossary | None = None) -> KnowledgeBase:
+    """`sentences=False` ranks by passages only: an upload's sentences are not worth embedding twice. `glossary`,
+    when given, is used instead of reading KNOWLEDGE_GLOSSARY_PATH again."""
     chunking = ChunkingOptions(cfg.chunk_max_words, cfg.chunk_overlap_words, int(cfg.max_file_mb * MEGABYTE),
                                cfg.ingest_group_chunks)
     retrieval = RetrievalOptions(cfg.top_k, cfg.min_score, cfg.candidates, cfg.rrf_k, cfg.keyword_weight,
                                  cfg.duplicate_similarity, cfg.keyword_refresh_s, subquery_options(cfg),
                                  cfg.companion_min_score, cfg.heading_weight,
                                  cfg.sentence_weight if sentences else 0.0, cfg.sentence_index_max)
-    return KnowledgeBase(store, embedder, chunking, retrieval, Glossary.load(cfg.glossary_path))
+    return KnowledgeBase(store, embedder, chunking, retrieval, glossary or Glossary.load(cfg.glossary_path))
 
 
 def build_knowledge(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> KnowledgeBase:
@@ -48,4 +49,5 @@ def build_uploads(uploads: UploadSettings, cfg: KnowledgeSettings, backend: Stor
                   embedder: Embedder) -> UploadLibrary:
     limits = UploadLimits(uploads.max_files, int(uploads.max_size_mb * MEGABYTE), tuple(uploads.allowed_types),
                           uploads.ttl_s, uploads.top_k)
-    return UploadLibrary(backend, lambda store: knowledge_base(cfg, store, embedder, sentences=False), limits)
+    glossary = Glossary.load(cfg.glossary_path)  # read once: a knowledge base is built per upload search
+    return UploadLibrary(backend, lambda store: knowledge_base(cfg, store, embedder, False, glossary), limits)

@@ -103,3 +103,17 @@ def test_warming_builds_the_sentence_index_before_the_first_question():
     assert len(kb._sentences) == 0
     kb.warm()
     assert len(kb._sentences) > 0
+
+
+def test_upload_searches_do_not_read_the_glossary_file_again(monkeypatch):
+    from agent.settings import UploadSettings
+    from knowledge.factory import build_uploads
+
+    reads: list[object] = []
+    real = Glossary.load
+    monkeypatch.setattr(Glossary, "load", classmethod(lambda cls, path: reads.append(path) or real(path)))
+    library = build_uploads(UploadSettings(), KnowledgeSettings(), MemoryBackend(), FakeEmbedder())
+    assert library.add("conv-1", b"Store credit never expires.", "note.txt").status == "added"
+    for _ in range(3):
+        assert library.search("conv-1", "does store credit expire")
+    assert len(reads) == 1, "read once when the library is built, not per search"
