@@ -7,31 +7,27 @@ quoted. The whole set (dev and test) goes through the real retrieval and the rea
 
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 
+from agent.eval.conditions import amisses, load_conditions, normal
 from agent.offline.answerer import ExtractiveAnswerer
 from agent.settings import Settings
 from knowledge.types import Passage
 from tests.conftest import DOCS, ROOT
 
 SET = ROOT / "knowledge/eval/conditions.jsonl"
+# A second dev set, written later by someone who saw only the help centre, for tuning without the held-out rows.
+DEV2 = ROOT / "knowledge/eval/conditions_dev2.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 82% today (112 of 137: dev 57 of 64, held-out 55 of 73;
-# 79% before the glossary and the ranking by a passage's best sentence, which moved dev from 53 and retrieval
-# from 125 to 130 of 137, but not the held-out answers). Most held-out misses now quote a neighbouring
-# sentence of a retrieved passage. The bar is today's floor, so the suite guards what was gained.
-MIN_PASS_RATE = 0.81
-
-
-def _normal(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("**", "")).strip().lower()
+# Issue #12 asks for 0.90 and this is not met yet: 83% today (114 of 137: dev 58 of 64, held-out 56 of 73;
+# 79% before the glossary and the ranking by a passage's best sentence, 82% before sentences were also read
+# with their article's title and heading). The bars are today's floors, so the suite guards what was gained;
+# the second dev set went from 60 to 69 of 90 with the reading in context.
+MIN_PASS_RATE = {SET.name: 0.83, DEV2.name: 0.76}
 
 
 def _rows() -> list[dict]:
-    return [json.loads(line) for line in SET.read_text().splitlines() if line.strip()]
+    return load_conditions(SET)
 
 
 def test_the_set_is_well_formed():
@@ -44,7 +40,7 @@ def test_the_set_is_well_formed():
     for row in rows:
         document = DOCS / row["document"]
         assert document.is_file(), row
-        assert _normal(row["must_contain"]) in _normal(document.read_text()), row
+        assert normal(row["must_contain"]) in normal(document.read_text()), row
 
 
 @pytest.fixture(scope="module")
@@ -53,18 +49,24 @@ def answerer(shipped_kb) -> ExtractiveAnswerer:
     return ExtractiveAnswerer(shipped_kb.embedder, settings.offline, settings.app, shipped_kb.glossary)
 
 
-async def test_answers_contain_the_deciding_sentence(shipped_kb, answerer):
-    misses = []
-    rows = _rows()
+def test_the_second_dev_set_is_well_formed():
+    rows = load_conditions(DEV2)
+    assert len(rows) >= MIN_ROWS and {r["split"] for r in rows} == {"dev"}
+    both = {r["question"] for r in rows} & {r["question"] for r in _rows()}
+    assert not both, f"questions in both sets: {sorted(both)}"  # only these: never print the held-out rows
     for row in rows:
-        passages = shipped_kb.relevant(await shipped_kb.asearch(row["question"]))
-        reply = answerer.answer(row["question"], passages) or ""
-        if _normal(row["must_contain"]) not in _normal(reply):
-            misses.append(f"[{row['split']}] {row['question']}\n  wants: {row['must_contain']}\n  got:   {reply}")
+        assert normal(row["must_contain"]) in normal((DOCS / row["document"]).read_text()), row
+
+
+@pytest.mark.parametrize("path", [SET, DEV2], ids=lambda p: p.name)
+async def test_answers_contain_the_deciding_sentence(shipped_kb, path):
+    rows = load_conditions(path)
+    misses = await amisses(shipped_kb, Settings(), rows)
     rate = 1 - len(misses) / len(rows)
+    bar = MIN_PASS_RATE[path.name]
     print(f"{len(rows) - len(misses)} of {len(rows)} answers contain their deciding sentence ({rate:.0%})")
     print("\n".join(misses))
-    assert rate >= MIN_PASS_RATE, f"{rate:.0%} < {MIN_PASS_RATE:.0%}; misses:\n" + "\n".join(misses)
+    assert rate >= bar, f"{rate:.0%} < {bar:.0%}; misses:\n" + "\n".join(misses)
 
 
 def _passage(section: str, text: str) -> Passage:
@@ -94,3 +96,11 @@ KIND_CASES = [
 @pytest.mark.parametrize("question, passages, deciding", KIND_CASES, ids=["figure", "catch-all"])
 def test_the_answer_is_of_the_kind_the_question_asks_for(answerer, question, passages, deciding):
     assert deciding in (answerer.answer(question, passages) or "")
+
+
+def test_a_day_the_customer_names_is_not_an_unknown_name(answerer):
+    passages = [_passage("When a Refund Is Issued", "Returns: the refund is issued after our warehouse receives and "
+                         "inspects your return, which is usually within 3 business days of the package arriving.")]
+    reply = answerer.answer("My return reached your warehouse on Monday. When do you issue the refund?", passages)
+    assert reply and "within 3 business days" in reply
+    assert "Monday" not in reply, "a date is not a name the help centre should know"

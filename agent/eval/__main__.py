@@ -3,6 +3,7 @@
     python -m agent.eval routing FILE.jsonl [--json OUT.json]
     python -m agent.eval calibrate FILE.jsonl
     python -m agent.eval dialogues FILE.jsonl [--json OUT.json] [--verbose]
+    python -m agent.eval conditions FILE.jsonl [--split dev] [--verbose]
     python -m agent.eval train
 
 Each command is one `add_*` function registering its parser and its `run`; add a new one to COMMANDS.
@@ -104,6 +105,35 @@ def run_dialogues(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(outcome.passed for outcome in outcomes) else 1
 
 
+def add_conditions(commands: SubParsers) -> None:
+    parser = commands.add_parser(
+        "conditions", help="share of help-centre answers that quote the sentence deciding the question"
+    )
+    parser.add_argument("file", type=Path, help='JSONL of {"question", "must_contain", "document", "split"}')
+    parser.add_argument("--split", help="only the rows of this split (tune on dev, never on test)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print each miss with its reply")
+    parser.set_defaults(run=run_conditions)
+
+
+def run_conditions(args: argparse.Namespace, settings: Settings) -> int:
+    """Answers through the real retrieval and the extractive answerer, as the offline engine gives them."""
+    from agent.eval.conditions import evaluate_conditions, load_conditions
+    from agent.logs import configure_logging
+    from knowledge.factory import build_knowledge
+
+    configure_logging("WARNING")
+    knowledge = build_knowledge(settings.knowledge)
+    knowledge.ingest([settings.knowledge.docs_dir])
+    knowledge.warm()
+    rows = [r for r in load_conditions(args.file) if args.split is None or r["split"] == args.split]
+    misses = evaluate_conditions(knowledge, settings, rows)
+    print(f"{len(rows) - len(misses)} of {len(rows)} answers contain their deciding sentence "
+          f"({1 - len(misses) / max(len(rows), 1):.1%})")
+    if args.verbose:
+        print("\n".join(misses))
+    return 0
+
+
 def add_train(commands: SubParsers) -> None:
     parser = commands.add_parser(
         "train", help="train the router now and keep it in OFFLINE_ROUTER_CACHE_DIR (an image's build step)"
@@ -122,7 +152,7 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[SubParsers], None]] = [add_routing, add_calibrate, add_dialogues, add_train]
+COMMANDS: list[Callable[[SubParsers], None]] = [add_routing, add_calibrate, add_dialogues, add_conditions, add_train]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,8 @@ A plain component the dialogue engine calls: it quotes the sentences that best a
 each cited as [n] (the passage's position in the list it is given). With nothing that answers the
 question it returns None, and the caller says it doesn't know rather than guess.
 
-A sentence is scored by its meaning (MiniLM similarity to the question) and by the question's
+A sentence is scored by its meaning (MiniLM similarity to the question, the sentence read alone or with
+its article's title and section heading) and by the question's
 specifics it names (the question's rarer words: "Canada", "PO box", "headphones"), because the
 sentence closest in meaning is often a neighbour of the rule rather than the rule. A quoted sentence
 brings the sentence next to it that conditions it ("only", "unless", "within"...), and the rule its
@@ -59,6 +60,12 @@ _STOP = frozenset(
 _FILE_NAME = re.compile(r"\b[\w][\w-]*\.(?:pdf|docx?|txt|md|html?|csv|eml|xlsx?|pptx?|png|jpe?g)\b", re.I)
 _LAST_NUMBER = re.compile(r"\d+(?=\D*$)")
 _NOT_NAMES = frozenset("I Hi Hello Thanks Please Can Could Do Does Is Are My The What When Where Why How Will".split())
+# Days and months are dates the customer gives ("delivered on Monday"), never unknown to the help centre; one it
+# names ("closed on Sundays") is still quoted.
+_DATES = frozenset(
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July "
+    "August September October November December".split()
+)
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,11 @@ class ExtractiveAnswerer:
         meaning = vectors @ query
         if float(np.max(meaning)) < self.settings.min_sentence_score:
             return None  # a related article, but no sentence that answers the question
-        scores = meaning + self.settings.specifics_weight * self._specifics(question, candidates)
+        # A sentence is also read with its article and section ("Warranty - Warranty Length: All electronics
+        # ... come with a 1-year limited warranty"): alone, a rule often never names what it is about.
+        in_context = self.embedder.embed([f"{passages[c.ref - 1].title} - {c.heading}: {c.text}" for c in candidates])
+        scores = np.maximum(meaning, in_context @ query)
+        scores = scores + self.settings.specifics_weight * self._specifics(question, candidates)
         scores = scores + self.settings.answer_kind_weight * self._answer_kind(question, candidates)
         chosen = self._choose(scores, vectors)
         best = passages[candidates[chosen[0]].ref - 1]
@@ -267,5 +278,5 @@ class ExtractiveAnswerer:
     def _unknown_names(question: str, quoted: list[str]) -> str | None:
         """A name the customer gives ("Mexico", "Amazon") that none of the quoted sentences mentions."""
         said = " ".join(quoted).lower()
-        names = [n for n in _NAME.findall(question) if n not in _NOT_NAMES and n.lower() not in said]
+        names = [n for n in _NAME.findall(question) if n not in _NOT_NAMES | _DATES and n.lower() not in said]
         return ", ".join(dict.fromkeys(names)) or None
