@@ -86,6 +86,11 @@ class OfflineSettings(BaseSettings):
         0.55, ge=0, le=1,
         description="Probability the likeliest store intent needs, or the message is out of scope (chosen on dev data)",
     )
+    intent_in_scope_threshold: float = Field(
+        0.93, ge=0, le=1,
+        description="A message torn between two of the shop's requests whose probability of being the shop's "
+        "(1 - out of scope) reaches this goes to the likelier one even under OFFLINE_INTENT_THRESHOLD (1 = never)",
+    )
     intent_min_similarity: float = Field(
         0.40, ge=-1, le=1,
         description="Similarity to the nearest examples below which a message is not understood at all",

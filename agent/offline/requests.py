@@ -87,10 +87,11 @@ def split_requests(text: str, route: Callable[[list[str]], list[Routing]]) -> li
 def _requested(piece: str, routing: Routing) -> str | None:
     if _NOT_A_REQUEST.match(piece):
         return None  # "don't cancel it, cancel #W1001004 instead" corrects one request
-    if routing.in_scope and (routing.intent in STORE_FLOWS or routing.intent == POLICY_QUESTION):
+    if routing.in_scope and routing.clear and (routing.intent in STORE_FLOWS or routing.intent == POLICY_QUESTION):
         return routing.intent
-    if routing.runner_up in STORE_FLOWS and cues.names(routing.runner_up, piece):
-        return routing.runner_up
+    likeliest = routing.runner_up if routing.clear else routing.intent  # an unclear piece's guess is its intent
+    if likeliest in STORE_FLOWS and cues.names(likeliest, piece):
+        return likeliest
     return None
 
 

@@ -4,9 +4,9 @@ A logistic regression (agent/offline/classifier.py) gives each intent a probabil
 is a class with its own examples, hard negatives that share words with the shop's requests ("cancel
 my gym membership", "track my flight"). A message is out of scope when that class wins, when the
 best intent's probability is under `threshold` (chosen on dev data: `python -m agent.eval
-calibrate`), or when it resembles no example at all (nearest-example similarity under
-`min_similarity`: gibberish is not understood, rather than confidently out of scope). A message
-that names another business or domain (data/elsewhere.txt: "gym membership", "walmart",
+calibrate`) while out of scope stays plausible (its probability over 1 - `in_scope_threshold`), or
+when it resembles no example at all (nearest-example similarity under `min_similarity`: gibberish
+is not understood, rather than confidently out of scope). A message that names another business or domain (data/elsewhere.txt: "gym membership", "walmart",
 "flight") never starts a store flow unless it carries one of our order ids. One of the shop's own
 order ids also lifts the probability bar: the message is about this shop.
 
@@ -71,6 +71,9 @@ class Routing:
     runner_up_score: float
     in_scope: bool
     known: bool = True
+    # False when no intent reached the probability bar and the message went to its likeliest request only
+    # because it is surely ours: a whole message is served so, a fragment of one is not a request of its own.
+    clear: bool = True
 
 
 class IntentRouter:
@@ -83,12 +86,14 @@ class IntentRouter:
         options: ClassifierOptions,
         elsewhere: frozenset[str] = frozenset(),
         cache_dir: Path | None = None,
+        in_scope_threshold: float = 1.0,
     ) -> None:
         if OUT_OF_SCOPE not in examples:
             raise ValueError("the examples need an out_of_scope list: it is how the router says no")
         self.embedder = embedder
         self.threshold = threshold
         self.min_similarity = min_similarity
+        self.in_scope_threshold = in_scope_threshold
         self._elsewhere = _phrase_pattern(elsewhere)
         texts = [_clean(text) for intent in examples for text in examples[intent]]
         labels = [intent for intent in examples for _ in examples[intent]]
@@ -105,7 +110,7 @@ class IntentRouter:
         """The router over the shipped examples, with the calibrated limits."""
         options = ClassifierOptions(settings.intent_regularization, settings.intent_lexical_weight, settings.intent_top_k)
         return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_min_similarity, options,
-                   load_elsewhere(), settings.router_cache_dir)
+                   load_elsewhere(), settings.router_cache_dir, settings.intent_in_scope_threshold)
 
     def with_limits(self, threshold: float, min_similarity: float) -> IntentRouter:
         """The same router deciding with other limits; shares the trained model (for calibration)."""
@@ -157,9 +162,13 @@ class IntentRouter:
         out_score = float(row[classes.index(OUT_OF_SCOPE)])
         best_score = float(row[order[0]])
         # One of the shop's own order ids proves the message is about this shop: the likeliest request goes ahead.
-        if not known or (best_score < self.threshold and not ours):
+        # So does a message that is almost surely ours, only torn between two of our requests ("before it ships,
+        # swap the tee to a medium": a change or an exchange): out of scope would answer neither.
+        unclear = best_score < self.threshold and not ours
+        torn = best in STORE_FLOWS and second in STORE_FLOWS and 1 - out_score >= self.in_scope_threshold
+        if not known or (unclear and not torn):
             return Routing(OUT_OF_SCOPE, out_score, best, best_score, False, known)
-        return Routing(best, best_score, second, float(row[order[1]]), True, known)
+        return Routing(best, best_score, second, float(row[order[1]]), True, known, clear=not unclear)
 
 
 class TypoCorrector:
