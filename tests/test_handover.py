@@ -13,7 +13,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from agent.chat.facts import FactsRecorder
-from agent.chat.desk import CLOSED, JOINED, LEFT, HumanDesk
+from agent.chat.desk import CLOSED, JOINED, LEFT, UNANSWERED, HumanDesk
+from agent.chat.history import Entry
 from agent.chat.handovers import HandoverTaken, HumanMessageRefused, NotHeld, Staff
 from agent.chat.service import HELD_CARD, Customer
 from agent.datalayer import models
@@ -174,6 +175,38 @@ async def test_only_the_holder_writes_and_hands_back(store):
     await desk.hand_back(thread_id, LEE)
     assert await desk.holder(thread_id) is None
     assert (await steps_of(store, thread_id))[-1]["output"] == LEFT.format(name="Lee Park")
+
+
+async def test_handing_back_tells_a_waiting_customer_to_ask_again(store):
+    desk = make_desk(store)
+    thread_id = await owned_thread(store)
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    await desk.reply(thread_id, LEE, "Hi Maya, I'm on it.")
+    waiting = Entry(str(uuid.uuid4()), "customer", "Maya", "And can you check my refund too?")
+    await StoreHistory(store).record(thread_id, [waiting])  # as the chat service stores it while Lee holds
+    await desk.hand_back(thread_id, LEE)
+    assert (await steps_of(store, thread_id))[-1]["output"] == f"{LEFT.format(name='Lee Park')} {UNANSWERED}"
+    await desk.take_over(thread_id, "T-2", utcnow(), LEE)
+    await desk.reply(thread_id, LEE, "Your refund was issued yesterday.")
+    await desk.hand_back(thread_id, LEE)  # answered: nothing to ask again
+    assert (await steps_of(store, thread_id))[-1]["output"] == LEFT.format(name="Lee Park")
+
+
+async def test_a_hand_back_waits_for_the_message_being_taken_in(store):
+    lock = asyncio.Lock()
+    desk = make_desk(store)
+    desk.lock = lambda _conversation_id: lock  # the conversation's turn lock, held by a customer's turn
+    thread_id = await owned_thread(store)
+    await desk.take_over(thread_id, "T-1", utcnow(), LEE)
+    await lock.acquire()
+    handing_back = asyncio.create_task(desk.hand_back(thread_id, LEE))
+    await asyncio.sleep(0.05)
+    assert not handing_back.done() and await desk.holder(thread_id) is not None
+    waiting = Entry(str(uuid.uuid4()), "customer", "Maya", "One more thing: is it gift-wrapped?")
+    await StoreHistory(store).record(thread_id, [waiting])
+    lock.release()  # the turn stored its message and ends
+    await asyncio.wait_for(handing_back, 5)
+    assert (await steps_of(store, thread_id))[-1]["output"].endswith(UNANSWERED)
 
 
 async def test_human_messages_are_checked_like_customers(store):

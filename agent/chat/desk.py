@@ -29,6 +29,8 @@ from agent.sessions.relay import EventKind, LiveEvent, Relay, RelayUnavailable, 
 log = logging.getLogger(__name__)
 JOINED = "{name} from {store} support has joined the conversation."
 LEFT = "{name} has left; the assistant is back."
+# Said on hand-back when the customer wrote after the human's last message: nobody has answered it.
+UNANSWERED = "Your last message wasn't answered yet: send it again and the assistant will answer it."
 CLOSED = "{name} has marked this conversation solved. If you need anything else, just write: the assistant is back."
 EMPTY = "Write a message first."
 TOO_LONG = "That message is too long ({length:,} characters). Please keep it under {limit:,}."
@@ -104,9 +106,19 @@ class HumanDesk:
         return event
 
     async def hand_back(self, conversation_id: str, staff: Staff) -> None:
-        """The holder gives the conversation back to the assistant."""
+        """The holder gives the conversation back to the assistant.
+
+        It waits for the conversation's turn lock, as a take-over does: a customer's message being taken in
+        now is stored (and sent to the human) first, so the hand-back can tell the customer it is unanswered.
+        """
         await self._held_by(conversation_id, staff)
-        await self._end(conversation_id, HANDED_BACK, LEFT)
+        try:
+            async with self.lock(conversation_id) if self.lock is not None else contextlib.nullcontext():
+                ended = await self._end_handover(conversation_id, HANDED_BACK, LEFT)
+        except LockTimeout:
+            raise HumanMessageRefused(STILL_ANSWERING, status=409) from None
+        if ended and self.catch_up is not None:  # the lock is free again: catching up takes it
+            await self.catch_up(conversation_id)
 
     async def solved(self, conversation_id: str) -> None:
         """The conversation's ticket was solved: a live hand-over ends with it."""
@@ -125,14 +137,29 @@ class HumanDesk:
         return held
 
     async def _end(self, conversation_id: str, reason: str, wording: str) -> None:
+        if await self._end_handover(conversation_id, reason, wording) and self.catch_up is not None:
+            await self.catch_up(conversation_id)  # the assistant comes back knowing what the customer and human said
+
+    async def _end_handover(self, conversation_id: str, reason: str, wording: str) -> bool:
+        """End the live hand-over and say so; False when none was live."""
         ended = await self.handovers.end_handover(conversation_id, reason)
         if ended is None:
-            return
+            return False
         metrics.HANDOVERS.labels(reason).inc()
-        await self._say(conversation_id, "left", "assistant", self.assistant_name, wording.format(name=ended.staff.name),
-                        ended.staff)  # fmt: skip
-        if self.catch_up is not None:  # the assistant comes back knowing what the customer and the human said
-            await self.catch_up(conversation_id)
+        said = wording.format(name=ended.staff.name)
+        if reason == HANDED_BACK and await self._customer_waits(conversation_id):
+            said = f"{said} {UNANSWERED}"
+        await self._say(conversation_id, "left", "assistant", self.assistant_name, said, ended.staff)
+        return True
+
+    async def _customer_waits(self, conversation_id: str) -> bool:
+        """Whether the conversation's last message is the customer's: written after the human's last reply."""
+        try:
+            messages = await self.history.conversation_messages(conversation_id)
+        except AgentRuntimeError as exc:  # the hand-back goes ahead; only the reminder is lost
+            log.warning("conversation %s: could not tell whether the customer waits: %s", conversation_id, exc)
+            return False
+        return bool(messages) and messages[-1][0] == "user"
 
     async def _say(self, conversation_id: str, kind: EventKind, speaker: Speaker, author: str, text: str,
                    staff: Staff) -> tuple[LiveEvent, bool]:
