@@ -4,11 +4,13 @@ A logistic regression (agent/offline/classifier.py) gives each intent a probabil
 is a class with its own examples, hard negatives that share words with the shop's requests ("cancel
 my gym membership", "track my flight"). A message is out of scope when that class wins, when the
 best intent's probability is under `threshold` (chosen on dev data: `python -m agent.eval
-calibrate`) while out of scope stays plausible (its probability over 1 - `in_scope_threshold`), or
-when it resembles no example at all (nearest-example similarity under `min_similarity`: gibberish
-is not understood, rather than confidently out of scope). A message that names another business or domain (data/elsewhere.txt: "gym membership", "walmart",
-"flight") never starts a store flow unless it carries one of our order ids. One of the shop's own
-order ids also lifts the probability bar: the message is about this shop.
+calibrate`), or when it resembles no example at all (nearest-example similarity under
+`min_similarity`: gibberish is not understood, rather than confidently out of scope). Under the
+threshold, a message torn between two store flows whose out-of-scope probability is tiny (at most
+1 - `in_scope_threshold`) still goes to the likelier one, marked not `clear`. A message that names
+another business or domain (data/elsewhere.txt: "gym membership", "walmart", "flight") never
+starts a store flow unless it carries one of our order ids. One of the shop's own order ids also
+lifts the probability bar: the message is about this shop.
 
 Before classifying, misspelt words are corrected against the examples' vocabulary, and order ids,
 emails and sentences that only give details (name, zip) are set aside: they are slot values, not
