@@ -24,6 +24,7 @@ from knowledge.spelling import SpellingCorrector
 from knowledge.pipeline import ChunkingOptions, FileResult, Ingestor, IngestReport
 from knowledge.sentence_index import SentenceIndex
 from knowledge.subqueries import SubqueryOptions, default_subquery_options, fuse, subqueries
+from knowledge.text import in_context, split_sentences
 from knowledge.types import Passage
 from knowledge.vectorstore import Hit, VectorStore
 
@@ -132,8 +133,15 @@ class KnowledgeBase:
         return result
 
     def warm(self) -> None:
-        """Build the BM25 and sentence indexes now (embedding every sentence takes seconds), not at the first question."""
+        """Build the BM25 and sentence indexes now (embedding every sentence takes seconds), not at the first question.
+
+        The extractive answerer reads each sentence twice, alone and in its article and section; both readings
+        are embedded here, into the embedder's cache, so no customer's answer waits for them.
+        """
         self._keyword_index()
+        if len(self._sentences):  # the index is on: the help centre is small enough to read sentence by sentence
+            self.embedder.embed([in_context(str(meta.get("title", "")), str(meta.get("section", "")), sentence)
+                                 for _, text, meta in self.store.texts() for sentence in split_sentences(text)])
 
     def _keyword_index(self) -> _KeywordIndex:
         """The BM25 index (and the sentence index beside it), rebuilt when the store changed."""

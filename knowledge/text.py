@@ -10,6 +10,12 @@ _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _SHORT_ITEM_WORDS = 15  # longer list items read as sentences of their own
 
 
+def in_context(title: str, section: str, sentence: str) -> str:
+    """A sentence as read with its article and section ("Warranty - Warranty Length: All electronics ... come
+    with a 1-year limited warranty"): alone, a rule often never names what it is about."""
+    return f"{title} - {section}: {sentence}"
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of a passage. List items are sentences of their own, except that a
     list introduced by a colon joins its lead-in ("We ship to: Canada, the UK, Australia.")."""

@@ -11,6 +11,7 @@ from knowledge.factory import knowledge_base
 from knowledge.glossary import Glossary
 from knowledge.sentence_index import SentenceIndex
 from knowledge.testing import FakeEmbedder, MemoryBackend
+from knowledge.text import in_context
 from tests.conftest import ROOT
 
 PAYMENT_RULE = "We do not accept cash, checks, bank transfers or other payment services."
@@ -103,6 +104,17 @@ def test_warming_builds_the_sentence_index_before_the_first_question():
     assert len(kb._sentences) == 0
     kb.warm()
     assert len(kb._sentences) > 0
+
+
+def test_warming_embeds_each_sentence_read_in_its_article_as_the_answerer_reads_it():
+    kb = _kb(0.5)
+    seen: list[str] = []
+    embed = kb.embedder.embed
+    kb.embedder.embed = lambda texts: seen.extend(texts) or embed(texts)
+    kb.warm()
+    (meta,) = [m for _, text, m in kb.store.texts() if "Store credit is issued" in text]
+    read = in_context(str(meta.get("title", "")), str(meta.get("section", "")), "Store credit is issued for some refunds.")
+    assert read in seen, "the answerer's second reading is in the embedder's cache before the first question"
 
 
 def test_upload_searches_do_not_read_the_glossary_file_again(monkeypatch):

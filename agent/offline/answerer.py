@@ -25,7 +25,7 @@ import numpy as np
 from agent.settings import AppSettings, OfflineSettings
 from knowledge.embedder import Embedder
 from knowledge.glossary import Glossary
-from knowledge.text import split_sentences
+from knowledge.text import in_context, split_sentences
 from knowledge.types import Passage
 from knowledge.uploads import file_key, names_file
 
@@ -161,10 +161,10 @@ class ExtractiveAnswerer:
         meaning = vectors @ query
         if float(np.max(meaning)) < self.settings.min_sentence_score:
             return None  # a related article, but no sentence that answers the question
-        # A sentence is also read with its article and section ("Warranty - Warranty Length: All electronics
-        # ... come with a 1-year limited warranty"): alone, a rule often never names what it is about.
-        in_context = self.embedder.embed([f"{passages[c.ref - 1].title} - {c.heading}: {c.text}" for c in candidates])
-        scores = np.maximum(meaning, in_context @ query)
+        # A sentence is also read with its article and section: the closer reading ranks it.
+        read_in_context = self.embedder.embed([in_context(passages[c.ref - 1].title, c.heading, c.text)
+                                               for c in candidates])
+        scores = np.maximum(meaning, read_in_context @ query)
         scores = scores + self.settings.specifics_weight * self._specifics(question, candidates)
         scores = scores + self.settings.answer_kind_weight * self._answer_kind(question, candidates)
         chosen = self._choose(scores, vectors)
