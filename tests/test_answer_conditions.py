@@ -19,10 +19,10 @@ SET = ROOT / "knowledge/eval/conditions.jsonl"
 # A second dev set, written later by someone who saw only the help centre, for tuning without the held-out rows.
 DEV2 = ROOT / "knowledge/eval/conditions_dev2.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 83% today (114 of 137: dev 58 of 64, held-out 56 of 73;
+# Issue #12 asks for 0.90 and this is not met yet: 84% today (115 of 137: dev 59 of 64, held-out 56 of 73;
 # 79% before the glossary and the ranking by a passage's best sentence, 82% before sentences were also read
 # with their article's title and heading). The bars are today's floors, so the suite guards what was gained;
-# the second dev set went from 60 to 69 of 90 with the reading in context.
+# the second dev set went from 60 to 69 of 89 with the reading in context and terse questions read as yes/no.
 MIN_PASS_RATE = {SET.name: 0.83, DEV2.name: 0.76}
 
 
@@ -96,6 +96,13 @@ KIND_CASES = [
 @pytest.mark.parametrize("question, passages, deciding", KIND_CASES, ids=["figure", "catch-all"])
 def test_the_answer_is_of_the_kind_the_question_asks_for(answerer, question, passages, deciding):
     assert deciding in (answerer.answer(question, passages) or "")
+
+
+async def test_a_terse_question_is_answered_by_the_rule_that_decides_it(shipped_kb, answerer):
+    # No "can I": still a question whether. Issue #12's example; the price of overnight was quoted instead.
+    question = "overnight shipping to Canada?"
+    reply = answerer.answer(question, shipped_kb.relevant(await shipped_kb.asearch(question))) or ""
+    assert "Overnight shipping are only offered for addresses in the United States" in reply, reply
 
 
 def test_a_day_the_customer_names_is_not_an_unknown_name(answerer):

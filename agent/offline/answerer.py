@@ -39,8 +39,10 @@ _CONDITION = re.compile(
 )
 # A question whether something is allowed or required ("can I", "do I have to", "will you") is decided by a
 # rule or its exception: a sentence that says what is or is not possible, not one that describes how.
+# A terse question with no wh-word asks the same ("overnight shipping to Canada?": is there any?).
 _YES_NO = re.compile(
-    r"\b(can|could|do|does|did|will|would|is|are|am|may|should)\s+(i|you|we|it|they|there|that|this|my)\b", re.I
+    r"\b(can|could|do|does|did|will|would|is|are|am|may|should)\s+(i|you|we|it|they|there|that|this|my)\b"
+    r"|^(?!.*\b(?:what|what's|whats|when|where|how|which|who|why)\b)[^?]*\?\s*$", re.I
 )
 _CATCH_ALL = re.compile(r"\b(any )?other\b.*\b(countr|retailer|service|method|store|shop|carrier|compan)", re.I)
 # A question about an amount or a time ("how long", "return window", "what does it cost") is decided by a figure.
