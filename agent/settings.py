@@ -77,6 +77,11 @@ class OfflineSettings(BaseSettings):
         description="Extra sentences quoted beside the chosen ones: the passage's condition on them, "
         "a case the question names",
     )
+    neighbour_sentences: int = Field(
+        1, ge=0,
+        description="Sentences quoted on each side of the best one, from its passage, when they name something "
+        "the question asks about: the case it is about, its exception",
+    )
     confident_score: float = Field(
         0.5, ge=-1, le=1,
         description="Below this similarity an answer opens with \"I don't know that for sure\" and names the "

@@ -19,11 +19,11 @@ SET = ROOT / "knowledge/eval/conditions.jsonl"
 # A second dev set, written later by someone who saw only the help centre, for tuning without the held-out rows.
 DEV2 = ROOT / "knowledge/eval/conditions_dev2.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 84% today (115 of 137: dev 59 of 64, held-out 56 of 73;
+# Issue #12 asks for 0.90 and this is not met yet: 86% today (118 of 137: dev 59 of 64, held-out 59 of 73;
 # 79% before the glossary and the ranking by a passage's best sentence, 82% before sentences were also read
-# with their article's title and heading). The bars are today's floors, so the suite guards what was gained;
-# the second dev set went from 60 to 69 of 89 with the reading in context and terse questions read as yes/no.
-MIN_PASS_RATE = {SET.name: 0.83, DEV2.name: 0.76}
+# with their article's title and heading, 84% before the best sentence brought its neighbours). The bars are
+# today's floors, so the suite guards what was gained; the second dev set went from 60 to 72 of 89.
+MIN_PASS_RATE = {SET.name: 0.86, DEV2.name: 0.80}
 
 
 def _rows() -> list[dict]:

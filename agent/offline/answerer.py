@@ -9,8 +9,9 @@ its article's title and section heading) and by the question's
 specifics it names (the question's rarer words: "Canada", "PO box", "headphones"), because the
 sentence closest in meaning is often a neighbour of the rule rather than the rule. A quoted sentence
 brings the sentence next to it that conditions it ("only", "unless", "within"...), and the rule its
-section opens with, so an answer never drops the condition that decides the question. A name the
-customer gives that the quoted help centre never mentions is said to be unknown, before the quote.
+section opens with, so an answer never drops the condition that decides the question; the best sentence
+comes with the sentences beside it. A name the customer gives that the quoted help centre never mentions
+is said to be unknown, before the quote.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class ExtractiveAnswerer:
         covered = self._covering_names(names, chosen, candidates, scores)[: len(chosen) + extra]
         budget = extra - (len(covered) - len(chosen))  # named cases count as extras
         chosen = self._with_conditions(covered, candidates, scores, _terms(question), budget)
+        chosen += self._beside(chosen[0], chosen, candidates, self.settings.neighbour_sentences, _terms(question))
         chosen.sort(key=lambda i: (candidates[i].ref, candidates[i].position))  # reading order
         quote = self._cite(candidates, chosen)
         return self._framed(names, quote, [candidates[i].text for i in chosen], best, float(np.max(meaning)))
@@ -250,6 +252,15 @@ class ExtractiveAnswerer:
             if conditions:
                 added.append(max(conditions, key=lambda j: scores[j]))
         return chosen + added
+
+    @staticmethod
+    def _beside(best: int, chosen: list[int], candidates: list[_Sentence], reach: int, asked: set[str]) -> list[int]:
+        """The sentences just before and after the best one in its passage, when they name something the question
+        asks about: the one before often names the case a rule is about, the one after its exception."""
+        around = {(candidates[best].ref, candidates[best].position + step)
+                  for step in range(-reach, reach + 1) if step}
+        return [j for j, c in enumerate(candidates)
+                if (c.ref, c.position) in around and j not in chosen and _terms(c.text) & asked]
 
     @staticmethod
     def _covering_names(question: str, chosen: list[int], candidates: list[_Sentence],
