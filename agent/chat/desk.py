@@ -12,7 +12,7 @@ import contextlib
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
@@ -23,7 +23,7 @@ from agent.chat.handovers import (
 from agent.chat.history import Entry, History, Speaker, now
 from agent.errors import AgentRuntimeError
 from agent.sessions.base import RateLimiter
-from agent.sessions.errors import LockTimeout
+from agent.sessions.errors import LockTimeout, SessionUnavailable
 from agent.sessions.relay import EventKind, LiveEvent, Relay, RelayUnavailable, customer_channel, staff_channel
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,24 @@ class HumanDesk:
         """
         await self._held_by(conversation_id, staff)
         try:
-            async with self.lock(conversation_id) if self.lock is not None else contextlib.nullcontext():
+            async with self._turn_lock(conversation_id):
                 ended = await self._end_handover(conversation_id, HANDED_BACK, LEFT)
         except LockTimeout:
             raise HumanMessageRefused(STILL_ANSWERING, status=409) from None
         if ended and self.catch_up is not None:  # the lock is free again: catching up takes it
             await self.catch_up(conversation_id)
+
+    @contextlib.asynccontextmanager
+    async def _turn_lock(self, conversation_id: str) -> AsyncIterator[None]:
+        """The conversation's turn lock; without it when the session store is down: the hand-back goes ahead,
+        as the chat service answers without its lock then too."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self.lock is not None:
+                try:
+                    await stack.enter_async_context(self.lock(conversation_id))
+                except SessionUnavailable as exc:
+                    log.warning("conversation %s: handed back without its turn lock: %s", conversation_id, exc)
+            yield
 
     async def solved(self, conversation_id: str) -> None:
         """The conversation's ticket was solved: a live hand-over ends with it."""

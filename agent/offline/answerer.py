@@ -43,7 +43,7 @@ _CONDITION = re.compile(
 # A terse question with no wh-word asks the same ("overnight shipping to Canada?": is there any?).
 _YES_NO = re.compile(
     r"\b(can|could|do|does|did|will|would|is|are|am|may|should)\s+(i|you|we|it|they|there|that|this|my)\b"
-    r"|^(?!.*\b(?:what|what's|whats|when|where|how|which|who|why)\b)[^?]*\?\s*$", re.I
+    r"|^(?![\s\S]*\b(?:what|what's|whats|when|where|how|which|who|why)\b)[^?]*\?\s*$", re.I
 )
 _CATCH_ALL = re.compile(r"\b(any )?other\b.*\b(countr|retailer|service|method|store|shop|carrier|compan)", re.I)
 # A question about an amount or a time ("how long", "return window", "what does it cost") is decided by a figure.
@@ -169,7 +169,8 @@ class ExtractiveAnswerer:
                                                for c in candidates])
         scores = np.maximum(meaning, read_in_context @ query)
         scores = scores + self.settings.specifics_weight * self._specifics(question, candidates)
-        scores = scores + self.settings.answer_kind_weight * self._answer_kind(question, candidates)
+        # The kind of question is the customer's own: the glossary's added terms come after their "?".
+        scores = scores + self.settings.answer_kind_weight * self._answer_kind(names, candidates)
         chosen = self._choose(scores, vectors)
         best = passages[candidates[chosen[0]].ref - 1]
         extra = self.settings.condition_sentences
@@ -274,6 +275,8 @@ class ExtractiveAnswerer:
             naming = [j for j, c in enumerate(candidates) if name.lower() in c.text.lower()]
             # A name the help centre never mentions ("Mexico", "Venmo") is decided by its catch-all rule:
             # "We are not able to ship to other countries", "...or other payment services".
+            if not naming and name in _DATES:
+                continue  # a date the help centre never names is no country or service its catch-all rule covers
             naming = naming or [j for j, c in enumerate(candidates) if _CATCH_ALL.search(c.text) and j not in added]
             if naming:
                 added.append(max(naming, key=lambda j: scores[j]))

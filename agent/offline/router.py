@@ -167,7 +167,8 @@ class IntentRouter:
         # So does a message that is almost surely ours, only torn between two of our requests ("before it ships,
         # swap the tee to a medium": a change or an exchange): out of scope would answer neither.
         unclear = best_score < self.threshold and not ours
-        torn = best in STORE_FLOWS and second in STORE_FLOWS and 1 - out_score >= self.in_scope_threshold
+        torn = (self.in_scope_threshold < 1 and best in STORE_FLOWS and second in STORE_FLOWS
+                and 1 - out_score >= self.in_scope_threshold)  # 1 is "never", whatever float rounding says
         if not known or (unclear and not torn):
             return Routing(OUT_OF_SCOPE, out_score, best, best_score, False, known)
         return Routing(best, best_score, second, float(row[order[1]]), True, known, clear=not unclear)
