@@ -58,6 +58,20 @@ def test_test_file_accuracy_meets_acceptance(test_report):
     assert test_report.accuracy >= MIN_TEST_ACCURACY, test_report.confusions[:10]
 
 
+# Issue #12's bar. The first test file meets it; the second (tests/test_routing_second_set.py) does not yet.
+ISSUE12_ACCURACY, ISSUE12_RECALL, ISSUE12_FALSE_ACTIVATION = 0.93, 0.90, 0.02
+
+
+def test_test_file_meets_issue_12s_bar(test_report):
+    # Numbers only in the messages: the held-out rows are not printed.
+    assert test_report.accuracy >= ISSUE12_ACCURACY, f"accuracy {test_report.accuracy:.1%}"
+    assert test_report.false_activation_rate <= ISSUE12_FALSE_ACTIVATION, (
+        f"false activation {test_report.false_activation_rate:.1%}")
+    short = {intent: f"{stats.recall:.1%}" for intent, stats in test_report.per_intent.items()
+             if intent in STORE_FLOWS and stats.recall < ISSUE12_RECALL}
+    assert not short, f"store intents under {ISSUE12_RECALL:.0%} recall: {short}"
+
+
 def test_test_file_false_activation_meets_acceptance(test_report):
     assert test_report.false_activation_rate <= MAX_FALSE_ACTIVATION, [
         e for e in test_report.errors if e["expected"] == OUT_OF_SCOPE

@@ -7,6 +7,7 @@ through the real retrieval and the extractive answerer, as in the offline engine
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -40,6 +41,5 @@ async def amisses(knowledge: Any, settings: Settings, rows: list[dict[str, str]]
 
 
 def evaluate_conditions(knowledge: Any, settings: Settings, rows: list[dict[str, str]]) -> list[str]:
-    import asyncio
-
+    """`amisses` from synchronous code (the command line)."""
     return asyncio.run(amisses(knowledge, settings, rows))
