@@ -4,7 +4,8 @@ A hundred conversations embed their messages at about the same moment. Run side 
 forward pass of its own, fighting the others for the same two cores; one pass over all of them costs little
 more than one over a single message. So a call that finds the model busy waits, and when the pass ends the
 first waiting caller runs one pass for every call queued behind it ("group commit"). Nobody waits on a timer:
-alone, a call runs at once.
+alone, a call runs at once. A long call (the help centre's sentences, embedded at start) runs a slice at a
+time, queued like any other call, so a customer's message waits for one slice, not for all of it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class _Call:
 
 class SharedPasses:
     """`run(texts)` from any thread; calls queued while a pass runs share the next one, up to `max_texts`
-    texts (a call larger than that still runs, alone)."""
+    texts (a larger call runs in slices of `max_texts`, each queued behind the calls already waiting)."""
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], max_texts: int) -> None:
         self._encode = encode
@@ -38,6 +39,12 @@ class SharedPasses:
         self.texts = 0  # texts run through the model
 
     def run(self, texts: list[str]) -> np.ndarray:
+        if len(texts) <= self.max_texts:
+            return self._run(texts)
+        return np.concatenate([self._run(texts[start:start + self.max_texts])
+                               for start in range(0, len(texts), self.max_texts)])
+
+    def _run(self, texts: list[str]) -> np.ndarray:
         call = _Call(list(texts))
         with self._changed:
             self._queue.append(call)

@@ -59,13 +59,30 @@ def test_calls_made_while_a_pass_runs_share_the_next_one():
     assert sorted(t for p in model.passes for t in p) == sorted(c[0] for c in calls)
 
 
-def test_a_pass_holds_at_most_max_texts_but_a_large_call_still_runs():
+def test_a_pass_holds_at_most_max_texts_and_a_large_call_runs_in_slices():
     model = SlowModel()
     passes = SharedPasses(model, max_texts=4)
     results = run_at_once(passes, [["a", "b", "c"], ["d", "e"], list("fghijk")])
     assert all(isinstance(r, np.ndarray) for r in results)
-    assert all(len(p) <= 4 or len(p) == 6 for p in model.passes)
+    assert all(len(p) <= 4 for p in model.passes), model.passes
     assert results[2].shape == (6, 1)
+    assert passes.run(["x" * n for n in range(1, 11)]).ravel().tolist() == [float(n) for n in range(1, 11)]
+
+
+def test_a_message_waits_for_one_slice_of_a_long_call_not_all_of_it():
+    """The help centre's sentences are embedded at start in one long call; a customer's message arriving
+    meanwhile goes in the pass after the current slice."""
+    model = SlowModel(pass_s=0.02)
+    passes = SharedPasses(model, max_texts=8)
+    long_call = threading.Thread(target=passes.run, args=([f"sentence {i}" for i in range(400)],))
+    long_call.start()
+    while not model.passes:  # the long call is under way
+        time.sleep(0.001)
+    passes.run(["where is my order"])
+    passes_before_the_message = next(i for i, p in enumerate(model.passes) if "where is my order" in p)
+    long_call.join(timeout=30)
+    assert passes_before_the_message <= 2, passes_before_the_message
+    assert len(model.passes) == 51  # fifty slices of eight, and the message in a pass of its own
 
 
 def test_a_failed_pass_fails_its_callers_and_the_next_pass_runs():
