@@ -39,6 +39,8 @@ HANDOVERS = Counter("support_handovers", "Live hand-overs by event: taken, hande
 HUMAN_MESSAGES = Counter("support_human_messages", "Messages written by staff in taken-over conversations, by outcome "
                          "(delivered live, queued for an absent customer)", ["outcome"])
 ACTIVE_CONVERSATIONS = Gauge("support_active_conversations", "Chat sessions connected to this instance")
+KNOWLEDGE_WARM_SECONDS = Gauge("support_knowledge_warm_seconds", "How long building the help centre's search indexes "
+                               "at start took; 0 until they are built")
 
 
 class CircuitCollector(Collector):

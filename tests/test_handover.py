@@ -209,16 +209,17 @@ async def test_a_hand_back_waits_for_the_message_being_taken_in(store):
     assert (await steps_of(store, thread_id))[-1]["output"].endswith(UNANSWERED)
 
 
-async def test_a_hand_back_goes_ahead_with_the_session_store_down(store):
+async def test_taking_over_and_handing_back_go_ahead_with_the_session_store_down(store):
     from agent.sessions.errors import SessionUnavailable
 
     def unreachable(_conversation_id: str):
         raise SessionUnavailable("redis is down")
 
     desk = make_desk(store)
+    desk.lock = unreachable
     thread_id = await owned_thread(store)
     await desk.take_over(thread_id, "T-1", utcnow(), LEE)
-    desk.lock = unreachable
+    assert (await desk.holder(thread_id)).staff == LEE
     await desk.hand_back(thread_id, LEE)
     assert await desk.holder(thread_id) is None
     assert (await steps_of(store, thread_id))[-1]["output"].startswith(LEFT.format(name="Lee Park"))

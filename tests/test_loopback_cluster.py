@@ -22,6 +22,7 @@ import pytest
 
 from tests.browser_fixtures import (  # noqa: F401  (browser and page are fixtures)
     browser,
+    diagnostics,
     open_chat,
     page,
     reply,
@@ -55,7 +56,23 @@ def chainlit_server(cluster: LoopbackCluster) -> SimpleNamespace:
     return SimpleNamespace(base_url=cluster.url)
 
 
-def test_the_customer_resumes_on_the_other_instance_when_theirs_dies(page, cluster, chainlit_server) -> None:
+def test_the_customer_resumes_on_the_other_instance_when_theirs_dies(page, cluster, chainlit_server,
+                                                                    tmp_path: Path) -> None:
+    with diagnostics(page, tmp_path, SimpleNamespace(log_tail=cluster.logs)):  # both instances' and nginx's logs
+        _resume_on_the_survivor(page, cluster, chainlit_server)
+
+    # Nothing was lost: one thread holds both messages, each with its reply, and the store took the return.
+    steps = run_sync(_steps(cluster.schema))
+    threads = {thread for thread, kind, text in steps if kind == "user_message"}
+    assert len(threads) == 1, steps
+    said = [text for _, kind, text in steps if kind == "user_message"]
+    assert said == ["I want to return the headphones", "to my gift card please"], steps
+    replies = [text for _, kind, text in steps if kind == "assistant_message"]
+    assert any("Where should the refund go" in t for t in replies) and any("is requested" in t for t in replies), steps
+    assert run_sync(_order_status(cluster.schema, "#W1001001")) == "return requested"
+
+
+def _resume_on_the_survivor(page, cluster: LoopbackCluster, chainlit_server: SimpleNamespace) -> None:
     from playwright.sync_api import expect
 
     chat_input, socket_log = open_chat(page, chainlit_server)
@@ -80,16 +97,6 @@ def test_the_customer_resumes_on_the_other_instance_when_theirs_dies(page, clust
     reply(page, re.compile(r"return for order #W1001001 is requested"))
     earlier = page.locator('[data-step-type="user_message"]').filter(has_text="I want to return the headphones")
     expect(earlier).to_be_visible()
-
-    # Nothing was lost: one thread holds both messages, each with its reply, and the store took the return.
-    steps = run_sync(_steps(cluster.schema))
-    threads = {thread for thread, kind, text in steps if kind == "user_message"}
-    assert len(threads) == 1, steps
-    said = [text for _, kind, text in steps if kind == "user_message"]
-    assert said == ["I want to return the headphones", "to my gift card please"], steps
-    replies = [text for _, kind, text in steps if kind == "assistant_message"]
-    assert any("Where should the refund go" in t for t in replies) and any("is requested" in t for t in replies), steps
-    assert run_sync(_order_status(cluster.schema, "#W1001001")) == "return requested"
 
 
 def test_the_public_address_hides_the_metrics_but_serves_health(cluster) -> None:

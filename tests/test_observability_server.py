@@ -39,6 +39,7 @@ pytestmark = pytest.mark.server
 REPLY = "Hello from the model server."
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_START_TIMEOUT_S = 20.0
+WARM_WAIT_S = 120.0  # ~12 s on a quiet machine; this only bounds a failing test
 
 
 @contextlib.contextmanager
@@ -213,6 +214,16 @@ async def test_a_turn_is_counted_and_timed(deployment: Deployment) -> None:
     states = {dict(labels)["backend"]: dict(labels)["state"] for (name, labels), value in after.items()
               if name == "support_circuit_state" and value == 1}
     assert states and set(states.values()) == {"closed"}, states
+
+
+def test_the_help_centre_indexes_built_at_start_are_reported(deployment: Deployment) -> None:
+    """They are built in the background after the start (every sentence embedded); the gauge says when they are
+    done and how long it took, so an operator or bench/bench_load.py can wait for them."""
+    deadline = time.monotonic() + WARM_WAIT_S
+    while (took := scrape(deployment).get(("support_knowledge_warm_seconds", ()), 0.0)) == 0:
+        assert time.monotonic() < deadline, deployment.app.log_tail()
+        time.sleep(0.5)
+    assert took > 0 and "built the help centre's search indexes in" in deployment.app.log_text()
 
 
 def test_ready_names_each_dependency_that_is_down(deployment: Deployment) -> None:

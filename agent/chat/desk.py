@@ -68,7 +68,7 @@ class HumanDesk:
     async def take_over(self, conversation_id: str, ticket_id: str, escalated_at: datetime, staff: Staff) -> Handover:
         """`staff` holds the conversation from now on (HandoverTaken if someone else does); said in the chat once."""
         try:
-            async with self.lock(conversation_id) if self.lock is not None else contextlib.nullcontext():
+            async with self._turn_lock(conversation_id):
                 before = await self.handovers.live_handover(conversation_id)
                 held = await self.handovers.start_handover(conversation_id, ticket_id, staff, _naive(escalated_at))
                 if before is not None and before.id == held.id:
@@ -113,23 +113,20 @@ class HumanDesk:
         """
         await self._held_by(conversation_id, staff)
         try:
-            async with self._turn_lock(conversation_id):
-                ended = await self._end_handover(conversation_id, HANDED_BACK, LEFT)
+            await self._end(conversation_id, HANDED_BACK, LEFT, self._turn_lock(conversation_id))
         except LockTimeout:
             raise HumanMessageRefused(STILL_ANSWERING, status=409) from None
-        if ended and self.catch_up is not None:  # the lock is free again: catching up takes it
-            await self.catch_up(conversation_id)
 
     @contextlib.asynccontextmanager
     async def _turn_lock(self, conversation_id: str) -> AsyncIterator[None]:
-        """The conversation's turn lock; without it when the session store is down: the hand-back goes ahead,
-        as the chat service answers without its lock then too."""
+        """The conversation's turn lock; without it when the session store is down: the take-over or hand-back
+        goes ahead (the database allows one live hand-over), as the chat service answers without its lock then."""
         async with contextlib.AsyncExitStack() as stack:
             if self.lock is not None:
                 try:
                     await stack.enter_async_context(self.lock(conversation_id))
                 except SessionUnavailable as exc:
-                    log.warning("conversation %s: handed back without its turn lock: %s", conversation_id, exc)
+                    log.warning("conversation %s: hand-over changed without its turn lock: %s", conversation_id, exc)
             yield
 
     async def solved(self, conversation_id: str) -> None:
@@ -148,21 +145,20 @@ class HumanDesk:
             raise HandoverTaken(held.staff)
         return held
 
-    async def _end(self, conversation_id: str, reason: str, wording: str) -> None:
-        if await self._end_handover(conversation_id, reason, wording) and self.catch_up is not None:
-            await self.catch_up(conversation_id)  # the assistant comes back knowing what the customer and human said
-
-    async def _end_handover(self, conversation_id: str, reason: str, wording: str) -> bool:
-        """End the live hand-over and say so; False when none was live."""
-        ended = await self.handovers.end_handover(conversation_id, reason)
-        if ended is None:
-            return False
-        metrics.HANDOVERS.labels(reason).inc()
-        said = wording.format(name=ended.staff.name)
-        if reason == HANDED_BACK and await self._customer_waits(conversation_id):
-            said = f"{said} {UNANSWERED}"
-        await self._say(conversation_id, "left", "assistant", self.assistant_name, said, ended.staff)
-        return True
+    async def _end(self, conversation_id: str, reason: str, wording: str,
+                   guard: AbstractAsyncContextManager[None] | None = None) -> None:
+        """End the live hand-over (inside `guard`, the turn lock for a hand-back) and say so, then catch up."""
+        async with guard or contextlib.nullcontext():
+            ended = await self.handovers.end_handover(conversation_id, reason)
+            if ended is None:
+                return
+            metrics.HANDOVERS.labels(reason).inc()
+            said = wording.format(name=ended.staff.name)
+            if reason == HANDED_BACK and await self._customer_waits(conversation_id):
+                said = f"{said} {UNANSWERED}"
+            await self._say(conversation_id, "left", "assistant", self.assistant_name, said, ended.staff)
+        if self.catch_up is not None:  # after the lock: catching up takes it; the assistant learns what was said
+            await self.catch_up(conversation_id)
 
     async def _customer_waits(self, conversation_id: str) -> bool:
         """Whether the conversation's last message is the customer's: written after the human's last reply."""
