@@ -76,9 +76,12 @@ def _resume_on_the_survivor(page, cluster: LoopbackCluster, chainlit_server: Sim
     from playwright.sync_api import expect
 
     chat_input, socket_log = open_chat(page, chainlit_server)
+    asked = socket_log.mark()
     send(page, chat_input, "I want to return the headphones")
     question = reply(page, "Where should the refund go")
     expect(question).to_contain_text("#W1001001")
+    # The kill comes between turns: once the reply shows, the turn still writes it and saves the dialogue's state.
+    socket_log.wait_for(page, "task_end", since=asked)
 
     holder = cluster.serving()
     survivor = next(i for i in cluster.instances if i is not holder)
