@@ -54,12 +54,14 @@ def wait_until_warm(instance: AppInstance) -> None:
     """The app embeds every help-centre sentence in the background after it starts; measuring while it does
     would count that work against the first chats."""
     import httpx
+    from prometheus_client.parser import text_string_to_metric_families
 
     deadline = time.monotonic() + WARM_WAIT_S
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
             text = httpx.get(f"{instance.base_url}/metrics", timeout=10).text
-            took = next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(WARM_METRIC)), 0.0)
+            took = next((sample.value for family in text_string_to_metric_families(text)
+                         for sample in family.samples if sample.name == WARM_METRIC), 0.0)
             if took > 0:
                 print(f"the help centre's indexes were built in {took:.1f} s", file=sys.stderr)
                 return

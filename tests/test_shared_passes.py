@@ -76,7 +76,9 @@ def test_a_message_waits_for_one_slice_of_a_long_call_not_all_of_it():
     passes = SharedPasses(model, max_texts=8)
     long_call = threading.Thread(target=passes.run, args=([f"sentence {i}" for i in range(400)],))
     long_call.start()
+    started = time.monotonic()
     while not model.passes:  # the long call is under way
+        assert time.monotonic() - started < 30, "the long call never ran a pass"
         time.sleep(0.001)
     passes.run(["where is my order"])
     passes_before_the_message = next(i for i, p in enumerate(model.passes) if "where is my order" in p)
