@@ -11,6 +11,7 @@ the open question completes the request, and the thread in the database holds ev
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from tests.postgres import PG_URL, dsn, require_postgres, run_sync
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
 RECONNECT_TIMEOUT_MS = 60_000
+TURN_END_TIMEOUT_S = 60.0  # a turn's facts follow its reply within a second; this only bounds a failing test
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +78,12 @@ def _resume_on_the_survivor(page, cluster: LoopbackCluster, chainlit_server: Sim
     from playwright.sync_api import expect
 
     chat_input, socket_log = open_chat(page, chainlit_server)
-    asked = socket_log.mark()
     send(page, chat_input, "I want to return the headphones")
     question = reply(page, "Where should the refund go")
     expect(question).to_contain_text("#W1001001")
-    # The kill comes between turns: once the reply shows, the turn still writes it and saves the dialogue's state.
-    socket_log.wait_for(page, "task_end", since=asked)
+    # The kill comes between turns. Once the reply shows, the turn still writes it and saves the dialogue's state;
+    # its facts are written last (agent/chat/service.py), so their row says the turn is over.
+    _wait_for_the_turns_facts(cluster.schema, "I want to return the headphones")
 
     holder = cluster.serving()
     survivor = next(i for i in cluster.instances if i is not holder)
@@ -122,6 +124,24 @@ async def _steps(schema: str) -> list[tuple[str, str, str]]:
     finally:
         await connection.close()
     return [(r["thread_id"], r["type"], r["output"] or "") for r in rows]
+
+
+def _wait_for_the_turns_facts(schema: str, message: str) -> None:
+    deadline = time.monotonic() + TURN_END_TIMEOUT_S
+    while not run_sync(_turns_recorded(schema, message)):
+        assert time.monotonic() < deadline, f"no facts recorded for {message!r} in {TURN_END_TIMEOUT_S} s"
+        time.sleep(0.2)
+
+
+async def _turns_recorded(schema: str, message: str) -> int:
+    """Turns recorded in the facts of the thread where the customer wrote `message`."""
+    connection = await asyncpg.connect(dsn(PG_URL))
+    try:
+        return await connection.fetchval(
+            f'SELECT coalesce(sum(f.turns), 0) FROM "{schema}".conversation_facts f JOIN "{schema}".steps s '
+            "ON s.thread_id = f.thread_id WHERE s.type = 'user_message' AND s.output = $1", message)
+    finally:
+        await connection.close()
 
 
 async def _order_status(schema: str, order_id: str) -> str:
