@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer.db import parse_ts
@@ -14,7 +16,22 @@ from agent.datalayer.store_rows import (
     KNOWN_STEP_KEYS, MESSAGE_ROLES, STEP_COLUMNS, STEP_TIMES, _step_dict, _step_query, elements, feedbacks, steps,
     threads,
 )  # fmt: skip
-from tools.store.sql import insert, utcnow
+from tools.store.sql import utcnow
+
+
+@functools.cache
+def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
+    """The step upsert for one set of columns, built once: a statement's `excluded` rebuilds a proxy of every
+    column each time it is built, which cost a tenth of the event loop's time under 100 chats. The values go in
+    as parameters. A known step id only updates inside its own thread (ids are client-chosen for user messages);
+    the returned row says the write landed; with nothing to change, a known id returns nothing."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(steps)
+    excluded = stmt.excluded
+    if not changed:
+        return stmt.on_conflict_do_nothing(index_elements=["id"]).returning(steps.c.thread_id)
+    return stmt.on_conflict_do_update(
+        index_elements=["id"], set_={k: excluded[k] for k in changed}, where=steps.c.thread_id == excluded.thread_id
+    ).returning(steps.c.thread_id)
 
 
 class StepStore(StoreBase):
@@ -29,20 +46,14 @@ class StepStore(StoreBase):
         if extra:
             values["extra"] = extra
 
+        changed = tuple(sorted(k for k in values if k not in ("id", "thread_id")))  # before the default below
+        values.setdefault("created_at", utcnow())
+
         async def run(conn: AsyncConnection) -> None:
             await self._ensure_thread(conn, thread_id)  # create_step may come before update_thread
-            stmt = insert(conn, steps).values(values | {"created_at": values.get("created_at") or utcnow()})
-            excluded = stmt.excluded
-            changed = {k: excluded[k] for k in values if k not in ("id", "thread_id")}
-            # A known step id only updates inside its own thread: ids are client-chosen for user messages.
-            if changed:
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["id"], set_=changed, where=steps.c.thread_id == excluded.thread_id
-                ).returning(steps.c.thread_id)
-                if (await conn.execute(stmt)).first() is not None:
-                    return  # inserted, or updated in its own thread: nothing returned means another thread's
-            else:
-                await conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+            stmt = _upsert(conn.dialect.name, changed)
+            if (await conn.execute(stmt, values)).first() is not None:
+                return  # inserted, or updated in its own thread: nothing returned means another thread's
             owner = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar_one()
             if owner != thread_id:
                 raise ThreadOwnershipError(f"step {step_id} belongs to another thread", thread_id=thread_id)

@@ -77,11 +77,15 @@ def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # SQLite ignores foreign keys unless asked, per connection; WAL lets readers run during a write.
+    # SQLite ignores foreign keys unless asked, per connection; WAL lets readers run during a write. In WAL mode,
+    # synchronous=NORMAL syncs at checkpoints instead of on every commit: a crash of the app loses nothing, a power
+    # cut may lose the last commits (SQLite is the single-machine default; production runs PostgreSQL). Under 100
+    # chats the per-commit sync made writers queue on the file (bench/bench_load.py: 7.9 -> 9.2 turns/s).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
