@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select
 
 from agent.datalayer.errors import DataLayerError, ThreadOwnershipError
 from agent.datalayer.store_rows import feedbacks
-from tests.datalayer_fixtures import database, deleted_threads, layer, no_database_env  # noqa: F401 (fixtures)
+from tests.datalayer_fixtures import chat_store, database, deleted_threads, layer, no_database_env  # noqa: F401
 from tests.datalayer_fixtures import message, new_thread, new_user
 from tests.postgres import pg_schema  # noqa: F401 (fixture)
 
@@ -131,6 +131,24 @@ async def test_another_user_cannot_read_resume_take_or_delete_a_thread(layer, mo
     assert thread["userIdentifier"] == alice.identifier and thread["steps"][0]["output"] == "my address is 1 Main St"
     page = await layer.list_threads(Pagination(first=10), ThreadFilter(userId=bob.id))
     assert thread_id not in {t["id"] for t in page.data}
+
+
+async def test_a_batch_of_steps_writes_all_but_another_threads_id_and_then_names_it(chat_store):
+    """The chat service writes an action's messages in one transaction; a client-chosen id that is already
+    another conversation's step must neither overwrite it nor cost this conversation its other messages."""
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def said(step_id: str, thread_id: str, text: str) -> dict:
+        return {"id": step_id, "threadId": thread_id, "type": "user_message", "output": text}
+
+    await chat_store.upsert_step(said("alice-1", alice, "my address is 1 Main St"))
+    with pytest.raises(ThreadOwnershipError, match="alice-1"):
+        await chat_store.upsert_steps([said("bob-1", bob, "hello"), said("alice-1", bob, "hacked"),
+                                       {**said("bob-2", bob, "Hi Bob"), "type": "assistant_message"}])
+    assert await chat_store.conversation_messages(bob) == [("user", "hello"), ("assistant", "Hi Bob")]
+    assert await chat_store.conversation_messages(alice) == [("user", "my address is 1 Main St")]
+    with pytest.raises(DataLayerError, match="one thread"):
+        await chat_store.upsert_steps([said("bob-3", bob, "a"), said("alice-2", alice, "b")])
 
 
 async def test_delete_thread_removes_children_files_and_calls_the_hook(layer, tmp_path, deleted_threads):

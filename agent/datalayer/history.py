@@ -24,8 +24,8 @@ class StoreHistory:
         return await self.store.conversation_messages(conversation_id)
 
     async def record(self, conversation_id: str, entries: Sequence[Entry]) -> None:
-        for entry in entries:
-            await self.store.upsert_step(step_of(conversation_id, entry))
+        if entries:  # one transaction for the action's entries, not one each
+            await self.store.upsert_steps([step_of(conversation_id, entry) for entry in entries])
 
 
 def step_of(conversation_id: str, entry: Entry) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -34,31 +35,49 @@ def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
     ).returning(steps.c.thread_id)
 
 
+def _step_values(step: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """(the columns an update changes, the row's values) of one Chainlit step dict."""
+    thread_id, step_id = step.get("threadId"), step.get("id")
+    if not thread_id or not step_id:
+        raise DataLayerError(f"step {step_id!r} needs an id and a threadId", thread_id=thread_id)
+    values: dict[str, Any] = {"id": step_id, "thread_id": thread_id}
+    values |= {column: step[key] for key, column in STEP_COLUMNS.items() if key in step}
+    values |= {column: parse_ts(step[key]) for key, column in STEP_TIMES.items() if step.get(key)}
+    extra = {k: v for k, v in step.items() if k not in KNOWN_STEP_KEYS}
+    if extra:
+        values["extra"] = extra
+    changed = tuple(sorted(k for k in values if k not in ("id", "thread_id")))  # before the default below
+    values.setdefault("created_at", utcnow())
+    return changed, values
+
+
 class StepStore(StoreBase):
     async def upsert_step(self, step: dict[str, Any]) -> None:
-        thread_id, step_id = step.get("threadId"), step.get("id")
-        if not thread_id or not step_id:
-            raise DataLayerError(f"step {step_id!r} needs an id and a threadId", thread_id=thread_id)
-        values: dict[str, Any] = {"id": step_id, "thread_id": thread_id}
-        values |= {column: step[key] for key, column in STEP_COLUMNS.items() if key in step}
-        values |= {column: parse_ts(step[key]) for key, column in STEP_TIMES.items() if step.get(key)}
-        extra = {k: v for k, v in step.items() if k not in KNOWN_STEP_KEYS}
-        if extra:
-            values["extra"] = extra
+        await self.upsert_steps([step])
 
-        changed = tuple(sorted(k for k in values if k not in ("id", "thread_id")))  # before the default below
-        values.setdefault("created_at", utcnow())
+    async def upsert_steps(self, batch: Sequence[dict[str, Any]]) -> None:
+        """Write steps of one thread in one transaction. A step whose id is another thread's is not written (ids
+        are client-chosen for user messages); the others are, and then ThreadOwnershipError names it."""
+        rows = [_step_values(step) for step in batch]
+        threads_of = {values["thread_id"] for _, values in rows}
+        if len(threads_of) != 1:
+            raise DataLayerError(f"one transaction writes steps of one thread, not {len(threads_of)}")
+        thread_id = threads_of.pop()
 
-        async def run(conn: AsyncConnection) -> None:
+        async def run(conn: AsyncConnection) -> list[str]:
             await self._ensure_thread(conn, thread_id)  # create_step may come before update_thread
-            stmt = _upsert(conn.dialect.name, changed)
-            if (await conn.execute(stmt, values)).first() is not None:
-                return  # inserted, or updated in its own thread: nothing returned means another thread's
-            owner = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar_one()
-            if owner != thread_id:
-                raise ThreadOwnershipError(f"step {step_id} belongs to another thread", thread_id=thread_id)
+            foreign = []
+            for changed, values in rows:
+                if (await conn.execute(_upsert(conn.dialect.name, changed), values)).first() is not None:
+                    continue  # inserted, or updated in its own thread: nothing returned means another thread's
+                step_id = values["id"]
+                owner = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar_one()
+                if owner != thread_id:
+                    foreign.append(step_id)
+            return foreign
 
-        await self.transaction("create_step", thread_id, run)
+        if foreign := await self.transaction("create_step", thread_id, run):
+            raise ThreadOwnershipError(f"steps {', '.join(foreign)} belong to another thread", thread_id=thread_id)
 
     async def delete_step(self, step_id: str) -> None:
         async def run(conn: AsyncConnection) -> tuple[str | None, list[str]]:
