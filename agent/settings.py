@@ -96,6 +96,11 @@ class OfflineSettings(BaseSettings):
         description="A message torn between two of the shop's requests whose probability of being the shop's "
         "(1 - out of scope) reaches this goes to the likelier one even under OFFLINE_INTENT_THRESHOLD (1 = never)",
     )
+    intent_understood_threshold: float = Field(
+        0.90, ge=0, le=1,
+        description="A message the classifier gives one of the shop's intents this probability is understood even "
+        "below OFFLINE_INTENT_MIN_SIMILARITY (1 = never; chosen on dev data)",
+    )
     intent_min_similarity: float = Field(
         0.40, ge=-1, le=1,
         description="Similarity to the nearest examples below which a message is not understood at all",

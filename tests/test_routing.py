@@ -24,6 +24,7 @@ DEV, TEST = DATA / "routing_dev.jsonl", DATA / "routing_test.jsonl"
 DEV2 = DATA / "routing_dev2.jsonl"  # a second dev file in the second test file's styles, for tuning
 DEV3 = DATA / "routing_dev3.jsonl"  # written before a batch of examples, to check that they generalise
 DEV4 = DATA / "routing_dev4.jsonl"  # exchanges, order changes and their look-alikes, for tuning
+DEV5 = DATA / "routing_dev5.jsonl"  # returns and look-alikes in the second test file's styles, for tuning
 BANKING77 = shared_data("banking77/train.csv")
 
 # The project's acceptance thresholds on the held-out test file.
@@ -100,6 +101,7 @@ def test_examples_dev_and_test_share_no_sentence():
         "dev2": [row.text for row in load_rows(DEV2)],
         "dev3": [row.text for row in load_rows(DEV3)],
         "dev4": [row.text for row in load_rows(DEV4)],
+        "dev5": [row.text for row in load_rows(DEV5)],
         "test": [row.text for row in load_rows(TEST)],
     }
     normalized = {name: [normalize(text) for text in texts] for name, texts in sets.items()}
@@ -121,6 +123,17 @@ def test_a_message_torn_between_two_requests_goes_to_the_likelier(router):
     strict = router.with_limits(router.threshold, router.min_similarity)
     strict.in_scope_threshold = 1.0  # off: out of scope when no request reaches the bar
     assert strict.route(TORN).intent == OUT_OF_SCOPE
+
+
+# Like no example in its words, so under the similarity floor, yet the classifier is sure it is an exchange.
+UNFAMILIAR = "the curtains that came are too short for my windows, could I get the 90 inch length instead"
+
+
+def test_a_message_the_classifier_is_sure_of_is_understood_below_the_similarity_floor(router):
+    assert router.route(UNFAMILIAR).intent == "exchange_items"
+    strict = router.with_limits(router.threshold, router.min_similarity)
+    strict.understood_threshold = 1.0  # off: the similarity floor alone decides what is understood
+    assert strict.route(UNFAMILIAR).intent == OUT_OF_SCOPE
 
 
 def test_long_message_routes_on_its_request_not_its_greeting(router):

@@ -22,7 +22,8 @@ from tests.conftest import ROOT
 DATA = ROOT / "agent" / "eval" / "data"
 SECOND = DATA / "routing_test2.jsonl"
 EARLIER = {"dev": DATA / "routing_dev.jsonl", "dev2": DATA / "routing_dev2.jsonl", "dev3": DATA / "routing_dev3.jsonl",
-           "dev4": DATA / "routing_dev4.jsonl", "test": DATA / "routing_test.jsonl"}
+           "dev4": DATA / "routing_dev4.jsonl", "dev5": DATA / "routing_dev5.jsonl",
+           "test": DATA / "routing_test.jsonl"}
 
 MIN_ROWS = 320
 MIN_PER_STORE_INTENT = 15

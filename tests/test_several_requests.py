@@ -56,6 +56,17 @@ def test_a_correction_or_a_single_request_is_not_several():
     assert split_requests("cancel #W1001004 because I ordered it by mistake", by_keyword) == []
 
 
+def test_a_reason_said_of_it_is_not_a_request_even_when_it_reads_like_one():
+    # Alone, "I don't need it anymore" reads like a return to the router; after a cancellation it is its reason.
+    def router(texts: list[str]) -> list[Routing]:
+        return [Routing("return_items", 0.6, "cancel_order", 0.2, True) if "need it" in t else r
+                for t, r in zip(texts, by_keyword(texts), strict=True)]
+
+    assert split_requests("Please cancel order #W1001004, I don't need it anymore", router) == []
+    found = split_requests("Cancel #W1001004, and return it", router)
+    assert [r.intent for r in found] == ["cancel_order", "return_items"]
+
+
 def test_taking_back_is_told_from_correcting():
     for text in ("Don't cancel it", "forget the exchange, I'll keep them", "leave the address as it is",
                  "no exchange, I'll keep them", "keep the payment as it is"):

@@ -7,7 +7,8 @@ comes before the first request ("I moved to 221 Pine Street.") is context for al
 counts as a request when the router says so, or when its words name the request the router ranks
 first among the shop's ("track #W1001002": short pieces are hard to classify). Two or more pieces
 that start different requests become a queue (a policy question among them is answered on the way);
-one request naming several orders ("cancel #W1001003 and #W1001004") becomes one per order.
+one request naming several orders ("cancel #W1001003 and #W1001004") becomes one per order. A piece
+about "it" that names no request of its own ("I don't need it anymore") is the reason of the one before.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def split_requests(text: str, route: Callable[[list[str]], list[Routing]]) -> li
     context: list[str] = []
     if len(parts) > 1:
         for part, routing in zip(parts, route(parts), strict=True):
-            intent = None if requests and _PAYMENT_DETAIL.match(part) else _requested(part, routing)
+            intent = None if requests and _follows(part) else _requested(part, routing)
             if intent and (not requests or intent != requests[-1].intent or entities.order_ids(part)):
                 requests.append(Request(intent, part))
             elif requests:  # a detail or a reason of the request before ("because I ordered it by mistake")
@@ -82,6 +83,12 @@ def split_requests(text: str, route: Callable[[list[str]], list[Routing]]) -> li
         requests = [Request(whole.intent, text)]
     found = [one for request in requests for one in _per_order(request)]
     return found if len(found) > 1 else []
+
+
+def _follows(piece: str) -> bool:
+    """A piece about the request before: how it is paid or refunded, or why, said of "it" without naming a
+    request of its own ("cancel #W1001004, I don't need it anymore" is one cancellation, not a return)."""
+    return bool(_PAYMENT_DETAIL.match(piece)) or (cues.refers_back(piece) and not cues.names_any(piece))
 
 
 def _requested(piece: str, routing: Routing) -> str | None:

@@ -5,7 +5,8 @@ is a class with its own examples, hard negatives that share words with the shop'
 my gym membership", "track my flight"). A message is out of scope when that class wins, when the
 best intent's probability is under `threshold` (chosen on dev data: `python -m agent.eval
 calibrate`), or when it resembles no example at all (nearest-example similarity under
-`min_similarity`: gibberish is not understood, rather than confidently out of scope). Under the
+`min_similarity`: gibberish is not understood, rather than confidently out of scope), unless the
+classifier gives a store intent at least `understood_threshold` (new words for a clear request). Under the
 threshold, a message torn between two store flows whose out-of-scope probability is tiny (at most
 1 - `in_scope_threshold`) still goes to the likelier one, marked not `clear`. A message that names
 another business or domain (data/elsewhere.txt: "gym membership", "walmart", "flight") never
@@ -89,6 +90,7 @@ class IntentRouter:
         elsewhere: frozenset[str] = frozenset(),
         cache_dir: Path | None = None,
         in_scope_threshold: float = 1.0,
+        understood_threshold: float = 1.0,
     ) -> None:
         if OUT_OF_SCOPE not in examples:
             raise ValueError("the examples need an out_of_scope list: it is how the router says no")
@@ -96,6 +98,7 @@ class IntentRouter:
         self.threshold = threshold
         self.min_similarity = min_similarity
         self.in_scope_threshold = in_scope_threshold
+        self.understood_threshold = understood_threshold
         self._elsewhere = _phrase_pattern(elsewhere)
         texts = [_clean(text) for intent in examples for text in examples[intent]]
         labels = [intent for intent in examples for _ in examples[intent]]
@@ -112,7 +115,8 @@ class IntentRouter:
         """The router over the shipped examples, with the calibrated limits."""
         options = ClassifierOptions(settings.intent_regularization, settings.intent_lexical_weight, settings.intent_top_k)
         return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_min_similarity, options,
-                   load_elsewhere(), settings.router_cache_dir, settings.intent_in_scope_threshold)
+                   load_elsewhere(), settings.router_cache_dir, settings.intent_in_scope_threshold,
+                   settings.intent_understood_threshold)
 
     def with_limits(self, threshold: float, min_similarity: float) -> IntentRouter:
         """The same router deciding with other limits; shares the trained model (for calibration)."""
@@ -163,6 +167,9 @@ class IntentRouter:
             return Routing(OUT_OF_SCOPE, float(row[order[0]]), second, float(row[order[1]]), False, known)
         out_score = float(row[classes.index(OUT_OF_SCOPE)])
         best_score = float(row[order[0]])
+        # Few examples resemble a message that is new in its words ("could I get the 90 inch length instead" for
+        # short curtains), yet the classifier can be sure of it; below the floor, only that sureness counts.
+        known = known or best_score >= self.understood_threshold
         # One of the shop's own order ids proves the message is about this shop: the likeliest request goes ahead.
         # So does a message that is almost surely ours, only torn between two of our requests ("before it ships,
         # swap the tee to a medium": a change or an exchange): out of scope would answer neither.

@@ -94,6 +94,11 @@ def names(intent: str, text: str) -> bool:
     return intent in _NAMED and _NAMED[intent](text)
 
 
+def names_any(text: str) -> bool:
+    """The message names some request in words."""
+    return any(named(text) for named in _NAMED.values())
+
+
 def how_to(text: str) -> bool:
     """A general question ("how long do refunds take?"), not about the customer's own order."""
     return _asks_generally(text) and not _personal(text)
