@@ -262,6 +262,55 @@ async def test_empty_or_oversized_messages_are_rejected_without_calling_the_mode
     assert model.requests == [] and conversation.messages == []
 
 
+class AsksWhenItNeeds(FunctionModel):
+    """Like the offline engine: reads the help centre only for a question, and may ask twice in one call."""
+
+    context_on_demand = True
+
+    def __init__(self) -> None:
+        super().__init__(lambda request: "")
+        self.seen: list[tuple[Passage, ...]] = []
+
+    async def complete(self, request: ModelRequest):
+        from agent.models.messages import ModelResponse
+
+        self.requests.append(request)
+        if not request.last_user_text.endswith("?"):
+            return ModelResponse("Let me look at your order.")
+        self.seen = [await request.passages(), await request.passages()]
+        return ModelResponse(f"See our returns policy [{1 + [p.source for p in self.seen[0]].index('returns.md')}].")
+
+    async def stream(self, request: ModelRequest):
+        from agent.models.base import stream_text
+
+        async for event in stream_text(await self.complete(request)):
+            yield event
+
+
+async def test_a_model_that_asks_for_passages_gets_them_once_and_only_when_it_asks(shipped_kb, monkeypatch):
+    searches: list[str] = []
+    search = shipped_kb.asearch
+
+    async def counted(text, *args, **kwargs):
+        searches.append(text)
+        return await search(text, *args, **kwargs)
+
+    monkeypatch.setattr(shipped_kb, "asearch", counted)
+    model = AsksWhenItNeeds()
+    settings = Settings()
+    agent = SupportAgent(model, ToolRegistry([], settings.tools), shipped_kb, settings)
+    conversation = Conversation("c-lazy")
+
+    await run(agent, "where is my order", conversation)
+    assert searches == [] and model.requests[-1].context == ()
+
+    events = await run(agent, "How long do I have to return an item?", conversation)
+    assert searches == ["How long do I have to return an item?"]  # once, though the model asked twice
+    assert model.seen[0] == model.seen[1] and "returns.md" in [p.source for p in model.seen[0]]
+    cited = next(e for e in events if isinstance(e, Sources))
+    assert [c.passage.source for c in cited.citations] == ["returns.md"]
+
+
 async def test_memory_window_and_retrieved_context_reach_the_model(shipped_kb):
     seen: list[ModelRequest] = []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -74,6 +74,13 @@ class ModelRequest:
     calls_left: int = 1
     # The shop customer the conversation acts for, once known (signed in, or identified in the chat).
     customer_id: str | None = None
+    # For a model that reads passages itself and needs them only for some messages (`context_on_demand`):
+    # the turn's retrieval, run on the first call and kept for the turn. Then `context` is empty.
+    lookup: Callable[[], Awaitable[tuple[Passage, ...]]] | None = None
+
+    async def passages(self) -> tuple[Passage, ...]:
+        """The turn's passages, looked up now if they were left for the model to ask for."""
+        return self.context or (await self.lookup() if self.lookup else ())
 
     @property
     def last_user_text(self) -> str:

@@ -46,6 +46,7 @@ MAX_MISSES = 2  # messages in a row not understood before a colleague takes over
 
 class DialogueEngine:
     name = "dialogue"
+    context_on_demand = True  # most turns are store requests: the help centre is searched only when asked
 
     def __init__(self, router: IntentRouter, answerer: ExtractiveAnswerer, app: AppSettings) -> None:
         self.router = router
@@ -146,7 +147,7 @@ class DialogueEngine:
         if intent == OUT_OF_SCOPE and understood and routing.score >= routing.runner_up_score:
             return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))  # clearly not ours
         # Unclear: the help centre may still know ("my package is lost"); else say what we do, then hand over.
-        if request.context and (answer := await self._knowledge(request, text)) is not None:
+        if (answer := await self._knowledge(request, text)) is not None:
             return self._resume(state, answer)
         if understood:
             return self._resume(state, replies.for_shop(replies.OUT_OF_SCOPE, self.app))
@@ -258,9 +259,12 @@ class DialogueEngine:
 
     async def _knowledge(self, request: ModelRequest, text: str) -> str | None:
         """The help centre's cited answer, or None when it has none (below the answerer's threshold)."""
-        if (unread := self.answerer.unread_upload(text, request.context)) is not None:
+        context = await request.passages()
+        if not context:
+            return None
+        if (unread := self.answerer.unread_upload(text, context)) is not None:
             return unread  # the customer names a file that was not read: say so, never quote another file
-        return await asyncio.to_thread(self.answerer.answer, text, request.context)
+        return await asyncio.to_thread(self.answerer.answer, text, context)
 
     async def _bare_answer(self, request: ModelRequest, state: DialogueState, answer: str) -> Step:
         """A lone "yes" / "no" / "ok" with no task open: it answers whatever was said last."""

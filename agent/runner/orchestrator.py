@@ -49,6 +49,7 @@ CONFIRM_HINT = (
     "Confirm; do not call the tool again for this action."
 )
 AccountLookup = Callable[[str], Awaitable[str | None]]  # signed-in identifier -> store customer id
+Lookup = Callable[[], Awaitable[tuple[Passage, ...]]]  # the turn's retrieval, run when the model asks
 
 
 class SupportAgent:
@@ -80,15 +81,23 @@ class SupportAgent:
         for expired in confirmations.drop_expired(conversation):
             yield expired
         book = SourceBook()
-        context = await self._retrieve(text, conversation)
-        book.add(context)
+        lookup = None
+        if getattr(self.model, "context_on_demand", False) and not conversation.uploads:
+            # The offline engine reads passages only for questions, not for store requests or answers to its own
+            # questions: the search (an embedding, Chroma, the ranking) runs when it asks. Uploads stay eager: a
+            # question about a file is told by the file's passages.
+            context: list[Passage] = []
+            lookup = self._lookup(text, conversation, book)
+        else:
+            context = await self._retrieve(text, conversation)
+            book.add(context)
         memory = self.settings.sessions
         messages = [Message.system(system_prompt(self.settings.app, context, conversation.summary))]
         messages += conversation.window(memory.memory_max_messages, memory.memory_max_tokens)
         reply: list[str] = []
         status: TurnStatus = "failed"
         try:
-            async with aclosing(self._loop(conversation, messages, tuple(context), book, reply)) as loop:
+            async with aclosing(self._loop(conversation, messages, tuple(context), book, reply, lookup)) as loop:
                 async for event in loop:
                     if isinstance(event, TurnDone):
                         status = event.status
@@ -123,7 +132,7 @@ class SupportAgent:
         return None
 
     async def _loop(self, conversation: Conversation, messages: list[Message], context: tuple[Passage, ...],
-                    book: SourceBook, reply: list[str]) -> AsyncIterator[AgentEvent]:
+                    book: SourceBook, reply: list[str], lookup: Lookup | None = None) -> AsyncIterator[AgentEvent]:
         """Model calls and tool rounds until a reply without tool calls; the last event is a `TurnDone`."""
         limits = self.settings.chat
         # A deadline, not asyncio.timeout() around the loop: a cancel scope must not span a yield.
@@ -133,7 +142,7 @@ class SupportAgent:
             # Each request is a snapshot: its own copy of the messages and of the state.
             request = ModelRequest(tuple(messages), tuple(self.registry.specs()), context,
                                    MappingProxyType(conversation.dialogue), settled, limits.max_tool_steps - step,
-                                   conversation.customer_id)
+                                   conversation.customer_id, lookup)
             settled = ()
             response = None
             async with aclosing(self.model.stream(request)) as stream:
@@ -167,6 +176,17 @@ class SupportAgent:
         reply.append(("\n\n" if reply else "") + MAX_STEPS_REPLY)
         yield TextDelta(reply[-1])
         yield TurnDone("", "max_steps")
+
+    def _lookup(self, text: str, conversation: Conversation, book: SourceBook) -> Lookup:
+        found: list[tuple[Passage, ...]] = []
+
+        async def lookup() -> tuple[Passage, ...]:
+            if not found:  # once per turn, however many model calls ask
+                found.append(tuple(await self._retrieve(text, conversation)))
+                book.add(found[0])
+            return found[0]
+
+        return lookup
 
     async def _retrieve(self, text: str, conversation: Conversation) -> list[Passage]:
         searches = []
