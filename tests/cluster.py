@@ -147,14 +147,19 @@ class Turn:
 
     @property
     def work_span(self) -> tuple[float, float]:
-        """(first, last) arrival of the turn's own output: the reply, its elements, notes and tool steps.
+        """(first, last) arrival of the output the turn sends under the conversation's lock: the streamed reply,
+        notes, cards and tool steps.
 
-        Chainlit's `on_message` run step is left out: it opens before the app's handler runs, so it says
-        nothing about when the turn itself (under the conversation's lock) started or ended.
+        Left out: Chainlit's `on_message` run step, which opens before the app's handler runs; and a streamed
+        reply's closing send with its source elements, which the page adapter makes once the service's
+        `TurnDone` arrives, after the lock is released and the turn's facts are written (agent/web/handlers.py).
+        Neither says when the turn itself started or ended.
         """
+        streamed = {d.get("id") for _, n, d in self.events if n == "stream_start" and isinstance(d, dict)}
         outputs = [t for t, n, d in self.events
-                   if n in ("stream_start", "stream_token", "new_message", "update_message", "element")
-                   and not (isinstance(d, dict) and d.get("type") == "run")]
+                   if n in ("stream_start", "stream_token", "new_message", "update_message")
+                   and not (isinstance(d, dict) and (d.get("type") == "run"
+                                                     or (n == "new_message" and d.get("id") in streamed)))]
         assert outputs, f"the turn produced no output:\n{self.summary()}"
         return outputs[0], outputs[-1]
 
