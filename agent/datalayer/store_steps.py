@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer.db import parse_ts
@@ -17,7 +16,7 @@ from agent.datalayer.store_rows import (
     KNOWN_STEP_KEYS, MESSAGE_ROLES, STEP_COLUMNS, STEP_TIMES, _step_dict, _step_query, elements, feedbacks, steps,
     threads,
 )  # fmt: skip
-from tools.store.sql import utcnow
+from tools.store.sql import dialect_insert, utcnow
 
 
 @functools.cache
@@ -26,7 +25,7 @@ def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
     column each time it is built, which cost a tenth of the event loop's time under 100 chats. The values go in
     as parameters. A known step id only updates inside its own thread (ids are client-chosen for user messages);
     the returned row says the write landed; with nothing to change, a known id returns nothing."""
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(steps)
+    stmt = dialect_insert(dialect, steps)
     excluded = stmt.excluded
     if not changed:
         return stmt.on_conflict_do_nothing(index_elements=["id"]).returning(steps.c.thread_id)

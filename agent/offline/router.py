@@ -5,10 +5,11 @@ is a class with its own examples, hard negatives that share words with the shop'
 my gym membership", "track my flight"). A message is out of scope when that class wins, when the
 best intent's probability is under `threshold` (chosen on dev data: `python -m agent.eval
 calibrate`), or when it resembles no example at all (nearest-example similarity under
-`min_similarity`: gibberish is not understood, rather than confidently out of scope), unless the
-classifier gives a store intent at least `understood_threshold` (new words for a clear request). Under the
-threshold, a message torn between two store flows whose out-of-scope probability is tiny (at most
-1 - `in_scope_threshold`) still goes to the likelier one, marked not `clear`. A message that names
+`min_similarity`: gibberish is not understood, rather than confidently out of scope), unless
+the classifier gives one of the shop's intents at least `understood_threshold` (new words for a
+clear request). Under the threshold, a message torn between two store flows whose out-of-scope
+probability is tiny (at most 1 - `in_scope_threshold`) still goes to the likelier one, marked
+not `clear`. A message that names
 another business or domain (data/elsewhere.txt: "gym membership", "walmart", "flight") never
 starts a store flow unless it carries one of our order ids. One of the shop's own order ids also
 lifts the probability bar: the message is about this shop.

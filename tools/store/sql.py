@@ -91,7 +91,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def insert(conn: AsyncConnection, table: Any) -> Any:
     """The dialect's INSERT, which has `on_conflict_do_update` / `on_conflict_do_nothing` on both backends."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    return dialect_insert(conn.dialect.name, table)
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """`insert` by the dialect's name, for a statement built once and kept."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def is_transient(exc: BaseException) -> bool:
