@@ -19,11 +19,12 @@ SET = ROOT / "knowledge/eval/conditions.jsonl"
 # A second dev set, written later by someone who saw only the help centre, for tuning without the held-out rows.
 DEV2 = ROOT / "knowledge/eval/conditions_dev2.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 86% today (118 of 137: dev 59 of 64, held-out 59 of 73;
+# Issue #12 asks for 0.90 and this is not met yet: 88% today (120 of 137: dev 61 of 64, held-out 59 of 73;
 # 79% before the glossary and the ranking by a passage's best sentence, 82% before sentences were also read
-# with their article's title and heading, 84% before the best sentence brought its neighbours). The bars are
-# today's floors, so the suite guards what was gained; the second dev set went from 60 to 72 of 89.
-MIN_PASS_RATE = {SET.name: 0.86, DEV2.name: 0.80}
+# with their article's title and heading, 84% before the best sentence brought its neighbours, 86% before the
+# glossary learnt customers' words for stock, carriers, countries, duties and support hours). The bars are
+# today's floors, so the suite guards what was gained; the second dev set went from 60 to 79 of 89.
+MIN_PASS_RATE = {SET.name: 0.87, DEV2.name: 0.88}
 
 
 def _rows() -> list[dict]:
