@@ -18,13 +18,15 @@ from tests.conftest import DOCS, ROOT
 SET = ROOT / "knowledge/eval/conditions.jsonl"
 # A second dev set, written later by someone who saw only the help centre, for tuning without the held-out rows.
 DEV2 = ROOT / "knowledge/eval/conditions_dev2.jsonl"
+# A third, written after the glossary's last round from the help centre alone; 66 of 100 before it, 68 after.
+DEV3 = ROOT / "knowledge/eval/conditions_dev3.jsonl"
 MIN_ROWS = 60
 # Issue #12 asks for 0.90 and this is not met yet: 88% today (120 of 137: dev 61 of 64, held-out 59 of 73;
 # 79% before the glossary and the ranking by a passage's best sentence, 82% before sentences were also read
 # with their article's title and heading, 84% before the best sentence brought its neighbours, 86% before the
 # glossary learnt customers' words for stock, carriers, countries, duties and support hours). The bars are
 # today's floors, so the suite guards what was gained; the second dev set went from 60 to 79 of 89.
-MIN_PASS_RATE = {SET.name: 0.87, DEV2.name: 0.88}
+MIN_PASS_RATE = {SET.name: 0.87, DEV2.name: 0.88, DEV3.name: 0.68}
 
 
 def _rows() -> list[dict]:
@@ -50,20 +52,22 @@ def answerer(shipped_kb) -> ExtractiveAnswerer:
     return ExtractiveAnswerer(shipped_kb.embedder, settings.offline, settings.app, shipped_kb.glossary)
 
 
-def test_the_second_dev_set_is_well_formed():
-    rows = load_conditions(DEV2)
+@pytest.mark.parametrize("path", [DEV2, DEV3], ids=lambda p: p.name)
+def test_the_later_dev_sets_are_well_formed(path):
+    rows = load_conditions(path)
     assert len(rows) >= MIN_ROWS and {r["split"] for r in rows} == {"dev"}
-    both = {r["question"] for r in rows} & {r["question"] for r in _rows()}
+    others = [load_conditions(p) for p in (SET, DEV2, DEV3) if p != path]
+    both = {r["question"] for r in rows} & {r["question"] for other in others for r in other}
     assert not both, f"questions in both sets: {sorted(both)}"  # only these: never print the held-out rows
     for row in rows:
         assert normal(row["must_contain"]) in normal((DOCS / row["document"]).read_text()), row
 
 
-@pytest.mark.parametrize("path", [SET, DEV2], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [SET, DEV2, DEV3], ids=lambda p: p.name)
 async def test_answers_contain_the_deciding_sentence(shipped_kb, path):
     rows = load_conditions(path)
     misses = await amisses(shipped_kb, Settings(), rows)
-    rate = 1 - len(misses) / len(rows)
+    rate = (len(rows) - len(misses)) / len(rows)  # 68 / 100 == 0.68 exactly; 1 - 32 / 100 is just under it
     bar = MIN_PASS_RATE[path.name]
     print(f"{len(rows) - len(misses)} of {len(rows)} answers contain their deciding sentence ({rate:.0%})")
     print("\n".join(misses))
