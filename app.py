@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -181,6 +182,10 @@ async def warm_knowledge() -> None:
         log.exception("could not build the help centre's search indexes; the first question will")
         return
     took = time.monotonic() - started
+    # Millions of objects alive from now on (the model, the indexes, the classifier's training data) are never
+    # garbage: frozen, the collector stops walking them again on every full collection in the middle of turns.
+    gc.collect()
+    gc.freeze()
     metrics.KNOWLEDGE_WARM_SECONDS.set(took)  # bench/bench_load.py waits for it: warming costs CPU
     log.info("built the help centre's search indexes in %.1f s", took)
 
@@ -223,18 +228,21 @@ async def on_chat_resume(thread: ThreadDict) -> None:
 async def on_message(message: cl.Message) -> None:
     open_sessions.seen(cl.context.session.id)  # a reconnected session runs no start hook
     await feeds.follow()  # the thread may be new since the chat started (Chainlit's "new chat")
-    await handle_message(message, services.chat, cl.context.session.thread_id, cl.user_session.get("user"))
+    await handle_message(message, services.chat, cl.context.session.thread_id, cl.user_session.get("user"),
+                         settings.chat.stream_interval_s)
 
 
 @cl.action_callback(CONFIRM_ACTION)
 @cl.action_callback(DECLINE_ACTION)
 async def on_action(action: cl.Action) -> None:
-    await handle_action(action, services.chat, cl.context.session.thread_id, cl.user_session.get("user"))
+    await handle_action(action, services.chat, cl.context.session.thread_id, cl.user_session.get("user"),
+                        settings.chat.stream_interval_s)
 
 
 @cl.action_callback(CHOICE_ACTION)
 async def on_choice(action: cl.Action) -> None:
-    await handle_choice(action, services.chat, cl.context.session.thread_id, cl.user_session.get("user"))
+    await handle_choice(action, services.chat, cl.context.session.thread_id, cl.user_session.get("user"),
+                        settings.chat.stream_interval_s)
 
 
 @cl.on_stop

@@ -160,6 +160,10 @@ class ChatSettings(BaseSettings):
         10, gt=0, description="Model/tool round trips per turn (several requests in one message take a few each)"
     )
     turn_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for one turn")
+    stream_interval_s: float = Field(
+        0.1, ge=0, description="A reply's words go to the page at most this often after its first ones, those in "
+        "between together (0 = each chunk as the model streams it); sending word by word costs more than answering"
+    )
     live_heartbeat_s: float = Field(
         15.0, gt=0, description="Keep-alive interval of a live hand-over page's event stream (below proxies' idle "
         "timeouts; nginx's proxy_read_timeout is 60 s by default)"

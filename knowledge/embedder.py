@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 from cachetools import LRUCache
+from threadpoolctl import threadpool_limits
 
 from knowledge.errors import KnowledgeConfigError
 from knowledge.passes import SharedPasses
@@ -31,10 +32,12 @@ class Embedder:
     retriever and the answerer all embed the same message), and calls from several threads share forward
     passes (`SharedPasses`) instead of running side by side on the same cores."""
 
-    def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 20000, threads: int = 0) -> None:
+    def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 20000, threads: int = 0,
+                 blas_threads: int = 0) -> None:
         self.model_path = model_path or packaged_model_path()
         self.batch_size = batch_size
         self.threads = threads
+        self.blas_threads = blas_threads
         self._model = None
         self._lock = threading.Lock()
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(maxsize=cache_size) if cache_size else None
@@ -51,6 +54,8 @@ class Embedder:
                 transformers_logging.disable_progress_bar()  # a weights bar on every start is noise
                 if self.threads:  # process-wide: torch has one intra-op pool
                     torch.set_num_threads(self.threads)
+                if self.blas_threads:  # process-wide too; torch's own BLAS is not numpy's and keeps its threads
+                    threadpool_limits(self.blas_threads, user_api="blas")
                 if not os.path.isdir(self.model_path):
                     raise KnowledgeConfigError(f"embedding model folder not found: {self.model_path}")
                 self._model = SentenceTransformer(self.model_path, device="cpu")

@@ -55,6 +55,10 @@ class KnowledgeSettings(BaseSettings):
     embedding_threads: int = Field(
         0, ge=0, description="torch's intra-op threads for embedding; 0 = torch's default (one per core)"
     )
+    blas_threads: int = Field(
+        1, ge=0, description="numpy's BLAS threads (vector scores, the intent classifier); every matrix here is "
+        "small, and idle OpenBLAS workers spin on the cores the event loop needs; 0 = BLAS's default (one per core)"
+    )
     ingest_group_chunks: int = Field(
         512, gt=0, description="Chunks of several files embedded in one call while ingesting (less padding per batch)"
     )

@@ -186,3 +186,51 @@ async def test_a_crafted_click_cannot_drive_the_server(page):
     stranger = cl.Action(name=CHOICE_ACTION, payload={"value": "anything"}, forId="not-a-message")
     await handle_choice(stranger, service, "t1", None)
     assert not emitted(page, "remove_action") and len((await store.get("t1"))["messages"]) == 3
+
+
+async def test_streamed_words_are_sent_together_at_most_every_interval(page):
+    """The first words go out at once; words arriving within the interval wait and go with the final send."""
+    import chainlit as cl
+
+    from agent.web.handlers import handle_message
+
+    answer = "You can return most items within thirty days of delivery for a full refund."
+    service, _ = chat(ScriptedModel([answer]))
+    await handle_message(cl.Message(content="return window?", type="user_message"), service, "t1", None,
+                         stream_interval_s=60.0)
+    [start] = [call.args[0] for call in page.stream_start.call_args_list]
+    assert start["output"] == "You"
+    assert page.send_token.call_count == 0, "the rest waited for the interval, then for the final send"
+    [final] = [call.args[0] for call in page.send_step.call_args_list if call.args[0]["id"] == start["id"]]
+    assert final["output"] == answer
+
+
+async def test_without_an_interval_every_chunk_is_sent_as_it_comes(page):
+    import chainlit as cl
+
+    from agent.web.handlers import handle_message
+
+    service, _ = chat(ScriptedModel(["One two three four."]))
+    await handle_message(cl.Message(content="count", type="user_message"), service, "t1", None)
+    assert page.stream_start.call_count == 1
+    assert [call.kwargs["token"] for call in page.send_token.call_args_list] == [" two", " three", " four."]
+
+
+async def test_held_words_are_shown_before_the_tool_step_that_follows_them(page):
+    import chainlit as cl
+
+    from agent.models.scripted import call_tools, tool_call
+    from agent.web.handlers import handle_message
+    from tests.test_orchestrator import lookup_order
+
+    model = ScriptedModel([call_tools(tool_call("lookup_order", {"order_id": "#W1234567"}), text="Let me look."),
+                           "It was delivered."])
+    service, _ = chat(model, ToolRegistry([lookup_order], Settings().tools))
+    await handle_message(cl.Message(content="where is #W1234567?", type="user_message"), service, "t1", None,
+                         stream_interval_s=60.0)
+    order = [(name, args, kwargs) for name, args, kwargs in page.method_calls
+             if name in ("send_step", "stream_start", "send_token")]
+    first_tool = next(i for i, (name, args, _) in enumerate(order) if name == "send_step" and args[0]["type"] == "tool")
+    streamed = "".join([args[0]["output"] for name, args, _ in order[:first_tool] if name == "stream_start"]
+                       + [kwargs["token"] for name, _, kwargs in order[:first_tool] if name == "send_token"])
+    assert streamed == "Let me look."

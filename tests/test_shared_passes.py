@@ -106,3 +106,17 @@ def test_the_embedder_runs_a_text_through_the_model_once():
     assert embedder.embedded == 2
     np.testing.assert_array_equal(again, first[[2, 0]])
     assert Embedder(cache_size=0).embed(["where is my order"]).shape == (1, embedder.dimension)
+
+
+def test_loading_the_model_limits_numpys_blas_threads():
+    """Idle OpenBLAS workers spin on the cores the event loop needs; the setting applies when the model loads."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with threadpool_limits(2, user_api="blas"):  # as on a two-core machine, whatever earlier tests set
+        assert blas_threads() == {2}
+        embedder = Embedder(blas_threads=1)
+        embedder.embed(["is my parcel late?"])
+        assert blas_threads() == {1}

@@ -29,8 +29,8 @@ def uploads(message: cl.Message) -> list[Upload]:
     return [Upload(e.name, path=Path(e.path)) for e in message.elements or [] if getattr(e, "path", None)]
 
 
-async def show(events: AsyncIterator[AgentEvent], reply_id: str) -> None:
-    view = TurnView(reply_id)
+async def show(events: AsyncIterator[AgentEvent], reply_id: str, stream_interval_s: float) -> None:
+    view = TurnView(reply_id, stream_interval_s)
     async with aclosing(events) as stream:  # closing on cancel lets the service record the partial reply
         try:
             async for event in stream:
@@ -39,29 +39,32 @@ async def show(events: AsyncIterator[AgentEvent], reply_id: str) -> None:
             await view.close()
 
 
-async def handle_message(message: cl.Message, chat: ChatService, conversation_id: str, user: cl.User | None) -> None:
+async def handle_message(message: cl.Message, chat: ChatService, conversation_id: str, user: cl.User | None,
+                         stream_interval_s: float = 0.0) -> None:
     """A customer message with its attachments; the page already shows the message itself."""
     reply_id = str(uuid.uuid4())
     events = chat.send(customer(conversation_id, user), message.content, uploads(message), message_id=message.id,
                        reply_id=reply_id)
-    await show(events, reply_id)
+    await show(events, reply_id, stream_interval_s)
 
 
-async def handle_action(action: cl.Action, chat: ChatService, conversation_id: str, user: cl.User | None) -> None:
+async def handle_action(action: cl.Action, chat: ChatService, conversation_id: str, user: cl.User | None,
+                        stream_interval_s: float = 0.0) -> None:
     """A Confirm or Cancel click: the card's buttons go at once, then the service resolves its token."""
     token = str(action.payload.get("token", ""))
     await remove_card_buttons(token, action.forId)
     reply_id = str(uuid.uuid4())
     events = chat.confirm(customer(conversation_id, user), token, approve=action.name == CONFIRM_ACTION,
                           reply_id=reply_id)
-    await show(events, reply_id)
+    await show(events, reply_id, stream_interval_s)
 
 
-async def handle_choice(action: cl.Action, chat: ChatService, conversation_id: str, user: cl.User | None) -> None:
+async def handle_choice(action: cl.Action, chat: ChatService, conversation_id: str, user: cl.User | None,
+                        stream_interval_s: float = 0.0) -> None:
     """A quick-reply click: its buttons go, the choice shows as the customer's message and is answered."""
     value = await take_choice(action)
     if value is None:
         return  # a stale or forged click: nothing was offered under this message
     message = cl.Message(content=value, type="user_message", author=user.identifier if user else "User")
     await message.send()
-    await handle_message(message, chat, conversation_id, user)
+    await handle_message(message, chat, conversation_id, user, stream_interval_s)

@@ -6,6 +6,7 @@ arrive, after the tool steps that fed it (a message's time decides its place whe
 
 from __future__ import annotations
 
+import time
 
 import chainlit as cl
 from chainlit.utils import utc_now
@@ -13,7 +14,7 @@ from chainlit.utils import utc_now
 from agent.chat.history import tool_output, tool_step_id
 from agent.runner.events import (
     AgentEvent, CardSettled, Choices, ConfirmationRequested, ErrorEvent, Escalation, Notice, Sources, TextDelta,
-    ToolCallStarted, ToolFinished,
+    ToolCallStarted, ToolFinished, TurnDone,
 )  # fmt: skip
 
 CONFIRM_ACTION = "confirm_action"
@@ -29,12 +30,32 @@ def source_elements(event: Sources) -> list[cl.Text]:
 
 
 class TurnView:
-    """One turn on the page. `reply_id` is the id the service records the reply under."""
+    """One turn on the page. `reply_id` is the id the service records the reply under.
 
-    def __init__(self, reply_id: str) -> None:
+    The reply's first words go out at once; later words are sent at most every `stream_interval_s`, the ones
+    in between together. Each send is a socket.io message the server encodes and the page renders: word by
+    word, a hundred chats streaming at once spend more on sending than on answering.
+    """
+
+    def __init__(self, reply_id: str, stream_interval_s: float = 0.0) -> None:
         self.reply_id = reply_id
+        self.stream_interval_s = stream_interval_s
         self.reply: cl.Message | None = None
         self.steps: dict[str, cl.Step] = {}
+        self._held: list[str] = []  # words not sent yet
+        self._sent_at: float | None = None
+
+    async def _stream(self, text: str) -> None:
+        self._held.append(text)
+        now = time.monotonic()
+        if self._sent_at is None or now - self._sent_at >= self.stream_interval_s:
+            await self._flush()
+            self._sent_at = now
+
+    async def _flush(self) -> None:
+        if self._held:
+            text, self._held = "".join(self._held), []
+            await self._reply().stream_token(text)
 
     def _reply(self) -> cl.Message:
         if self.reply is None:  # created now, so it sorts after the steps that came before it
@@ -43,8 +64,12 @@ class TurnView:
 
     async def show(self, event: AgentEvent) -> None:
         if isinstance(event, TextDelta):
-            await self._reply().stream_token(event.text)
-        elif isinstance(event, ToolCallStarted):
+            await self._stream(event.text)
+            return
+        if isinstance(event, TurnDone):
+            return  # nothing to show; `close` sends what is held with the whole reply
+        await self._flush()  # whatever comes next is shown after the words before it
+        if isinstance(event, ToolCallStarted):
             # Under the current run, beside the reply: a step without a parent would sit after the whole run.
             run = cl.context.current_step
             step = cl.Step(name=event.name, type="tool", show_input="json", parent_id=run.id if run else None,
@@ -88,6 +113,9 @@ class TurnView:
         await step.update()
 
     async def close(self) -> None:
+        if self._held:  # the final send carries the whole text: no separate send for the last words
+            self._reply().content += "".join(self._held)
+            self._held = []
         if self.reply is not None and (self.reply.content or self.reply.actions):
             await self.reply.send()
 
