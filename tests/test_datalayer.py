@@ -18,6 +18,7 @@ from chainlit.utils import utc_now
 from literalai.observability.generation import ChatGeneration
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer import migrate
@@ -188,17 +189,18 @@ async def test_favorites_are_found_with_json_in_sql(layer):
 
 
 def _failing_execute(monkeypatch, failures: int | None) -> list[str]:
-    """Make AsyncConnection.execute raise OperationalError `failures` times (None: always)."""
+    """Make statements raise OperationalError `failures` times (None: always). Patched on the synchronous
+    Connection: on SQLite transactions run whole on one (agent/datalayer/whole.py); AsyncConnection calls it too."""
     calls: list[str] = []
-    real = AsyncConnection.execute
+    real = Connection.execute
 
-    async def execute(self, statement, *args, **kwargs):
+    def execute(self, statement, *args, **kwargs):
         calls.append(str(statement))
         if failures is None or len(calls) <= failures:
             raise OperationalError(str(statement), {}, Exception("server closed the connection unexpectedly"))
-        return await real(self, statement, *args, **kwargs)
+        return real(self, statement, *args, **kwargs)
 
-    monkeypatch.setattr(AsyncConnection, "execute", execute)
+    monkeypatch.setattr(Connection, "execute", execute)
     return calls
 
 
@@ -229,14 +231,14 @@ async def test_a_transient_failure_is_retried_and_the_write_lands(layer, monkeyp
 
 
 async def test_a_permanent_error_is_not_retried(layer, monkeypatch):
-    real = AsyncConnection.execute
+    real = Connection.execute
     calls = []
 
-    async def counting(self, statement, *args, **kwargs):
+    def counting(self, statement, *args, **kwargs):
         calls.append(statement)
-        return await real(self, statement, *args, **kwargs)
+        return real(self, statement, *args, **kwargs)
 
-    monkeypatch.setattr(AsyncConnection, "execute", counting)
+    monkeypatch.setattr(Connection, "execute", counting)
     with pytest.raises(DataLayerError):  # foreign key: no such user (SQLite enforces it too)
         await layer.update_thread(str(uuid.uuid4()), user_id="no-such-user")
     assert len(calls) == 3  # insert, select, update: one attempt only

@@ -78,7 +78,9 @@ async def test_list_threads_filters_and_searches_in_sql(layer):
     await new_thread(layer, other, name="Refund for someone else")
 
     statements: list[str] = []
-    event.listen(layer.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    # On a SQLite file transactions run on the store's synchronous engine (agent/datalayer/whole.py).
+    engine = layer.sqlite_file or layer.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
 
     async def ids(**filters):
         page = await layer.list_threads(Pagination(first=20), ThreadFilter(userId=user.id, **filters))

@@ -28,6 +28,10 @@ class DatabaseSettings(BaseSettings):
     schema_name: str = Field("", description="PostgreSQL schema for the tables; empty = the default")
     echo: bool = Field(False, description="Log every SQL statement")
     write_retries: int = Field(3, gt=0, description="Attempts of a write that fails transiently")
+    sqlite_threads: int = Field(
+        8, gt=0, description="SQLite only: worker threads (and connections) that run the chat history's transactions "
+        "whole, reads side by side, writes one at a time; through aiosqlite each statement waited on the event loop"
+    )
     storage_dir: Path = Field(PROJECT_ROOT / ".data" / "files", description="Where uploaded files and elements live")
     s3_bucket: str = Field("", description="S3-compatible bucket for files instead of the local folder")
     s3_endpoint_url: str = Field("", description="S3 endpoint (MinIO, R2...); empty = AWS")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from agent.datalayer.errors import DataLayerError
+from agent.errors import ConfigurationError
 from tools.store.sql import is_transient
 
 log = logging.getLogger("agent.datalayer")
@@ -45,8 +46,8 @@ async def run_with_retries(
         ):
             with attempt:
                 return await fn()
-    except DataLayerError:
-        raise  # already explained (ownership, bad key...), and never transient
+    except (DataLayerError, ConfigurationError):
+        raise  # already explained (ownership, bad key...) or a developer mistake; never transient
     except Exception as exc:
         log.error("%s%s failed: %s: %s", operation, where, type(exc).__name__, exc, extra={"thread_id": thread_id})
         raise DataLayerError(f"{operation}{where} failed: {exc}", thread_id=thread_id) from exc

@@ -41,7 +41,7 @@ class HandoverStore(StoreBase):
         async def run(conn: AsyncConnection) -> Handover | None:
             return await _live(conn, conversation_id)
 
-        return await self.transaction("live_handover", conversation_id, run)
+        return await self.transaction("live_handover", conversation_id, run, writes=False)
 
     async def start_handover(self, conversation_id: str, ticket_id: str, staff: Staff,
                              escalated_at: datetime) -> Handover:

@@ -5,6 +5,8 @@ calls, and the two helpers several parts need (the thread row a first write crea
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from agent.datalayer.db import run_with_retries
 from agent.datalayer.storage import Storage
 from agent.datalayer.store_rows import ELEMENT_COLUMNS, threads
-from tools.store.sql import insert, make_engine, utcnow
+from agent.datalayer.whole import run_whole
+from tools.store.sql import insert, make_engine, make_sqlite_file_engine, utcnow
 
 T = TypeVar("T")
 
@@ -33,20 +36,51 @@ class StoreBase:
         max_page_size: int = 100,
         on_thread_deleted: ThreadDeletedHook | None = None,
         engine: AsyncEngine | None = None,
+        sqlite_threads: int = 8,
     ) -> None:
         self.engine = engine or make_engine(url, schema, echo)
+        self.sqlite_file = make_sqlite_file_engine(self.engine.url, echo, sqlite_threads)
+        # Its own threads: behind embedding and routing calls in asyncio's default pool, a read would wait for them.
+        self._sqlite_threads = ThreadPoolExecutor(sqlite_threads, thread_name_prefix="sqlite")
         self.storage = storage
         self.write_retries = write_retries
         self.retry_wait_s = retry_wait_s
         self.max_page_size = max_page_size
         self.on_thread_deleted = on_thread_deleted
+        self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _one_writer(self, writes: bool) -> contextlib.AbstractAsyncContextManager[object]:
+        """On a SQLite file, this store's writing transactions take turns here, in order and at once when their
+        turn comes; without it they would take turns on SQLite's lock, each waiter sleeping in the busy handler
+        (up to 100 ms a time) and holding a thread meanwhile. Only a queue: SQLite's lock still keeps other
+        processes' writes apart."""
+        if self.sqlite_file is None or not writes:
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        if self._writers is None or self._writers[0] is not loop:  # an asyncio.Lock belongs to one loop
+            self._writers = (loop, asyncio.Lock())
+        return self._writers[1]
 
     async def transaction(
-        self, operation: str, thread_id: str | None, fn: Callable[[AsyncConnection], Awaitable[T]]
+        self, operation: str, thread_id: str | None, fn: Callable[[AsyncConnection], Awaitable[T]], *,
+        writes: bool = True,
     ) -> T:
-        async def attempt() -> T:
-            async with self.engine.begin() as conn:
-                return await fn(conn)
+        """`fn` in one transaction, retried when the failure is transient. On a SQLite file it runs whole in one
+        worker-thread call (agent/datalayer/whole.py); `writes=False` marks one that only reads, which need not
+        wait for the writers there (WAL lets it read beside them)."""
+        engine = self.sqlite_file
+        if engine is not None:
+            def whole() -> T:
+                with engine.begin() as conn:
+                    return run_whole(fn, conn)
+
+            async def attempt() -> T:
+                async with self._one_writer(writes):
+                    return await asyncio.get_running_loop().run_in_executor(self._sqlite_threads, whole)
+        else:
+            async def attempt() -> T:
+                async with self.engine.begin() as conn:
+                    return await fn(conn)
 
         return await run_with_retries(
             operation, thread_id, attempt, attempts=self.write_retries, wait_s=self.retry_wait_s
@@ -62,6 +96,9 @@ class StoreBase:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.sqlite_file is not None:
+            self.sqlite_file.dispose()
+        self._sqlite_threads.shutdown(wait=False)
 
     async def _ensure_thread(self, conn: AsyncConnection, thread_id: str) -> None:
         now = utcnow()

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer.db import parse_ts
 from agent.datalayer.errors import DataLayerError, ThreadOwnershipError
+from agent.datalayer.group_commit import GroupCommit
 from agent.datalayer.store_base import StoreBase
 from agent.datalayer.store_rows import (
     KNOWN_STEP_KEYS, MESSAGE_ROLES, STEP_COLUMNS, STEP_TIMES, _step_dict, _step_query, elements, feedbacks, steps,
@@ -34,7 +35,11 @@ def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
     ).returning(steps.c.thread_id)
 
 
-def _step_values(step: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+StepRow = tuple[tuple[str, ...], dict[str, Any]]  # the columns an update changes, the row's values
+StepRows = tuple[str, list[StepRow]]  # one call's thread and rows
+
+
+def _step_values(step: dict[str, Any]) -> StepRow:
     """(the columns an update changes, the row's values) of one Chainlit step dict."""
     thread_id, step_id = step.get("threadId"), step.get("id")
     if not thread_id or not step_id:
@@ -51,32 +56,48 @@ def _step_values(step: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]
 
 
 class StepStore(StoreBase):
+    _step_group: GroupCommit[StepRows, list[str]] | None = None  # made on first use, per store
+
     async def upsert_step(self, step: dict[str, Any]) -> None:
         await self.upsert_steps([step])
 
     async def upsert_steps(self, batch: Sequence[dict[str, Any]]) -> None:
-        """Write steps of one thread in one transaction. A step whose id is another thread's is not written (ids
-        are client-chosen for user messages); the others are, and then ThreadOwnershipError names it."""
+        """Write steps of one thread in one transaction, shared with the other writes queued meanwhile
+        (`GroupCommit`). A step whose id is another thread's is not written (ids are client-chosen for user
+        messages); the others are, and then ThreadOwnershipError names it."""
         rows = [_step_values(step) for step in batch]
         threads_of = {values["thread_id"] for _, values in rows}
         if len(threads_of) != 1:
             raise DataLayerError(f"one transaction writes steps of one thread, not {len(threads_of)}")
         thread_id = threads_of.pop()
-
-        async def run(conn: AsyncConnection) -> list[str]:
-            await self._ensure_thread(conn, thread_id)  # create_step may come before update_thread
-            foreign = []
-            for changed, values in rows:
-                if (await conn.execute(_upsert(conn.dialect.name, changed), values)).first() is not None:
-                    continue  # inserted, or updated in its own thread: nothing returned means another thread's
-                step_id = values["id"]
-                owner = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar_one()
-                if owner != thread_id:
-                    foreign.append(step_id)
-            return foreign
-
-        if foreign := await self.transaction("create_step", thread_id, run):
+        if foreign := await self._step_writes().submit((thread_id, rows)):
             raise ThreadOwnershipError(f"steps {', '.join(foreign)} belong to another thread", thread_id=thread_id)
+
+    def _step_writes(self) -> GroupCommit[StepRows, list[str]]:
+        if self._step_group is None:
+            self._step_group = GroupCommit(self._write_steps)
+        return self._step_group
+
+    async def _write_steps(self, writes: Sequence[StepRows]) -> list[list[str]]:
+        """Each write's foreign step ids, all writes in one transaction."""
+
+        async def run(conn: AsyncConnection) -> list[list[str]]:
+            foreign_of = []
+            for thread_id in dict.fromkeys(thread_id for thread_id, _ in writes):
+                await self._ensure_thread(conn, thread_id)  # create_step may come before update_thread
+            for thread_id, rows in writes:
+                foreign = []
+                for changed, values in rows:
+                    if (await conn.execute(_upsert(conn.dialect.name, changed), values)).first() is not None:
+                        continue  # inserted, or updated in its own thread: nothing returned means another thread's
+                    step_id = values["id"]
+                    owner = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar_one()
+                    if owner != thread_id:
+                        foreign.append(step_id)
+                foreign_of.append(foreign)
+            return foreign_of
+
+        return await self.transaction("create_step", writes[0][0] if len(writes) == 1 else None, run)
 
     async def delete_step(self, step_id: str) -> None:
         async def run(conn: AsyncConnection) -> tuple[str | None, list[str]]:
@@ -108,7 +129,7 @@ class StepStore(StoreBase):
             )
             return [(MESSAGE_ROLES[r.type], r.output or "") for r in rows]
 
-        return await self.transaction("conversation_messages", thread_id, run)
+        return await self.transaction("conversation_messages", thread_id, run, writes=False)
 
     async def favorite_steps(self, user_id: str) -> list[dict[str, Any]]:
         async def run(conn: AsyncConnection) -> list[dict[str, Any]]:

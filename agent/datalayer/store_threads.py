@@ -58,7 +58,7 @@ class ThreadStore(StoreBase):
             query = select(users.c.identifier).select_from(threads.join(users, threads.c.user_id == users.c.id))
             return (await conn.execute(query.where(threads.c.id == thread_id))).scalar_one_or_none()
 
-        return await self.transaction("thread_owner", thread_id, run)
+        return await self.transaction("thread_owner", thread_id, run, writes=False)
 
     async def is_owner(self, thread_id: str, user_identifier: str) -> bool:
         owner = await self.thread_owner(thread_id)
@@ -80,7 +80,7 @@ class ThreadStore(StoreBase):
             thread["elements"] = [self._element_dict(r) for r in element_rows]
             return thread
 
-        return await self.transaction("get_thread", thread_id, run)
+        return await self.transaction("get_thread", thread_id, run, writes=False)
 
     async def thread_page(
         self,
@@ -125,7 +125,7 @@ class ThreadStore(StoreBase):
             rows = (await conn.execute(query)).all()
             return [_thread_dict(r) for r in rows[:first]], len(rows) > first
 
-        return await self.transaction("list_threads", None, run)
+        return await self.transaction("list_threads", None, run, writes=False)
 
     async def delete_thread(self, thread_id: str) -> None:
         """Delete the thread with its steps, elements, feedbacks and files, then call on_thread_deleted."""

@@ -19,7 +19,7 @@ class UserStore(StoreBase):
             row = (await conn.execute(select(users).where(users.c.identifier == identifier))).first()
             return dict(row._mapping) if row else None
 
-        return await self.transaction("get_user", None, run)
+        return await self.transaction("get_user", None, run, writes=False)
 
     async def ensure_user(
         self, identifier: str, display_name: str | None, metadata: dict[str, Any] | None

@@ -69,6 +69,7 @@ class SQLDataLayer(ChatStore, BaseDataLayer):
             schema=settings.schema_name,
             echo=settings.echo,
             write_retries=settings.write_retries,
+            sqlite_threads=settings.sqlite_threads,
             on_thread_deleted=on_thread_deleted,
             **options,
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, event, text
+from sqlalchemy import JSON, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, make_url
@@ -61,6 +61,25 @@ def make_engine(url: str, schema: str = "", echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
         event.listen(engine.sync_engine, "connect", _postgres_settings)
+    return engine
+
+
+def make_sqlite_file_engine(url: Any, echo: bool = False, connections: int = 8) -> Engine | None:
+    """A synchronous engine on the same SQLite file, for transactions run whole in one worker thread; None for
+    PostgreSQL and in-memory databases (a second engine would open a second, empty database).
+
+    Through aiosqlite every statement is several round trips between its thread and the event loop, each one
+    waiting its turn on a loop busy with a hundred chats, and SQLite's one write lock is held across all of
+    them while every other writer sleeps in the busy handler."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    # One kept connection per worker thread: a connection opened past the pool's size would be closed after use,
+    # and each new one runs the pragmas (journal_mode=WAL among them) again.
+    engine = create_engine(parsed.set(drivername="sqlite+pysqlite"), echo=echo, pool_size=connections,
+                           max_overflow=0, connect_args={"check_same_thread": False})  # any worker thread may use it
+    event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
