@@ -61,7 +61,7 @@ class KnowledgeSettings(BaseSettings):
         "searched and answered: embedded once) and the help-centre sentences answers are scored on; 0 = none"
     )
     embedding_threads: int = Field(
-        0, ge=0, description="torch's intra-op threads for embedding; 0 = torch's default (one per core)"
+        0, ge=0, description="Intra-op threads of the embedding runner (ONNX Runtime or torch); 0 = one per core"
     )
     blas_threads: int = Field(
         1, ge=0, description="numpy's BLAS threads (vector scores, the intent classifier); every matrix here is "
