@@ -112,6 +112,10 @@ class OfflineSettings(BaseSettings):
         1.0, ge=0, description="Weight of the message's words (TF-IDF) beside its meaning (MiniLM) in the classifier"
     )
     intent_top_k: int = Field(3, gt=0, description="Nearest examples per intent averaged into its similarity")
+    routing_cache_size: int = Field(
+        4096, ge=0, description="Messages whose routing is kept, so a text routed twice (the reply, then the "
+        "intent tag of the analytics) is classified once; 0 = none"
+    )
     router_cache_dir: Path | None = Field(
         PROJECT_ROOT / ".data" / "cache", description="Where the trained intent classifier is kept between starts, "
         "under a hash of its examples, options and model (a pickle: keep it the app's own); empty = train every start"

@@ -181,6 +181,21 @@ def test_route_many_matches_route(router):
     assert [r.score for r in batch] == pytest.approx([r.score for r in one_by_one], abs=1e-5)
 
 
+def test_a_text_routed_lately_is_not_classified_again(router, monkeypatch):
+    """The engine routes a message, then the facts' tagger routes it again: the second costs nothing."""
+    calls = []
+    classify = router._classifier.probabilities
+    monkeypatch.setattr(router._classifier, "probabilities", lambda *a: calls.append(a[0]) or classify(*a))
+    text = "hi, could you tell me where my parcel with the blender is"
+    first = router.route(text)
+    assert router.route_many(["what time is it on mars", text]) == [router.route("what time is it on mars"), first]
+    assert [text] in calls and sum(text in batch for batch in calls) == 1, calls
+    # A clone with other limits decides differently, so it keeps its own memory.
+    strict = router.with_limits(threshold=0.999, min_similarity=router.min_similarity)
+    assert strict.route(text).intent == OUT_OF_SCOPE != first.intent
+    assert router.route(text) == first
+
+
 def test_router_needs_out_of_scope_examples():
     from agent.offline.classifier import ClassifierOptions
     from agent.offline.router import IntentRouter

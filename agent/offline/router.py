@@ -24,11 +24,13 @@ return them" is a return, not a greeting.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from cachetools import LRUCache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -92,6 +94,7 @@ class IntentRouter:
         cache_dir: Path | None = None,
         in_scope_threshold: float = 1.0,
         understood_threshold: float = 1.0,
+        recent: int = 0,
     ) -> None:
         if OUT_OF_SCOPE not in examples:
             raise ValueError("the examples need an out_of_scope list: it is how the router says no")
@@ -110,6 +113,11 @@ class IntentRouter:
                                    lambda: IntentClassifier(texts, labels, embedder.embed(texts), options))
         self._dimensions = self._classifier.dimensions
         self._typos = TypoCorrector([text for intent in examples for text in examples[intent]])
+        # The same text routes the same way: a turn routes the message for the engine and again for the facts'
+        # intent tag, and a split message its whole; each is classified once.
+        self._recent_size = recent
+        self._recent: LRUCache[str, Routing] | None = LRUCache(maxsize=recent) if recent else None
+        self._recent_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: OfflineSettings) -> IntentRouter:
@@ -117,19 +125,34 @@ class IntentRouter:
         options = ClassifierOptions(settings.intent_regularization, settings.intent_lexical_weight, settings.intent_top_k)
         return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_min_similarity, options,
                    load_elsewhere(), settings.router_cache_dir, settings.intent_in_scope_threshold,
-                   settings.intent_understood_threshold)
+                   settings.intent_understood_threshold, settings.routing_cache_size)
 
     def with_limits(self, threshold: float, min_similarity: float) -> IntentRouter:
         """The same router deciding with other limits; shares the trained model (for calibration)."""
         clone = object.__new__(IntentRouter)
-        clone.__dict__.update(self.__dict__, threshold=threshold, min_similarity=min_similarity)
+        recent = LRUCache(maxsize=self._recent_size) if self._recent_size else None  # its decisions differ
+        clone.__dict__.update(self.__dict__, threshold=threshold, min_similarity=min_similarity, _recent=recent,
+                              _recent_lock=threading.Lock())
         return clone
 
     def route(self, text: str) -> Routing:
         return self.route_many([text])[0]
 
     def route_many(self, texts: list[str]) -> list[Routing]:
-        """Route a batch: one embedding call for every message and sentence."""
+        """Route a batch: one embedding call for every message and sentence not routed lately."""
+        if self._recent is None:
+            return self._route_many(texts)
+        with self._recent_lock:
+            known = {text: routing for text in texts if (routing := self._recent.get(text)) is not None}
+        new = [text for text in dict.fromkeys(texts) if text not in known]
+        if new:
+            fresh = dict(zip(new, self._route_many(new), strict=True))
+            with self._recent_lock:
+                self._recent.update(fresh)
+            known |= fresh
+        return [known[text] for text in texts]
+
+    def _route_many(self, texts: list[str]) -> list[Routing]:
         results: list[Routing | None] = [_rule(text) for text in texts]
         units = [
             _units(self._typos.correct(text)) if result is None else []

@@ -25,7 +25,7 @@ import joblib
 import sklearn
 
 log = logging.getLogger(__name__)
-FORMAT = 1  # raise when what is stored changes shape
+FORMAT = 2  # raise when what is stored changes shape
 T = TypeVar("T")
 
 
