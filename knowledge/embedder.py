@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from knowledge.errors import KnowledgeConfigError
 from knowledge.passes import SharedPasses
 from knowledge.settings import KnowledgeSettings
+from knowledge.torch_hidden import TORCH_IMPORT
 
 Backend = Literal["onnx", "torch"]
 
@@ -42,7 +43,8 @@ class TorchEncoder:
     """The model through sentence-transformers and torch (KNOWLEDGE_EMBEDDING_BACKEND=torch)."""
 
     def __init__(self, model_path: str, batch_size: int, threads: int) -> None:
-        import torch
+        with TORCH_IMPORT:  # not while spaCy is imported with torch hidden
+            import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 

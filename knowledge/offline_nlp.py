@@ -21,6 +21,7 @@ import os
 from functools import lru_cache
 
 from knowledge.errors import KnowledgeConfigError
+from knowledge.torch_hidden import torch_hidden
 
 # Stop unstructured's analytics lookup and banner, on import and on every partition.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -35,8 +36,14 @@ _UNUSED_COMPONENTS = ["ner", "lemmatizer", "attribute_ruler", "parser"]
 _SENTENCE_MIN_WORDS = 3
 
 
+def _spacy():
+    with torch_hidden():
+        import spacy
+    return spacy
+
+
 def _model_package() -> str:
-    import spacy
+    spacy = _spacy()
 
     for name in MODEL_PACKAGES:
         if spacy.util.is_package(name):
@@ -50,7 +57,7 @@ def _model_package() -> str:
 @lru_cache(maxsize=1)
 def load_model():
     """Tokenizer, tagger and sentence splitter: everything unstructured reads."""
-    import spacy
+    spacy = _spacy()
 
     nlp = spacy.load(_model_package(), exclude=_UNUSED_COMPONENTS)
     if "senter" in nlp.disabled:
@@ -61,7 +68,7 @@ def load_model():
 @lru_cache(maxsize=1)
 def load_sentence_splitter():
     """The same model's tokenizer and sentence splitter alone (senter has its own small encoder)."""
-    import spacy
+    spacy = _spacy()
 
     nlp = spacy.load(_model_package(), exclude=[*_UNUSED_COMPONENTS, "tok2vec", "tagger"])
     if "senter" in nlp.disabled:
@@ -100,7 +107,8 @@ def unstructured_model() -> TagWhenRead:
 @lru_cache(maxsize=1)
 def install() -> None:
     """Point unstructured at the local model. Idempotent."""
-    from unstructured.nlp import tokenize
+    with torch_hidden():  # unstructured's tokenize imports spaCy
+        from unstructured.nlp import tokenize
 
     if not hasattr(tokenize, "_get_nlp"):
         raise KnowledgeConfigError(

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.errors import KnowledgeConfigError
+from knowledge.torch_hidden import TORCH_IMPORT
 
 OPSET = 17
 FORMAT = 1  # bump when the export below changes, so cached graphs of the old shape are not reused
@@ -59,7 +60,8 @@ def export_path(model_path: Path, cache_dir: Path) -> Path:
 
 def export(model_path: Path, target: Path) -> None:
     """Write the transformer's graph to `target` (atomically: instances starting together may race here)."""
-    import torch
+    with TORCH_IMPORT:  # not while spaCy is imported with torch hidden
+        import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
 
