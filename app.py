@@ -23,6 +23,7 @@ from agent.datalayer.history import StoreHistory
 from agent.web.datalayer import SQLDataLayer, persisted_user
 from agent.factory import build_services
 from agent.logs import configure_logging, route_to_root
+from agent.memory import limit_malloc_arenas
 from agent import metrics
 from agent.metrics import watch_circuits
 from agent.readiness import readiness
@@ -44,6 +45,7 @@ from tools.store.seed import ensure_seeded
 
 settings = get_settings()
 configure_logging(settings.app.log_level, settings.observability.log_format)
+limit_malloc_arenas(settings.app.malloc_arenas)  # before build_services starts the worker threads
 trust_forwarded_headers(settings)  # before `chainlit run` builds uvicorn's config, which reads it
 log = logging.getLogger("app")
 history = SQLDataLayer.from_settings(
