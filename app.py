@@ -32,6 +32,7 @@ from agent.users import verify
 from agent.web import limits, routes, widget, workspace
 from agent.web.api import PREFIX, api_app
 from agent.web.avatars import avatar_routes
+from agent.web.chainlit_clock import no_pause
 from agent.web.chat_page import serve_locally
 from agent.web.customer_panel import CustomerPanel
 from agent.web.live import LiveParts
@@ -97,6 +98,7 @@ routes.install(server, avatar_routes({"default", settings.app.assistant_name, ch
 routes.install(server, widget.widget_routes(settings, history))  # the shop's widget signs in by /auth/jwt
 widget.allow_shop_origin(settings)
 serve_locally()  # the customer's page loads nothing from a CDN
+no_pause()  # Chainlit's messages and steps no longer block the event loop for 1 ms each
 # config.toml's origins, read on every request: the widget's shop was added to this very list just above.
 server.add_middleware(SocketOrigins, path=SOCKET_IO_PATH, allowed=lambda: chainlit_config.project.allow_origins)
 feeds = LiveFeeds(services.relay, sio)  # a human's messages, shown in the customer's open chat
