@@ -22,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.runner.conversation import Conversation  # noqa: E402
 from agent.factory import build_services  # noqa: E402
-from agent.settings import KnowledgeSettings, Settings  # noqa: E402
+from agent.settings import DatabaseSettings, KnowledgeSettings, Settings  # noqa: E402
+from tools.store.migrate import migrate_store  # noqa: E402
+from tools.store.seed import ensure_seeded  # noqa: E402
 
 QUESTIONS = [
     "How long do I have to return an item?",
@@ -42,7 +44,13 @@ def percentile(values: list[float], q: float) -> float:
 
 async def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as store:
-        services = build_services(Settings(knowledge=KnowledgeSettings(store_dir=Path(store))))
+        # A private database with the demo shop, as the app migrates and seeds it at start: the questions that
+        # reach the catalog read real rows instead of failing through their retries.
+        settings = Settings(knowledge=KnowledgeSettings(store_dir=Path(store)),
+                            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{Path(store) / 'app.db'}"))
+        await migrate_store(*settings.store_database)
+        services = build_services(settings)
+        await ensure_seeded(services.store, settings)
         kb = services.knowledge
         raw_model = kb.embedder._load()
         raw_collection = kb.store._collection
