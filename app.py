@@ -23,7 +23,7 @@ from agent.datalayer.history import StoreHistory
 from agent.web.datalayer import SQLDataLayer, persisted_user
 from agent.factory import build_services
 from agent.logs import configure_logging, route_to_root
-from agent.memory import limit_malloc_arenas
+from agent.malloc_arenas import limit_malloc_arenas
 from agent import metrics
 from agent.metrics import watch_circuits
 from agent.readiness import readiness

@@ -116,8 +116,7 @@ class IntentRouter:
         # The same text routes the same way: a turn routes the message for the engine and again for the facts'
         # intent tag, and a split message its whole; each is classified once.
         self._recent_size = recent
-        self._recent: LRUCache[str, Routing] | None = LRUCache(maxsize=recent) if recent else None
-        self._recent_lock = threading.Lock()
+        self._forget()
 
     @classmethod
     def from_settings(cls, embedder: Embedder, settings: OfflineSettings) -> IntentRouter:
@@ -130,10 +129,14 @@ class IntentRouter:
     def with_limits(self, threshold: float, min_similarity: float) -> IntentRouter:
         """The same router deciding with other limits; shares the trained model (for calibration)."""
         clone = object.__new__(IntentRouter)
-        recent = LRUCache(maxsize=self._recent_size) if self._recent_size else None  # its decisions differ
-        clone.__dict__.update(self.__dict__, threshold=threshold, min_similarity=min_similarity, _recent=recent,
-                              _recent_lock=threading.Lock())
+        clone.__dict__.update(self.__dict__, threshold=threshold, min_similarity=min_similarity)
+        clone._forget()  # its decisions differ from this router's
         return clone
+
+    def _forget(self) -> None:
+        """An empty memory of recent decisions (none when `recent` is 0)."""
+        self._recent: LRUCache[str, Routing] | None = LRUCache(maxsize=self._recent_size) if self._recent_size else None
+        self._recent_lock = threading.Lock()
 
     def route(self, text: str) -> Routing:
         return self.route_many([text])[0]

@@ -1,4 +1,4 @@
-"""The process's memory: how many malloc arenas glibc may create.
+"""How many malloc arenas glibc may create in this process (APP_MALLOC_ARENAS).
 
 glibc gives each thread that allocates its own arena, up to eight per core, and an arena keeps the memory it
 once held. The app's threads (the database, embedding and tool workers, ONNX Runtime's pool) each grew one
