@@ -25,6 +25,7 @@ DEV2 = DATA / "routing_dev2.jsonl"  # a second dev file in the second test file'
 DEV3 = DATA / "routing_dev3.jsonl"  # written before a batch of examples, to check that they generalise
 DEV4 = DATA / "routing_dev4.jsonl"  # exchanges, order changes and their look-alikes, for tuning
 DEV5 = DATA / "routing_dev5.jsonl"  # returns and look-alikes in the second test file's styles, for tuning
+DEV6 = DATA / "routing_dev6.jsonl"  # look-alikes of every store intent in the second test file's styles, for tuning
 BANKING77 = shared_data("banking77/train.csv")
 
 # The project's acceptance thresholds on the held-out test file.
@@ -91,7 +92,8 @@ def test_data_sets_are_big_enough_and_labelled_with_known_intents():
     dev, test = load_rows(DEV), load_rows(TEST)
     assert len(dev) >= MIN_DEV_ROWS and len(test) >= MIN_TEST_ROWS
     assert sum(row.intent == OUT_OF_SCOPE for row in test) >= MIN_TEST_OUT_OF_SCOPE
-    assert {row.intent for row in dev + test + load_rows(DEV2) + load_rows(DEV3) + load_rows(DEV4)} <= set(INTENTS)
+    assert {row.intent for row in dev + test + load_rows(DEV2) + load_rows(DEV3) + load_rows(DEV4)
+            + load_rows(DEV5) + load_rows(DEV6)} <= set(INTENTS)
 
 
 def test_examples_dev_and_test_share_no_sentence():
@@ -102,6 +104,7 @@ def test_examples_dev_and_test_share_no_sentence():
         "dev3": [row.text for row in load_rows(DEV3)],
         "dev4": [row.text for row in load_rows(DEV4)],
         "dev5": [row.text for row in load_rows(DEV5)],
+        "dev6": [row.text for row in load_rows(DEV6)],
         "test": [row.text for row in load_rows(TEST)],
     }
     normalized = {name: [normalize(text) for text in texts] for name, texts in sets.items()}
@@ -253,3 +256,18 @@ def test_shipped_data_is_valid_json_lines():
 ])
 def test_another_business_never_starts_a_store_flow_without_our_order_id(router, text, intent):
     assert router.route(text).intent == intent
+
+
+def test_dev6_look_alikes_rarely_start_a_store_flow(router):
+    # Game stores, other senses of "order" and "address", writing requests and more companies by name
+    # (data/elsewhere.txt) took dev6 from 6 of 163 out-of-scope rows starting a flow to 2 of 157.
+    report = evaluate_routing(router, load_rows(DEV6))
+    assert report.false_activation_rate <= ISSUE12_FALSE_ACTIVATION, [
+        e["text"] for e in report.errors if e["expected"] == OUT_OF_SCOPE and e["routed"] in STORE_FLOWS]
+    assert report.accuracy >= ISSUE12_ACCURACY, f"accuracy {report.accuracy:.1%}"
+
+
+@pytest.mark.parametrize("text", ["steam refund", "restraining order info", "what's my mac address",
+                                  "write a haiku about my package"])
+def test_other_senses_of_the_shops_words_are_out_of_scope(router, text):
+    assert router.route(text).intent == OUT_OF_SCOPE

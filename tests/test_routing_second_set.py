@@ -23,6 +23,7 @@ DATA = ROOT / "agent" / "eval" / "data"
 SECOND = DATA / "routing_test2.jsonl"
 EARLIER = {"dev": DATA / "routing_dev.jsonl", "dev2": DATA / "routing_dev2.jsonl", "dev3": DATA / "routing_dev3.jsonl",
            "dev4": DATA / "routing_dev4.jsonl", "dev5": DATA / "routing_dev5.jsonl",
+           "dev6": DATA / "routing_dev6.jsonl",
            "test": DATA / "routing_test.jsonl"}
 
 MIN_ROWS = 320
