@@ -45,8 +45,10 @@ REDACTIONS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], 
     (re.compile(rf"(?<![\w#])\d{{1,6}}[A-Za-z]?(?:\s+[A-Za-z][\w'.-]*){{1,4}}?\s+{_STREET_SUFFIX}\b\.?", re.I),
      "[address]"),
     # International (+44 20 7946 0958) or North American ((415) 555-0134, 415.555.0134, 4155550134) numbers.
-    # At least 10 digits, so dates, order numbers and counts stay readable.
-    (re.compile(r"(?<![\w+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)|\d{2,4})(?:[ .-]?\d{2,4}){2,3}(?![\w-])"),
+    # At least 10 digits, so dates, order numbers and counts stay readable; never an ISO date or a date and its
+    # time ("2026-12-04 12:26:25" has ten digits before its first colon).
+    (re.compile(r"(?<![\w+-])(?!\d{4}-\d{2}-\d{2}(?!\d))(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)|\d{2,4})"
+                r"(?:[ .-]?\d{2,4}){2,3}(?![\w-])(?!:\d)"),
      lambda match: "[phone]" if sum(c.isdigit() for c in match.group()) >= MIN_PHONE_DIGITS else match.group()),
 )
 

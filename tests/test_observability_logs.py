@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 from agent.chat.service import ChatService, Customer
 from agent.errors import ModelError
-from agent.logs import handler
+from agent.logs import handler, redact
 from agent.models.scripted import ScriptedModel, call_tools, tool_call
 from agent.runner.events import Notice, TurnDone
 from agent.runner.memory import ExtractiveSummarizer
@@ -145,3 +145,11 @@ async def test_a_draining_service_refuses_messages_but_not_clicks(settings) -> N
     events = await drain(chat.send(Customer("conv-3"), "hello"))
     assert isinstance(events[0], Notice) and "send it again" in events[0].text
     assert events[-1] == TurnDone("", "rejected", reason="draining") and chat.running == 0
+
+
+@pytest.mark.parametrize("text", ["picked up 2026-12-04 12:26:25", "at 2026-12-04 09:15:02,117 the turn ended",
+                                  "between 2026-12-04 and 2026-12-05"])
+def test_dates_and_times_are_not_read_as_phone_numbers(text: str) -> None:
+    # "2026-12-04 12" has a phone number's ten digits; a date with its time is not personal data.
+    assert redact(text) == text
+    assert redact(f"{text}, call 415-555-0134: thanks") == f"{text}, call [phone]: thanks"
