@@ -71,13 +71,15 @@ class Embedder:
     passes (`SharedPasses`) instead of running side by side on the same cores."""
 
     def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 20000, threads: int = 0,
-                 blas_threads: int = 0, backend: Backend = "onnx", onnx_dir: Path | None = None) -> None:
+                 blas_threads: int = 0, backend: Backend = "onnx", onnx_dir: Path | None = None,
+                 batch_tokens: int | None = None) -> None:
         self.model_path = model_path or packaged_model_path()
         self.batch_size = batch_size
         self.threads = threads
         self.blas_threads = blas_threads
         self.backend = backend
         self.onnx_dir = onnx_dir or KnowledgeSettings.model_construct().embedding_onnx_dir
+        self.batch_tokens = batch_tokens or KnowledgeSettings.model_construct().embedding_batch_tokens
         self._model: Encoder | None = None
         self._lock = threading.Lock()
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(maxsize=cache_size) if cache_size else None
@@ -95,7 +97,7 @@ class Embedder:
                 if self.backend == "onnx":
                     from knowledge.onnx_model import OnnxEncoder
 
-                    self._model = OnnxEncoder(self.model_path, self.onnx_dir, self.threads)
+                    self._model = OnnxEncoder(self.model_path, self.onnx_dir, self.threads, self.batch_tokens)
                 else:
                     self._model = TorchEncoder(self.model_path, self.batch_size, self.threads)
         return self._model

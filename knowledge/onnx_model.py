@@ -97,7 +97,7 @@ def export(model_path: Path, target: Path) -> None:
 class OnnxEncoder:
     """`encode(texts)` -> unit-length float32 vectors, as SentenceTransformer.encode(normalize_embeddings=True)."""
 
-    def __init__(self, model_path: str, cache_dir: Path, threads: int = 0) -> None:
+    def __init__(self, model_path: str, cache_dir: Path, threads: int = 0, max_batch_tokens: int = 2048) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -108,7 +108,7 @@ class OnnxEncoder:
             export(folder, graph)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
-        self.tokenizer.enable_padding()  # to the batch's longest; padded positions are masked out of the mean
+        self.tokenizer.no_padding()  # each pass pads to its own longest text; padded positions are masked out
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one per core
         options.inter_op_num_threads = 1
@@ -122,14 +122,32 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self.session.get_inputs()]
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
+        self.max_batch_tokens = max_batch_tokens
 
     def encode(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
+        # A pass's memory grows with its texts times its longest text (squared, in attention): 64 chunks of 256 word
+        # pieces took ~900 MB for a moment while ingesting. Texts of like length go together (less padding), in
+        # passes of at most `max_batch_tokens` padded word pieces; a turn's short messages still share one pass.
+        lengths = [len(e.ids) for e in encodings]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and (end + 1 - start) * lengths[order[end]] <= self.max_batch_tokens:
+                end += 1
+            rows = order[start:end]
+            vectors[rows] = self._pass([encodings[i] for i in rows], lengths[order[end - 1]])
+            start = end
+        return vectors
+
+    def _pass(self, encodings: list, longest: int) -> np.ndarray:
+        feed = {name: np.zeros((len(encodings), longest), dtype=np.int64) for name in INPUTS}
+        for row, e in enumerate(encodings):
+            feed["input_ids"][row, :len(e.ids)] = e.ids
+            feed["attention_mask"][row, :len(e.ids)] = e.attention_mask
+            feed["token_type_ids"][row, :len(e.ids)] = e.type_ids
         (hidden,) = self.session.run([OUTPUT], {name: feed[name] for name in self._inputs})
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)

@@ -78,3 +78,19 @@ def test_a_model_pooled_otherwise_is_refused_with_the_setting_to_use(tmp_path):
 def test_onnx_is_the_default_backend():
     assert KnowledgeSettings().embedding_backend == "onnx"
     assert Embedder().backend == "onnx"
+
+
+def test_long_batches_run_in_passes_of_like_length_under_the_token_budget(graph_dir, monkeypatch):
+    """Memory follows a pass's texts x its longest text: a batch over the budget is cut into passes of texts of
+    like length, and every text still gets the vector it gets alone, in the order asked."""
+    whole = Embedder(backend="onnx", onnx_dir=graph_dir, cache_size=0, batch_tokens=100_000).embed(TEXTS)
+    budget = 64
+    embedder = Embedder(backend="onnx", onnx_dir=graph_dir, cache_size=0, batch_tokens=budget)
+    encoder = embedder._load()
+    passes: list[tuple[int, int]] = []
+    run = encoder._pass
+    monkeypatch.setattr(encoder, "_pass", lambda rows, longest: passes.append((len(rows), longest)) or run(rows, longest))
+    np.testing.assert_allclose(embedder.embed(TEXTS), whole, atol=1e-5)
+    assert len(passes) > 1
+    assert all(rows == 1 or rows * longest <= budget for rows, longest in passes), passes
+    assert [longest for _, longest in passes] == sorted(longest for _, longest in passes)  # shortest first
