@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from unittest.mock import MagicMock
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from agent import facts as facts_cli
 from agent.chat.facts_log import ActionFacts, Gap, IntentTag, ItemUse, Question
@@ -118,6 +118,37 @@ async def test_deleting_a_conversation_deletes_its_facts(store):
     async with store.engine.connect() as conn:
         for table in (fact_items, content_gaps):
             assert not (await conn.execute(select(table).where(table.c.thread_id == thread_id))).first()
+
+
+def _statements(store) -> list[str]:
+    """The SQL the store runs from now on (SQLite: its worker threads' engine; PostgreSQL: the async engine)."""
+    seen: list[str] = []
+    engine = store.sqlite_file or store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", lambda _c, _k, statement, *_rest: seen.append(statement.lower()))
+    return seen
+
+
+async def test_a_known_conversations_facts_are_one_update(store):
+    user = await store.ensure_user(f"{new_id('u')}@example.com", "Sam", None)
+    thread_id = new_id()
+    await store.record_action(ActionFacts(thread_id, user["identifier"], T0, turns=1))
+    seen = _statements(store)
+    await store.record_action(ActionFacts(thread_id, None, T0, turns=1, answered_at=T0))
+    # No thread, owner or facts-row lookup and no insert: the row and its owner are known from the first action.
+    assert not [s for s in seen if f" {threads.name}" in s or "insert" in s], seen
+    facts = await facts_of(store, thread_id)
+    assert facts["counts"] == BASE | {"turns": 2, "outcome": "answered", "user_id": user["id"]}
+
+
+async def test_a_deleted_conversations_facts_are_made_again(store):
+    user = await store.ensure_user(f"{new_id('u')}@example.com", "Sam", None)
+    thread_id = new_id()
+    await store.record_action(ActionFacts(thread_id, user["identifier"], T0, turns=1))
+    await store.delete_thread(thread_id)  # the row is gone, though this process remembers it
+    await store.record_action(ActionFacts(thread_id, user["identifier"], T0, turns=1))
+    facts = await facts_of(store, thread_id)
+    assert facts["counts"] == BASE | {"turns": 1, "user_id": user["id"]}
+    assert await store.get_thread(thread_id) is not None
 
 
 async def test_customer_questions_are_the_latest_first(store):

@@ -32,6 +32,10 @@ class DatabaseSettings(BaseSettings):
         8, gt=0, description="SQLite only: worker threads (and connections) that run the chat history's transactions "
         "whole, reads side by side, writes one at a time; through aiosqlite each statement waited on the event loop"
     )
+    facts_rows_known: int = Field(
+        10_000, gt=0, description="Conversations whose facts row (and owner) this process remembers, so a turn's facts "
+        "are one update instead of four lookups and inserts first"
+    )
     storage_dir: Path = Field(PROJECT_ROOT / ".data" / "files", description="Where uploaded files and elements live")
     s3_bucket: str = Field("", description="S3-compatible bucket for files instead of the local folder")
     s3_endpoint_url: str = Field("", description="S3 endpoint (MinIO, R2...); empty = AWS")

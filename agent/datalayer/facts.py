@@ -38,20 +38,26 @@ class FactsStore(StoreBase):
     async def record_action(self, facts: ActionFacts) -> None:
         """Add one action's facts to its conversation's record (see agent/chat/facts.py for what they mean)."""
         thread_id = facts.conversation_id
+        known_owner = self._facts_owners.get(thread_id)
 
-        async def run(conn: AsyncConnection) -> None:
-            await self._ensure_thread(conn, thread_id)  # Chainlit may write the thread after the first turn
-            owner = await _owner(conn, thread_id, facts.user)
-            await _ensure_facts(conn, thread_id, owner, parse_ts(facts.at))
-            await conn.execute(
-                update(conversation_facts).where(conversation_facts.c.thread_id == thread_id)
-                .values(_increments(facts, owner))
-            )  # fmt: skip
+        async def run(conn: AsyncConnection) -> str | None:
+            # A conversation whose row this process has seen, with its owner, needs only the update: the thread,
+            # owner and row lookups were four of a turn's statements. A row gone since (the thread was deleted)
+            # updates nothing, and is made again as on a first action.
+            owner = known_owner
+            if owner is None or (await _add_counts(conn, facts, owner)) == 0:
+                await self._ensure_thread(conn, thread_id)  # Chainlit may write the thread after the first turn
+                owner = await _owner(conn, thread_id, facts.user)
+                await _ensure_facts(conn, thread_id, owner, parse_ts(facts.at))
+                await _add_counts(conn, facts, owner)
             await _add_items(conn, thread_id, facts.items)
             await add_gaps(conn, thread_id, facts.gaps)
             await settle_outcome(conn, thread_id)
+            return owner
 
-        await self.transaction("record_facts", thread_id, run)
+        owner = await self.transaction("record_facts", thread_id, run)
+        if owner is not None:  # a row without its owner yet keeps looking it up (Chainlit sets it later)
+            self._facts_owners[thread_id] = owner
 
     async def customer_questions(self, conversation_id: str, limit: int) -> list[Question]:
         """The customer's latest messages, newest first (the hand-over gap looks back through them)."""
@@ -98,6 +104,13 @@ async def _ensure_facts(conn: AsyncConnection, thread_id: str, owner: str | None
               "updated_at": utcnow(), **dict.fromkeys(COUNTS, 0)}  # fmt: skip
     await conn.execute(insert(conn, conversation_facts).values(values).on_conflict_do_nothing(
         index_elements=["thread_id"]))
+
+
+async def _add_counts(conn: AsyncConnection, facts: ActionFacts, owner: str | None) -> int:
+    """Add the action's counts to the conversation's row; the rows changed (0: it has none)."""
+    result = await conn.execute(update(conversation_facts).where(conversation_facts.c.thread_id == facts.conversation_id)
+                                .values(_increments(facts, owner)))
+    return result.rowcount
 
 
 def _increments(facts: ActionFacts, owner: str | None) -> dict[str, Any]:

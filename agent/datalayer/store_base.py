@@ -10,12 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent.datalayer.db import run_with_retries
 from agent.datalayer.storage import Storage
 from agent.datalayer.store_rows import ELEMENT_COLUMNS, threads
 from agent.datalayer.whole import run_whole
+from tools.settings import DatabaseSettings
 from tools.store.sql import insert, make_engine, make_sqlite_file_engine, utcnow
 
 T = TypeVar("T")
@@ -37,6 +39,7 @@ class StoreBase:
         on_thread_deleted: ThreadDeletedHook | None = None,
         engine: AsyncEngine | None = None,
         sqlite_threads: int = 8,
+        facts_rows_known: int = DatabaseSettings.model_construct().facts_rows_known,
     ) -> None:
         self.engine = engine or make_engine(url, schema, echo)
         self.sqlite_file = make_sqlite_file_engine(self.engine.url, echo, sqlite_threads)
@@ -48,6 +51,8 @@ class StoreBase:
         self.max_page_size = max_page_size
         self.on_thread_deleted = on_thread_deleted
         self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        # Conversations whose facts row this process has seen, and their owner (agent/datalayer/facts.py).
+        self._facts_owners: LRUCache[str, str] = LRUCache(maxsize=facts_rows_known)
 
     def _one_writer(self, writes: bool) -> contextlib.AbstractAsyncContextManager[object]:
         """On a SQLite file, this store's writing transactions take turns here, in order and at once when their
