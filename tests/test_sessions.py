@@ -87,6 +87,20 @@ async def test_get_update_delete_touch(make_store):
     assert await store.get("c1") is None
 
 
+async def test_both_stores_keep_what_json_keeps(make_store):
+    # The in-process store keeps the state as Redis does: a state Redis could not hold fails in development too,
+    # and what a turn reads back is what the next instance would read.
+    store = make_store()
+    written = {"order": ("W1", 2), "nested": {"ids": [1, 2]}}
+    returned = await store.update("c-json", lambda _s: written)
+    written["nested"]["ids"].append(3)  # the caller's object, changed after the write: not the stored state
+    assert returned is written
+    assert await store.get("c-json") == {"order": ["W1", 2], "nested": {"ids": [1, 2]}}
+    with pytest.raises(TypeError):
+        await store.update("c-json", lambda _s: {"seen": {1, 2}})
+    assert await store.get("c-json") == {"order": ["W1", 2], "nested": {"ids": [1, 2]}}
+
+
 async def test_state_expires(make_store):
     store = make_store(ttl_s=0.3)
     await store.update("c-ttl", lambda s: {"x": 1})

@@ -38,14 +38,15 @@ class FactsStore(StoreBase):
     async def record_action(self, facts: ActionFacts) -> None:
         """Add one action's facts to its conversation's record (see agent/chat/facts.py for what they mean)."""
         thread_id = facts.conversation_id
+        known = thread_id in self._facts_owners
         known_owner = self._facts_owners.get(thread_id)
 
         async def run(conn: AsyncConnection) -> str | None:
-            # A conversation whose row this process has seen, with its owner, needs only the update: the thread,
-            # owner and row lookups were four of a turn's statements. A row gone since (the thread was deleted)
-            # updates nothing, and is made again as on a first action.
+            # A conversation whose row this process has seen needs only the update: the thread, owner and row
+            # lookups were four of a turn's statements. A row gone since (the thread was deleted) updates nothing,
+            # and is made again as on a first action.
             owner = known_owner
-            if owner is None or (await _add_counts(conn, facts, owner)) == 0:
+            if not known or (await _add_counts(conn, facts, owner)) == 0:
                 await self._ensure_thread(conn, thread_id)  # Chainlit may write the thread after the first turn
                 owner = await _owner(conn, thread_id, facts.user)
                 await _ensure_facts(conn, thread_id, owner, parse_ts(facts.at))
@@ -56,7 +57,9 @@ class FactsStore(StoreBase):
             return owner
 
         owner = await self.transaction("record_facts", thread_id, run)
-        if owner is not None:  # a row without its owner yet keeps looking it up (Chainlit sets it later)
+        # A signed-in customer's row without its owner yet keeps looking (Chainlit sets the thread's user later);
+        # an anonymous one has none to find.
+        if owner is not None or facts.user is None:
             self._facts_owners[thread_id] = owner
 
     async def customer_questions(self, conversation_id: str, limit: int) -> list[Question]:
@@ -136,17 +139,19 @@ async def _add_items(conn: AsyncConnection, thread_id: str, items: Iterable[Item
              "failures": i.failures} for i in items]  # fmt: skip
     if not rows:
         return
-    stmt = insert(conn, fact_items).values(rows)
+    # The rows as parameters of one statement (executemany): its SQL is compiled once and kept; rows inlined by
+    # `.values(rows)` made a new statement to compile and cache-key every turn.
+    stmt = insert(conn, fact_items)
     added = {"uses": fact_items.c.uses + stmt.excluded.uses, "failures": fact_items.c.failures + stmt.excluded.failures}
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["thread_id", "kind", "name"], set_=added))
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["thread_id", "kind", "name"], set_=added), rows)
 
 
 async def add_gaps(conn: AsyncConnection, thread_id: str, gaps: Iterable[Gap]) -> None:
     rows = [{"thread_id": thread_id, "step_id": g.question.step_id, "kind": g.kind, "question": g.question.text,
              "asked_at": parse_ts(g.question.asked_at)} for g in gaps]  # fmt: skip
     if rows:
-        stmt = insert(conn, content_gaps).values(rows)
-        await conn.execute(stmt.on_conflict_do_nothing(index_elements=["thread_id", "step_id", "kind"]))
+        stmt = insert(conn, content_gaps)
+        await conn.execute(stmt.on_conflict_do_nothing(index_elements=["thread_id", "step_id", "kind"]), rows)
 
 
 async def keep_only_gaps(conn: AsyncConnection, thread_id: str, kind: GapKind, wanted: Iterable[Question]) -> None:

@@ -52,7 +52,7 @@ class StoreBase:
         self.on_thread_deleted = on_thread_deleted
         self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         # Conversations whose facts row this process has seen, and their owner (agent/datalayer/facts.py).
-        self._facts_owners: LRUCache[str, str] = LRUCache(maxsize=facts_rows_known)
+        self._facts_owners: LRUCache[str, str | None] = LRUCache(maxsize=facts_rows_known)
 
     def _one_writer(self, writes: bool) -> contextlib.AbstractAsyncContextManager[object]:
         """On a SQLite file, this store's writing transactions take turns here, in order and at once when their

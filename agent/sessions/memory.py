@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+import orjson
 
 from agent.sessions.base import Decision, State, Updater
 from agent.sessions.errors import LockTimeout
@@ -16,10 +17,12 @@ class MemorySessionStore:
     def __init__(self, ttl_s: float, lock_wait_s: float) -> None:
         self.ttl_s = ttl_s
         self.lock_wait_s = lock_wait_s
-        self._data: dict[str, tuple[float, State]] = {}  # id -> (expires at, state)
+        # id -> (expires at, the state as JSON): stored as Redis stores it, so each reader gets its own copy (a JSON
+        # round trip costs a fraction of two deep copies) and a state Redis could not hold fails here too.
+        self._data: dict[str, tuple[float, bytes]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def _live(self, session_id: str) -> State | None:
+    def _live(self, session_id: str) -> bytes | None:
         entry = self._data.get(session_id)
         if entry is None or entry[0] < time.monotonic():
             self._data.pop(session_id, None)
@@ -27,13 +30,14 @@ class MemorySessionStore:
         return entry[1]
 
     async def get(self, session_id: str) -> State | None:
-        state = self._live(session_id)
-        return copy.deepcopy(state) if state is not None else None
+        plain = self._live(session_id)
+        return orjson.loads(plain) if plain is not None else None
 
     async def update(self, session_id: str, fn: Updater) -> State:
         # No await between read and write: atomic on one event loop.
-        new = fn(copy.deepcopy(self._live(session_id)))
-        self._data[session_id] = (time.monotonic() + self.ttl_s, copy.deepcopy(new))
+        plain = self._live(session_id)
+        new = fn(orjson.loads(plain) if plain is not None else None)
+        self._data[session_id] = (time.monotonic() + self.ttl_s, orjson.dumps(new))
         return new
 
     async def delete(self, session_id: str) -> None:
