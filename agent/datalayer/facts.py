@@ -12,6 +12,7 @@ rating turns 👍 or is deleted. A conversation without a facts row is left alon
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,7 +25,7 @@ from agent.datalayer.db import parse_ts
 from agent.datalayer.store_base import StoreBase
 from agent.datalayer.store_rows import feedbacks, steps, threads, users
 from agent.datalayer.workspace_filters import CUSTOMER_MESSAGE, last_rating
-from tools.store.sql import insert, utcnow
+from tools.store.sql import dialect_insert, insert, utcnow
 
 conversation_facts = models.ConversationFacts.__table__
 fact_items = models.FactItem.__table__
@@ -46,14 +47,18 @@ class FactsStore(StoreBase):
             # lookups were four of a turn's statements. A row gone since (the thread was deleted) updates nothing,
             # and is made again as on a first action.
             owner = known_owner
-            if not known or (await _add_counts(conn, facts, owner)) == 0:
+            totals = await _add_counts(conn, facts, owner) if known else None
+            if totals is None:
                 await self._ensure_thread(conn, thread_id)  # Chainlit may write the thread after the first turn
                 owner = await _owner(conn, thread_id, facts.user)
                 await _ensure_facts(conn, thread_id, owner, parse_ts(facts.at))
-                await _add_counts(conn, facts, owner)
+                totals = await _add_counts(conn, facts, owner)
             await _add_items(conn, thread_id, facts.items)
             await add_gaps(conn, thread_id, facts.gaps)
-            await settle_outcome(conn, thread_id)
+            if totals is not None and (outcome := outcome_of(totals.ticket_id, totals.errors,
+                                                             totals.last_answer_at)) != totals.outcome:
+                await conn.execute(update(conversation_facts).where(conversation_facts.c.thread_id == thread_id)
+                                   .values(outcome=outcome))
             return owner
 
         owner = await self.transaction("record_facts", thread_id, run)
@@ -109,11 +114,14 @@ async def _ensure_facts(conn: AsyncConnection, thread_id: str, owner: str | None
         index_elements=["thread_id"]))
 
 
-async def _add_counts(conn: AsyncConnection, facts: ActionFacts, owner: str | None) -> int:
-    """Add the action's counts to the conversation's row; the rows changed (0: it has none)."""
-    result = await conn.execute(update(conversation_facts).where(conversation_facts.c.thread_id == facts.conversation_id)
-                                .values(_increments(facts, owner)))
-    return result.rowcount
+async def _add_counts(conn: AsyncConnection, facts: ActionFacts, owner: str | None) -> Any:
+    """Add the action's counts to the conversation's row; the totals the outcome is made of, and the outcome
+    recorded so far (None: it has no row)."""
+    c = conversation_facts.c
+    result = await conn.execute(update(conversation_facts).where(c.thread_id == facts.conversation_id)
+                                .values(_increments(facts, owner))
+                                .returning(c.ticket_id, c.errors, c.last_answer_at, c.outcome))
+    return result.first()
 
 
 def _increments(facts: ActionFacts, owner: str | None) -> dict[str, Any]:
@@ -137,21 +145,29 @@ def _increments(facts: ActionFacts, owner: str | None) -> dict[str, Any]:
 async def _add_items(conn: AsyncConnection, thread_id: str, items: Iterable[ItemUse]) -> None:
     rows = [{"thread_id": thread_id, "kind": i.kind, "name": i.name[:NAME_LENGTH], "uses": i.uses,
              "failures": i.failures} for i in items]  # fmt: skip
-    if not rows:
-        return
-    # The rows as parameters of one statement (executemany): its SQL is compiled once and kept; rows inlined by
-    # `.values(rows)` made a new statement to compile and cache-key every turn.
-    stmt = insert(conn, fact_items)
-    added = {"uses": fact_items.c.uses + stmt.excluded.uses, "failures": fact_items.c.failures + stmt.excluded.failures}
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["thread_id", "kind", "name"], set_=added), rows)
+    if rows:
+        await conn.execute(_items_upsert(conn.dialect.name), rows)
 
 
 async def add_gaps(conn: AsyncConnection, thread_id: str, gaps: Iterable[Gap]) -> None:
     rows = [{"thread_id": thread_id, "step_id": g.question.step_id, "kind": g.kind, "question": g.question.text,
              "asked_at": parse_ts(g.question.asked_at)} for g in gaps]  # fmt: skip
     if rows:
-        stmt = insert(conn, content_gaps)
-        await conn.execute(stmt.on_conflict_do_nothing(index_elements=["thread_id", "step_id", "kind"]), rows)
+        await conn.execute(_gaps_insert(conn.dialect.name), rows)
+
+
+# Built once per dialect, the rows go in as parameters (executemany): a statement's `excluded` and rows inlined
+# by `.values(rows)` were rebuilt and compiled every turn (see store_steps._upsert).
+@functools.cache
+def _items_upsert(dialect: str) -> Any:
+    stmt = dialect_insert(dialect, fact_items)
+    added = {"uses": fact_items.c.uses + stmt.excluded.uses, "failures": fact_items.c.failures + stmt.excluded.failures}
+    return stmt.on_conflict_do_update(index_elements=["thread_id", "kind", "name"], set_=added)
+
+
+@functools.cache
+def _gaps_insert(dialect: str) -> Any:
+    return dialect_insert(dialect, content_gaps).on_conflict_do_nothing(index_elements=["thread_id", "step_id", "kind"])
 
 
 async def keep_only_gaps(conn: AsyncConnection, thread_id: str, kind: GapKind, wanted: Iterable[Question]) -> None:

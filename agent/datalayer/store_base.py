@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from agent.datalayer.storage import Storage
 from agent.datalayer.store_rows import ELEMENT_COLUMNS, threads
 from agent.datalayer.whole import run_whole
 from tools.settings import DatabaseSettings
-from tools.store.sql import insert, make_engine, make_sqlite_file_engine, utcnow
+from tools.store.sql import dialect_insert, make_engine, make_sqlite_file_engine, utcnow
 
 T = TypeVar("T")
 
@@ -107,8 +108,8 @@ class StoreBase:
 
     async def _ensure_thread(self, conn: AsyncConnection, thread_id: str) -> None:
         now = utcnow()
-        stmt = insert(conn, threads).values(id=thread_id, metadata={}, created_at=now, updated_at=now)
-        await conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+        values = {"id": thread_id, "metadata": {}, "created_at": now, "updated_at": now}
+        await conn.execute(_thread_stub(conn.dialect.name), values)
 
     def _element_dict(self, row: Any) -> dict[str, Any]:
         m = row._mapping
@@ -117,3 +118,10 @@ class StoreBase:
         if m["object_key"]:
             element["url"] = self.storage.url(m["object_key"])  # fresh each read: S3 links expire
         return element
+
+
+@functools.cache
+def _thread_stub(dialect: str) -> Any:
+    """The empty thread row a step or a facts row may need first, built once (see store_steps._upsert); each step
+    write runs it."""
+    return dialect_insert(dialect, threads).on_conflict_do_nothing(index_elements=["id"])
