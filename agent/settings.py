@@ -87,6 +87,11 @@ class OfflineSettings(BaseSettings):
         description="Below this similarity an answer opens with \"I don't know that for sure\" and names the "
         "section it quotes",
     )
+    stream_words: int = Field(
+        8, gt=0, description="Words per streamed piece of an answer: the engine's answer is whole at once, and each "
+        "piece crosses the orchestrator, the chat service and the page's stream (which shows pieces at most every "
+        "CHAT_STREAM_INTERVAL_S anyway)"
+    )
     intent_threshold: float = Field(
         0.55, ge=0, le=1,
         description="Probability the likeliest store intent needs, or the message is out of scope (chosen on dev data)",

@@ -10,13 +10,15 @@ import json
 
 import pytest
 
+from agent.models.base import stream_text
+from agent.models.messages import ModelResponse, TextChunk
 from agent.offline.answerer import ExtractiveAnswerer
 from agent.offline.engine import DialogueEngine
 from agent.offline.router import IntentRouter
 from agent.runner.conversation import Conversation
 from agent.runner.events import Sources, TextDelta, TurnDone
 from agent.runner.orchestrator import SupportAgent
-from agent.settings import Settings
+from agent.settings import OfflineSettings, Settings
 from tests.conftest import ROOT
 from tools.knowledge import knowledge_tools
 from tools.registry import ToolRegistry
@@ -49,6 +51,16 @@ async def ask(agent, question: str):
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == done.reply, "the reply is streamed"
     sources = next((e for e in events if isinstance(e, Sources)), None)
     return done.reply, sources
+
+
+async def test_a_whole_answer_is_replayed_in_pieces_of_several_words(shipped_kb):
+    # Word by word, each piece crossed the orchestrator, the chat service and the page's stream for nothing: the
+    # answer is whole at once, and the page shows pieces at most every CHAT_STREAM_INTERVAL_S.
+    events = [e async for e in stream_text(ModelResponse("one two  three four five"), 2)]
+    assert [e.text for e in events if isinstance(e, TextChunk)] == ["one two", "  three four", " five"]
+    settings = Settings(offline=OfflineSettings(stream_words=3))
+    assert DialogueEngine.from_settings(shipped_kb.embedder, settings).stream_words == 3
+    assert Settings().offline.stream_words > 1
 
 
 async def test_return_window_is_answered_with_a_citation(agent):

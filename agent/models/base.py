@@ -23,8 +23,9 @@ class ChatModel(Protocol):
         ...
 
 
-async def stream_text(response: ModelResponse) -> AsyncIterator[ModelStreamEvent]:
-    """Replay a finished response word by word, as a streaming model would."""
-    for piece in re.findall(r"\s*\S+", response.text):
-        yield TextChunk(piece)
+async def stream_text(response: ModelResponse, words: int = 1) -> AsyncIterator[ModelStreamEvent]:
+    """Replay a finished response `words` words at a time, as a streaming model would."""
+    pieces = re.findall(r"\s*\S+", response.text)
+    for start in range(0, len(pieces), words):
+        yield TextChunk("".join(pieces[start:start + words]))
     yield ResponseComplete(response)

@@ -48,8 +48,10 @@ class DialogueEngine:
     name = "dialogue"
     context_on_demand = True  # most turns are store requests: the help centre is searched only when asked
 
-    def __init__(self, router: IntentRouter, answerer: ExtractiveAnswerer, app: AppSettings) -> None:
+    def __init__(self, router: IntentRouter, answerer: ExtractiveAnswerer, app: AppSettings,
+                 stream_words: int = 1) -> None:
         self.router = router
+        self.stream_words = stream_words
         self.answerer = answerer  # the extractive help-centre answerer, for policy questions
         self.app = app
 
@@ -58,7 +60,7 @@ class DialogueEngine:
         router = IntentRouter.from_settings(embedder, settings.offline)
         answerer = ExtractiveAnswerer(embedder, settings.offline, settings.app,
                                       Glossary.load(settings.knowledge.glossary_path))
-        return cls(router, answerer, settings.app)
+        return cls(router, answerer, settings.app, settings.offline.stream_words)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         # The request's state is read-only: the new state goes back in the response.
@@ -71,7 +73,7 @@ class DialogueEngine:
         return self._respond(step, state, request)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-        async for event in stream_text(await self.complete(request)):
+        async for event in stream_text(await self.complete(request), self.stream_words):
             yield event
 
     # --- a customer message ---------------------------------------------------------------------
