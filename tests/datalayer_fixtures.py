@@ -14,6 +14,7 @@ import uuid
 import chainlit as cl
 import pytest
 from chainlit.utils import utc_now
+from sqlalchemy import event
 
 from agent.datalayer import migrate
 from agent.datalayer.storage import LocalStorage
@@ -97,3 +98,12 @@ async def chat_store(request, tmp_path):
             yield store
         finally:
             await store.close()
+
+
+def sql_seen(store) -> list[str]:
+    """The SQL a store runs from now on, lower case (SQLite: its worker threads' engine; PostgreSQL: the async
+    engine's)."""
+    seen: list[str] = []
+    engine = store.sqlite_file or store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", lambda _c, _k, statement, *_rest: seen.append(statement.lower()))
+    return seen

@@ -4,6 +4,7 @@ search, deletion), elements and feedback.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import chainlit as cl
@@ -15,7 +16,7 @@ from sqlalchemy import event, func, select
 from agent.datalayer.errors import DataLayerError, ThreadOwnershipError
 from agent.datalayer.store_rows import feedbacks
 from tests.datalayer_fixtures import chat_store, database, deleted_threads, layer, no_database_env  # noqa: F401
-from tests.datalayer_fixtures import message, new_thread, new_user
+from tests.datalayer_fixtures import message, new_thread, new_user, sql_seen
 from tests.postgres import pg_schema  # noqa: F401 (fixture)
 
 # --- threads
@@ -247,3 +248,33 @@ async def test_ratings_lead_to_their_conversation(layer):
     assert await layer.feedback_thread(str(uuid.uuid4())) is None
     early = await layer.upsert_feedback(Feedback(forId=str(uuid.uuid4()), value=0, threadId=other_thread))
     assert await layer.feedback_thread(early) == other_thread  # a step not saved yet: the thread given
+
+
+# --- steps of a thread this process knows
+
+
+async def test_steps_of_a_known_thread_do_not_insert_its_row_again(layer):
+    thread_id = str(uuid.uuid4())
+    await message(layer, thread_id, "first")  # makes the thread's empty row
+    seen = sql_seen(layer)
+    await message(layer, thread_id, "second")
+    assert not [s for s in seen if re.search(r"insert into \S*\bthreads\b", s)], seen  # PostgreSQL: schema.threads
+    assert [m["output"] for m in (await layer.get_thread(thread_id))["steps"]] == ["first", "second"]
+
+
+async def test_a_step_for_a_thread_deleted_elsewhere_makes_the_thread_again(layer, database, tmp_path):
+    # Another instance deletes the thread this one knows; the next step fails the foreign key, then lands.
+    from agent.web.datalayer import SQLDataLayer
+    from agent.datalayer.storage import LocalStorage
+
+    url, schema = database
+    other = SQLDataLayer(url, LocalStorage(tmp_path / "files"), schema=schema, retry_wait_s=0)
+    try:
+        thread_id = str(uuid.uuid4())
+        await message(layer, thread_id, "first")
+        await other.delete_thread(thread_id)
+        await message(layer, thread_id, "again")
+        thread = await layer.get_thread(thread_id)
+        assert thread is not None and [m["output"] for m in thread["steps"]] == ["again"]
+    finally:
+        await other.close()

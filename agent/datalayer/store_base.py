@@ -54,6 +54,8 @@ class StoreBase:
         self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         # Conversations whose facts row this process has seen, and their owner (agent/datalayer/facts.py).
         self._facts_owners: LRUCache[str, str | None] = LRUCache(maxsize=facts_rows_known)
+        # Threads this process wrote steps to (agent/datalayer/store_steps.py); a set, as an LRU's keys.
+        self._threads_known: LRUCache[str, None] = LRUCache(maxsize=facts_rows_known)
 
     def _one_writer(self, writes: bool) -> contextlib.AbstractAsyncContextManager[object]:
         """On a SQLite file, this store's writing transactions take turns here, in order and at once when their

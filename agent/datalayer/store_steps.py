@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer.db import parse_ts
@@ -80,10 +81,25 @@ class StepStore(StoreBase):
 
     async def _write_steps(self, writes: Sequence[StepRows]) -> list[list[str]]:
         """Each write's foreign step ids, all writes in one transaction."""
+        thread_ids = list(dict.fromkeys(thread_id for thread_id, _ in writes))
+        # A thread this process wrote steps to lately exists: its empty-row insert was half of a turn's statements.
+        # One deleted since (elsewhere) fails the steps' foreign key, and the write runs again with the insert.
+        unknown = [thread_id for thread_id in thread_ids if thread_id not in self._threads_known]
+        try:
+            foreign_of = await self._write_steps_once(writes, unknown)
+        except DataLayerError as exc:
+            if len(unknown) == len(thread_ids) or not isinstance(exc.__cause__, IntegrityError):
+                raise
+            for thread_id in thread_ids:
+                self._threads_known.pop(thread_id, None)
+            foreign_of = await self._write_steps_once(writes, thread_ids)
+        self._threads_known.update(dict.fromkeys(thread_ids))
+        return foreign_of
 
+    async def _write_steps_once(self, writes: Sequence[StepRows], ensure: list[str]) -> list[list[str]]:
         async def run(conn: AsyncConnection) -> list[list[str]]:
             foreign_of = []
-            for thread_id in dict.fromkeys(thread_id for thread_id, _ in writes):
+            for thread_id in ensure:
                 await self._ensure_thread(conn, thread_id)  # create_step may come before update_thread
             for thread_id, rows in writes:
                 foreign = []
