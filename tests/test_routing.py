@@ -199,6 +199,22 @@ def test_a_text_routed_lately_is_not_classified_again(router, monkeypatch):
     assert router.route(text) == first
 
 
+def test_a_long_request_is_read_whole_and_a_story_sentence_by_sentence(router, monkeypatch):
+    """A message's sentences decide only when the whole asks nothing of the shop; a long request is embedded once."""
+    fresh = router.with_limits(router.threshold, router.min_similarity)  # its own memory: nothing routed lately
+    embedded: list[str] = []
+    embed = fresh.embedder.embed
+    monkeypatch.setattr(fresh.embedder, "embed", lambda texts: embedded.extend(texts) or embed(texts))
+    request = "Hi there. I bought headphones last week and they broke. I want to return them"
+    assert fresh.route(request).intent == "return_items"
+    assert len(embedded) == 1, embedded
+    embedded.clear()
+    story = "We went hiking in the rain last weekend. The views were great. Which trail in Colorado should we try next?"
+    assert fresh.route(story).intent == OUT_OF_SCOPE
+    assert len(embedded) == 4, embedded  # the whole, then its three sentences
+    assert fresh.route_many([request, story]) == [router.route(request), router.route(story)]
+
+
 def test_router_needs_out_of_scope_examples():
     from agent.offline.classifier import ClassifierOptions
     from agent.offline.router import IntentRouter

@@ -161,21 +161,33 @@ class IntentRouter:
             _units(self._typos.correct(text)) if result is None else []
             for text, result in zip(texts, results, strict=True)
         ]
-        flat = [unit for group in units for unit in group]
-        vectors = self._embed(flat)
-        probabilities = self._classifier.probabilities(flat, vectors)
-        similarity = self._classifier.similarity(vectors)
-        start = 0
-        for index, group in enumerate(units):
-            if group:
-                ours = bool(entities.order_ids(texts[index]))
-                rows = range(start, start + len(group))
-                decision = _strongest([self._decide(probabilities[i], float(similarity[i]), ours) for i in rows])
-                if not ours and decision.intent in STORE_FLOWS and self._names_elsewhere(texts[index]):
-                    decision = Routing(OUT_OF_SCOPE, decision.score, decision.intent, decision.score, in_scope=False)
-                results[index] = decision
-                start += len(group)
+        ours = [bool(entities.order_ids(text)) for text in texts]
+        pending = [index for index, group in enumerate(units) if group]
+        # The whole messages first: a message's sentences decide only when the whole asks nothing of the shop
+        # (`_strongest`), so a long request is embedded once, not once more sentence by sentence.
+        decided = {index: [routing] for index, routing in zip(
+            pending, self._decisions([units[i][0] for i in pending], [ours[i] for i in pending]), strict=True)}
+        sentences = [(index, unit) for index in pending if len(units[index]) > 1 and not _asks(decided[index][0])
+                     for unit in units[index][1:]]
+        for (index, _), routing in zip(
+                sentences, self._decisions([unit for _, unit in sentences], [ours[i] for i, _ in sentences]),
+                strict=True):
+            decided[index].append(routing)
+        for index in pending:
+            decision = _strongest(decided[index])
+            if not ours[index] and decision.intent in STORE_FLOWS and self._names_elsewhere(texts[index]):
+                decision = Routing(OUT_OF_SCOPE, decision.score, decision.intent, decision.score, in_scope=False)
+            results[index] = decision
         return results  # type: ignore[return-value]  # every None was replaced above
+
+    def _decisions(self, units: list[str], ours: list[bool]) -> list[Routing]:
+        """Each unit's routing, from one embedding call."""
+        if not units:
+            return []
+        vectors = self._embed(units)
+        probabilities = self._classifier.probabilities(units, vectors)
+        similarity = self._classifier.similarity(vectors)
+        return [self._decide(probabilities[i], float(similarity[i]), ours[i]) for i in range(len(units))]
 
     def _names_elsewhere(self, text: str) -> bool:
         return self._elsewhere is not None and self._elsewhere.search(text.lower()) is not None
@@ -275,6 +287,10 @@ def _only_details(text: str) -> bool:
     return all(word in _FILLER or word in spoken for word in rest)
 
 
+def _asks(routing: Routing) -> bool:
+    return routing.in_scope and routing.intent not in SOCIAL
+
+
 def _strongest(decisions: list[Routing]) -> Routing:
     """The whole message when it asks for something; else its most confident request sentence.
 
@@ -283,9 +299,9 @@ def _strongest(decisions: list[Routing]) -> Routing:
     drowned the request. A lone "Hi." never makes an out-of-scope message a greeting.
     """
     whole = decisions[0]
-    if whole.in_scope and whole.intent not in SOCIAL:
+    if _asks(whole):
         return whole
-    requests = [d for d in decisions[1:] if d.in_scope and d.intent not in SOCIAL]
+    requests = [d for d in decisions[1:] if _asks(d)]
     return max(requests, key=lambda d: d.score) if requests else whole
 
 
