@@ -116,6 +116,9 @@ class KnowledgeBase:
         self._sentences = SentenceIndex.empty()
         self._keywords_built_at: float | None = None
         self._keywords_count = -1
+        # Passages fetched by id (found by the keyword or sentence index, not the dense query), with their vectors:
+        # the same help-centre passages come back question after question. Kept as long as the indexes' snapshot.
+        self._stored: dict[str, Hit] = {}
         self._lock = threading.Lock()
 
     @property
@@ -151,6 +154,7 @@ class KnowledgeBase:
             # Another instance may have ingested into a shared Chroma server: rebuild when the count moves.
             if stale and (self._keywords_built_at is None or self.store.count() != self._keywords_count):
                 rows = self.store.texts()
+                self._stored = {}
                 self._keywords.build(rows)
                 if self.options.sentence_weight:
                     self._sentences = SentenceIndex.build(self.embedder, rows, self.options.sentence_index_max)
@@ -213,8 +217,7 @@ class KnowledgeBase:
             if self.options.heading_weight:
                 rankings.append((weight * self.options.heading_weight, keywords.search(text, n, where, "heading")))
         ordered = fuse(rankings, self.options.rrf_k)
-        missing = [i for i in ordered if i not in hits]
-        for hit in self.store.get(missing):
+        for hit in self._get([i for i in ordered if i not in hits]):
             hits[hit.passage.id] = Hit(hit.passage.with_score(float(hit.vector @ vectors[0])), hit.vector)
         if len(texts) > 1:  # a passage is as relevant as the part of the message it answers
             hits = {i: Hit(h.passage.with_score(float(np.max(vectors @ h.vector))), h.vector) for i, h in hits.items()}
@@ -222,6 +225,12 @@ class KnowledgeBase:
             if i in hits and score > hits[i].passage.score:
                 hits[i] = Hit(hits[i].passage.with_score(score), hits[i].vector)
         return [hits[i] for i in ordered if i in hits]
+
+    def _get(self, ids: list[str]) -> list[Hit]:
+        stored = self._stored  # the snapshot this search's indexes belong to (a rebuild replaces the dict)
+        fetched = self.store.get([i for i in ids if i not in stored])
+        stored.update((hit.passage.id, hit) for hit in fetched)
+        return [stored[i] for i in ids if i in stored]
 
     def _without_duplicates(self, hits: list[Hit]) -> list[Hit]:
         kept: list[Hit] = []

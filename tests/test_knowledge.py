@@ -123,6 +123,24 @@ def test_rebuild_starts_from_scratch(kb, docs_copy):
     assert len(rebuilt.of("added")) == 3
 
 
+def test_passages_fetched_by_id_are_fetched_once_per_index_snapshot(kb, docs_copy, monkeypatch):
+    """Passages the keyword index finds beside the dense query are read from the store once, until an ingest
+    rebuilds the indexes."""
+    kb.ingest([docs_copy])
+    asked: list[str] = []
+    get = kb.store.get
+    monkeypatch.setattr(kb.store, "get", lambda ids: asked.extend(ids) or get(ids))
+    question = "how long is the return window for opened electronics"
+    first = kb.search(question)
+    assert asked, "the keyword index found passages the dense query did not"
+    fetched = list(asked)
+    assert kb.search(question) == first and asked == fetched, "the same passages were read again"
+    shutil.copy(DOCS / "exchanges.md", docs_copy / "exchanges.md")
+    kb.ingest([docs_copy])
+    kb.search(question)
+    assert len(asked) > len(fetched), "an ingest starts a new snapshot"
+
+
 def test_chunks_keep_their_citation_and_fit_the_model_window(shipped_kb):
     for _id, text, meta in shipped_kb.store.texts():
         assert meta["source"].endswith(".md") and meta["title"]
