@@ -201,9 +201,9 @@ class KnowledgeBase:
         hits: dict[str, Hit] = {}
         sentence_scores: dict[str, float] = {}
         allowed = keywords.ids(where) if len(self._sentences) else None
-        for index, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+        denses = self.store.query_many(vectors, n, chroma_where(where))
+        for index, (text, vector, dense) in enumerate(zip(texts, vectors, denses, strict=True)):
             weight = 1.0 if index == 0 else self.options.subqueries.weight
-            dense = self.store.query(vector, n, chroma_where(where))
             for hit in dense:
                 hits.setdefault(hit.passage.id, hit)
             rankings.append((weight, [h.passage.id for h in dense]))

@@ -80,15 +80,22 @@ class ChromaStore:
             )
 
     def query(self, embedding: np.ndarray, k: int, where: Where | None = None) -> list[Hit]:
+        return self.query_many(np.asarray(embedding).reshape(1, -1), k, where)[0]
+
+    def query_many(self, embeddings: np.ndarray, k: int, where: Where | None = None) -> list[list[Hit]]:
         # No count() first: Chroma 1.x answers an empty collection with empty lists, and the extra call cost as
-        # much as the query under load.
+        # much as the query under load. A message and its parts go in one call: each call costs as much again.
         found = self._collection.query(
-            query_embeddings=[embedding], n_results=k, where=where or None,
+            query_embeddings=list(embeddings), n_results=k, where=where or None,
             include=["documents", "metadatas", "distances", "embeddings"],
         )
-        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0],
-                   found["embeddings"][0], strict=True)
-        return [Hit(_passage(i, t, m, 1.0 - float(d)), np.asarray(v, dtype=np.float32)) for i, t, m, d, v in rows]
+        return [
+            [Hit(_passage(i, t, m, 1.0 - float(d)), np.asarray(v, dtype=np.float32))
+             for i, t, m, d, v in zip(ids, texts, metas, distances, vectors, strict=True)]
+            for ids, texts, metas, distances, vectors in zip(
+                found["ids"], found["documents"], found["metadatas"], found["distances"], found["embeddings"],
+                strict=True)
+        ]
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         if not ids:

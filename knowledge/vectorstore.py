@@ -28,6 +28,10 @@ class VectorStore(Protocol):
         """The `k` nearest chunks, best first; `passage.score` is the cosine similarity."""
         ...
 
+    def query_many(self, embeddings: np.ndarray, k: int, where: Where | None = None) -> list[list[Hit]]:
+        """`query` for each row of `embeddings`, in one call to the store."""
+        ...
+
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Chunks by id (any order, unknown ids skipped), scored 0."""
         ...
