@@ -158,6 +158,30 @@ async def test_tool_round_trip_is_sent_in_openai_wire_format(server):
                        "content": '{"ok": true, "data": [], "message": "No help-centre article matches this query."}'}
 
 
+async def test_replies_are_read_as_json_not_built_into_sdk_models(server, monkeypatch):
+    """The SDK's typed create walked every message and tool schema and built a pydantic model per streamed chunk:
+    the adapter posts the body as it is and reads plain dicts."""
+    import openai._models
+
+    def no_models(*_args, **_kwargs):
+        raise AssertionError("an SDK model was built")
+
+    monkeypatch.setattr(openai._models, "construct_type", no_models)
+    server.replies += [Reply(body=fixture("stream_text.sse"), content_type="text/event-stream"),
+                       Reply(body=fixture("completion_tool_call.json"))]
+    model = model_for(server)
+    assert (await collect(model))[-1].response.text.startswith("You can return")
+    assert (await model.complete(REQUEST)).tool_calls[0].name == "search_knowledge"
+
+
+@pytest.mark.parametrize("body", [b'{"id": "x", "choices": []}', b'{"id": "x"}', b'["not", "a", "completion"]'])
+async def test_a_reply_that_is_not_a_chat_completion_is_a_bad_response(server, body):
+    server.replies.append(Reply(body=body))
+    with pytest.raises(ModelError) as caught:
+        await model_for(server).complete(REQUEST)
+    assert caught.value.kind == "bad_response"
+
+
 async def test_429_is_retried_then_succeeds(server):
     server.replies += [
         Reply(status=429, body=fixture("error_429.json"), headers={"retry-after": "0"}),
