@@ -233,11 +233,16 @@ class KnowledgeBase:
         return [stored[i] for i in ids if i in stored]
 
     def _without_duplicates(self, hits: list[Hit]) -> list[Hit]:
-        kept: list[Hit] = []
-        for hit in hits:
-            if all(float(hit.vector @ other.vector) < self.options.duplicate_similarity for other in kept):
-                kept.append(hit)
-        return kept
+        if not hits:
+            return []
+        # Every pair's similarity in one product (a dot product per pair cost more in numpy's call than in maths).
+        vectors = np.stack([hit.vector for hit in hits])
+        similar = vectors @ vectors.T >= self.options.duplicate_similarity
+        kept: list[int] = []
+        for i in range(len(hits)):
+            if not similar[i, kept].any():
+                kept.append(i)
+        return [hits[i] for i in kept]
 
     def relevant(self, passages: list[Passage]) -> list[Passage]:
         """The passages that answer, or none. Whether the question is answered at all is decided by the best
