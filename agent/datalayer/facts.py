@@ -16,7 +16,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select, true, update
+from sqlalchemy import and_, bindparam, case, delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.chat.facts_log import TICKET_OPENED, ActionFacts, Gap, GapKind, ItemUse, Question, outcome_of
@@ -117,29 +117,55 @@ async def _ensure_facts(conn: AsyncConnection, thread_id: str, owner: str | None
 async def _add_counts(conn: AsyncConnection, facts: ActionFacts, owner: str | None) -> Any:
     """Add the action's counts to the conversation's row; the totals the outcome is made of, and the outcome
     recorded so far (None: it has no row)."""
-    c = conversation_facts.c
-    result = await conn.execute(update(conversation_facts).where(c.thread_id == facts.conversation_id)
-                                .values(_increments(facts, owner))
-                                .returning(c.ticket_id, c.errors, c.last_answer_at, c.outcome))
-    return result.first()
+    changes, params = _increments(facts, owner)
+    return (await conn.execute(_counts_update(changes), params)).first()
 
 
-def _increments(facts: ActionFacts, owner: str | None) -> dict[str, Any]:
-    c = conversation_facts.c
-    values: dict[str, Any] = {name: c[name] + getattr(facts, name) for name in COUNTS if getattr(facts, name)}
-    values["updated_at"] = utcnow()
+def _increments(facts: ActionFacts, owner: str | None) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """What the action changes (the statement's shape) and the values, as the statement's parameters."""
+    params: dict[str, Any] = {"p_thread": facts.conversation_id, "p_now": utcnow()}
+    changes = [name for name in COUNTS if getattr(facts, name)]
+    params |= {f"p_{name}": getattr(facts, name) for name in changes}
     if owner is not None:
-        values["user_id"] = func.coalesce(c.user_id, owner)
+        changes.append("user_id")
+        params["p_user_id"] = owner
     if facts.last_customer_at is not None:
-        values["last_customer_at"] = parse_ts(facts.last_customer_at)
+        changes.append("last_customer_at")
+        params["p_last_customer_at"] = parse_ts(facts.last_customer_at)
     if facts.answered_at is not None:
-        values["last_answer_at"] = parse_ts(facts.answered_at)
-        if facts.first_response_ms is not None:  # only the first answer's: the right side reads the old row
-            first = and_(c.last_answer_at.is_(None), c.first_response_ms.is_(None))
-            values["first_response_ms"] = case((first, facts.first_response_ms), else_=c.first_response_ms)
+        changes.append("last_answer_at")
+        params["p_last_answer_at"] = parse_ts(facts.answered_at)
+        if facts.first_response_ms is not None:
+            changes.append("first_response_ms")
+            params["p_first_response_ms"] = facts.first_response_ms
     if facts.ticket_id:
-        values |= {"ticket_id": facts.ticket_id, "ticket_status": TICKET_OPENED}
-    return values
+        changes += ["ticket_id", "ticket_status"]
+        params |= {"p_ticket_id": facts.ticket_id, "p_ticket_status": TICKET_OPENED}
+    return tuple(changes), params
+
+
+@functools.cache
+def _counts_update(changes: tuple[str, ...]) -> Any:
+    """The facts row's update for one set of changes, built once; the values go in as parameters (see
+    store_steps._upsert). Counts are added in SQL, so two instances recording at once both count."""
+    c = conversation_facts.c
+
+    def value(name: str) -> Any:
+        return bindparam(f"p_{name}", type_=c[name].type)
+
+    values: dict[str, Any] = {"updated_at": bindparam("p_now", type_=c.updated_at.type)}
+    for name in changes:
+        if name in COUNTS:
+            values[name] = c[name] + value(name)
+        elif name == "user_id":
+            values[name] = func.coalesce(c.user_id, value(name))
+        elif name == "first_response_ms":  # only the first answer's: the right side reads the old row
+            first = and_(c.last_answer_at.is_(None), c.first_response_ms.is_(None))
+            values[name] = case((first, value(name)), else_=c.first_response_ms)
+        else:
+            values[name] = value(name)
+    return (update(conversation_facts).where(c.thread_id == bindparam("p_thread")).values(values)
+            .returning(c.ticket_id, c.errors, c.last_answer_at, c.outcome))
 
 
 async def _add_items(conn: AsyncConnection, thread_id: str, items: Iterable[ItemUse]) -> None:
