@@ -215,6 +215,19 @@ def test_a_long_request_is_read_whole_and_a_story_sentence_by_sentence(router, m
     assert fresh.route_many([request, story]) == [router.route(request), router.route(story)]
 
 
+def test_nearest_examples_are_read_only_where_the_classifier_is_unsure(router, monkeypatch):
+    fresh = router.with_limits(router.threshold, router.min_similarity)  # its own memory: nothing routed lately
+    looked: list[int] = []
+    similarity = fresh._classifier.similarity
+    monkeypatch.setattr(fresh._classifier, "similarity",
+                        lambda vectors: looked.append(len(vectors)) or similarity(vectors))
+    sure = fresh.route("where is my order W1234567")
+    assert sure.intent == "order_status" and sure.score >= fresh.understood_threshold and not looked
+    unsure = fresh.route("what is the capital of australia")
+    assert unsure.intent == OUT_OF_SCOPE and looked == [1]
+    assert [sure, unsure] == router.route_many(["where is my order W1234567", "what is the capital of australia"])
+
+
 def test_router_needs_out_of_scope_examples():
     from agent.offline.classifier import ClassifierOptions
     from agent.offline.router import IntentRouter

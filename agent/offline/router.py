@@ -186,7 +186,14 @@ class IntentRouter:
             return []
         vectors = self._embed(units)
         probabilities = self._classifier.probabilities(units, vectors)
-        similarity = self._classifier.similarity(vectors)
+        # The nearest examples matter only where the classifier is not sure of one of the shop's requests
+        # (`_decide`: a sure one is understood whatever they say); 1.0 stands in for the rest.
+        best = probabilities.max(axis=1)
+        out = probabilities[:, self._classifier.classes.index(OUT_OF_SCOPE)]
+        unsure = np.flatnonzero((out >= best) | (best < self.understood_threshold))
+        similarity = np.ones(len(units))
+        if len(unsure):
+            similarity[unsure] = self._classifier.similarity(vectors[unsure])
         return [self._decide(probabilities[i], float(similarity[i]), ours[i]) for i in range(len(units))]
 
     def _names_elsewhere(self, text: str) -> bool:
