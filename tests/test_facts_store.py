@@ -133,6 +133,14 @@ async def test_a_known_conversations_facts_are_one_update(store):
     assert facts["counts"] == BASE | {"turns": 2, "outcome": "answered", "user_id": user["id"]}
 
 
+async def test_an_anonymous_conversation_gets_its_owner_once_a_customer_is_named(store):
+    thread_id = new_id()
+    await store.record_action(ActionFacts(thread_id, None, T0, turns=1))  # remembered without an owner
+    user = await store.ensure_user(f"{new_id('u')}@example.com", "Sam", None)
+    await store.record_action(ActionFacts(thread_id, user["identifier"], T0, turns=1))
+    assert (await facts_of(store, thread_id))["counts"] == BASE | {"turns": 2, "user_id": user["id"]}
+
+
 async def test_a_deleted_conversations_facts_are_made_again(store):
     user = await store.ensure_user(f"{new_id('u')}@example.com", "Sam", None)
     thread_id = new_id()

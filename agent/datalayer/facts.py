@@ -39,8 +39,9 @@ class FactsStore(StoreBase):
     async def record_action(self, facts: ActionFacts) -> None:
         """Add one action's facts to its conversation's record (see agent/chat/facts.py for what they mean)."""
         thread_id = facts.conversation_id
-        known = thread_id in self._facts_owners
         known_owner = self._facts_owners.get(thread_id)
+        # A row remembered without an owner is looked up again once the action names a customer.
+        known = thread_id in self._facts_owners and (known_owner is not None or facts.user is None)
 
         async def run(conn: AsyncConnection) -> str | None:
             # A conversation whose row this process has seen needs only the update: the thread, owner and row
