@@ -278,3 +278,12 @@ async def test_a_step_for_a_thread_deleted_elsewhere_makes_the_thread_again(laye
         assert thread is not None and [m["output"] for m in thread["steps"]] == ["again"]
     finally:
         await other.close()
+
+
+async def test_a_step_for_a_thread_deleted_here_makes_the_thread_again_at_once(layer, caplog):
+    thread_id = str(uuid.uuid4())
+    await message(layer, thread_id, "first")
+    await layer.delete_thread(thread_id)
+    await message(layer, thread_id, "again")
+    assert [m["output"] for m in (await layer.get_thread(thread_id))["steps"]] == ["again"]
+    assert "create_step" not in caplog.text, "no failed first attempt"

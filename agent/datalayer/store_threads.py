@@ -148,6 +148,9 @@ class ThreadStore(StoreBase):
             return list(keys)
 
         keys = await self.transaction("delete_thread", thread_id, run)
+        # What this process remembers of the thread goes with it (another instance's deletion is noticed on write).
+        self._threads_known.pop(thread_id, None)
+        self._facts_owners.pop(thread_id, None)
         failures: list[BaseException] = []
         for key in keys:
             try:
