@@ -97,7 +97,7 @@ def export(model_path: Path, target: Path) -> None:
 class OnnxEncoder:
     """`encode(texts)` -> unit-length float32 vectors, as SentenceTransformer.encode(normalize_embeddings=True)."""
 
-    def __init__(self, model_path: str, cache_dir: Path, threads: int = 0, max_batch_tokens: int = 2048) -> None:
+    def __init__(self, model_path: str, cache_dir: Path, threads: int, max_batch_tokens: int) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

@@ -32,9 +32,9 @@ class DatabaseSettings(BaseSettings):
         8, gt=0, description="SQLite only: worker threads (and connections) that run the chat history's transactions "
         "whole, reads side by side, writes one at a time; through aiosqlite each statement waited on the event loop"
     )
-    facts_rows_known: int = Field(
-        10_000, gt=0, description="Conversations whose facts row (and owner) this process remembers, so a turn's facts "
-        "are one update instead of four lookups and inserts first"
+    known_conversations: int = Field(
+        10_000, gt=0, description="Conversations whose thread row, facts row and owner this process remembers, so a "
+        "turn's writes skip their lookups and empty-row inserts (a row deleted elsewhere is noticed and made again)"
     )
     storage_dir: Path = Field(PROJECT_ROOT / ".data" / "files", description="Where uploaded files and elements live")
     s3_bucket: str = Field("", description="S3-compatible bucket for files instead of the local folder")

@@ -148,7 +148,7 @@ def _increments(facts: ActionFacts, owner: str | None) -> tuple[tuple[str, ...],
 @functools.cache
 def _counts_update(changes: tuple[str, ...]) -> Any:
     """The facts row's update for one set of changes, built once; the values go in as parameters (see
-    store_steps._upsert). Counts are added in SQL, so two instances recording at once both count."""
+    store_base.owned_upsert). Counts are added in SQL, so two instances recording at once both count."""
     c = conversation_facts.c
 
     def value(name: str) -> Any:
@@ -184,7 +184,7 @@ async def add_gaps(conn: AsyncConnection, thread_id: str, gaps: Iterable[Gap]) -
 
 
 # Built once per dialect, the rows go in as parameters (executemany): a statement's `excluded` and rows inlined
-# by `.values(rows)` were rebuilt and compiled every turn (see store_steps._upsert).
+# by `.values(rows)` were rebuilt and compiled every turn (see store_base.owned_upsert).
 @functools.cache
 def _items_upsert(dialect: str) -> Any:
     stmt = dialect_insert(dialect, fact_items)

@@ -40,7 +40,7 @@ class StoreBase:
         on_thread_deleted: ThreadDeletedHook | None = None,
         engine: AsyncEngine | None = None,
         sqlite_threads: int = 8,
-        facts_rows_known: int = DatabaseSettings.model_construct().facts_rows_known,
+        known_conversations: int = DatabaseSettings.model_construct().known_conversations,
     ) -> None:
         self.engine = engine or make_engine(url, schema, echo)
         self.sqlite_file = make_sqlite_file_engine(self.engine.url, echo, sqlite_threads)
@@ -53,9 +53,9 @@ class StoreBase:
         self.on_thread_deleted = on_thread_deleted
         self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         # Conversations whose facts row this process has seen, and their owner (agent/datalayer/facts.py).
-        self._facts_owners: LRUCache[str, str | None] = LRUCache(maxsize=facts_rows_known)
+        self._facts_owners: LRUCache[str, str | None] = LRUCache(maxsize=known_conversations)
         # Threads this process wrote steps to (agent/datalayer/store_steps.py); a set, as an LRU's keys.
-        self._threads_known: LRUCache[str, None] = LRUCache(maxsize=facts_rows_known)
+        self._threads_known: LRUCache[str, None] = LRUCache(maxsize=known_conversations)
 
     def _one_writer(self, writes: bool) -> contextlib.AbstractAsyncContextManager[object]:
         """On a SQLite file, this store's writing transactions take turns here, in order and at once when their
@@ -123,7 +123,23 @@ class StoreBase:
 
 
 @functools.cache
+def owned_upsert(dialect: str, table: Any, changed: tuple[str, ...]) -> Any:
+    """The upsert by id of a row that belongs to a thread (a step, an element), for one set of changed columns,
+    built once: a statement's `excluded` rebuilds a proxy of every column each time it is built, which cost a tenth
+    of the event loop's time under 100 chats. The values go in as parameters. A known id only updates inside its
+    own thread (ids are client-chosen for user messages); the returned row says the write landed; with nothing to
+    change, a known id returns nothing."""
+    stmt = dialect_insert(dialect, table)
+    excluded = stmt.excluded
+    if not changed:
+        return stmt.on_conflict_do_nothing(index_elements=["id"]).returning(table.c.thread_id)
+    return stmt.on_conflict_do_update(
+        index_elements=["id"], set_={k: excluded[k] for k in changed}, where=table.c.thread_id == excluded.thread_id
+    ).returning(table.c.thread_id)
+
+
+@functools.cache
 def _thread_stub(dialect: str) -> Any:
-    """The empty thread row a step or a facts row may need first, built once (see store_steps._upsert); each step
+    """The empty thread row a step or a facts row may need first, built once (see `owned_upsert`); each step
     write runs it."""
     return dialect_insert(dialect, threads).on_conflict_do_nothing(index_elements=["id"])

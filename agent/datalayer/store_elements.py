@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.datalayer.errors import DataLayerError, ThreadOwnershipError
-from agent.datalayer.store_base import StoreBase
+from agent.datalayer.store_base import StoreBase, owned_upsert
 from agent.datalayer.store_rows import ELEMENT_COLUMNS, _segment, elements
-from tools.store.sql import dialect_insert, utcnow
-
-
-@functools.cache
-def _upsert(dialect: str, columns: tuple[str, ...]) -> Any:
-    """The element upsert for one set of columns, built once (see store_steps._upsert); the values go in as
-    parameters. A known element id only updates inside its own thread, and the returned row says it did."""
-    stmt = dialect_insert(dialect, elements)
-    excluded = stmt.excluded
-    return stmt.on_conflict_do_update(
-        index_elements=["id"], set_={k: excluded[k] for k in columns if k not in ("id", "thread_id", "created_at")},
-        where=elements.c.thread_id == excluded.thread_id,
-    ).returning(elements.c.thread_id)
+from tools.store.sql import utcnow
 
 
 class ElementStore(StoreBase):
@@ -48,7 +35,8 @@ class ElementStore(StoreBase):
         async def run(conn: AsyncConnection) -> None:
             await self._ensure_thread(conn, thread_id)
             # Nothing returned: the id is another thread's element, left as it was.
-            if (await conn.execute(_upsert(conn.dialect.name, tuple(values)), values)).first() is None:
+            changed = tuple(k for k in values if k not in ("id", "thread_id", "created_at"))
+            if (await conn.execute(owned_upsert(conn.dialect.name, elements, changed), values)).first() is None:
                 raise ThreadOwnershipError(f"element {element_id} belongs to another thread", thread_id=thread_id)
 
         await self.transaction("create_element", thread_id, run)

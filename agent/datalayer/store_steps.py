@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,27 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agent.datalayer.db import parse_ts
 from agent.datalayer.errors import DataLayerError, ThreadOwnershipError
 from agent.datalayer.group_commit import GroupCommit
-from agent.datalayer.store_base import StoreBase
+from agent.datalayer.store_base import StoreBase, owned_upsert
 from agent.datalayer.store_rows import (
     KNOWN_STEP_KEYS, MESSAGE_ROLES, STEP_COLUMNS, STEP_TIMES, _step_dict, _step_query, elements, feedbacks, steps,
     threads,
 )  # fmt: skip
-from tools.store.sql import dialect_insert, utcnow
-
-
-@functools.cache
-def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
-    """The step upsert for one set of columns, built once: a statement's `excluded` rebuilds a proxy of every
-    column each time it is built, which cost a tenth of the event loop's time under 100 chats. The values go in
-    as parameters. A known step id only updates inside its own thread (ids are client-chosen for user messages);
-    the returned row says the write landed; with nothing to change, a known id returns nothing."""
-    stmt = dialect_insert(dialect, steps)
-    excluded = stmt.excluded
-    if not changed:
-        return stmt.on_conflict_do_nothing(index_elements=["id"]).returning(steps.c.thread_id)
-    return stmt.on_conflict_do_update(
-        index_elements=["id"], set_={k: excluded[k] for k in changed}, where=steps.c.thread_id == excluded.thread_id
-    ).returning(steps.c.thread_id)
+from tools.store.sql import utcnow
 
 
 StepRow = tuple[tuple[str, ...], dict[str, Any]]  # the columns an update changes, the row's values
@@ -104,7 +88,7 @@ class StepStore(StoreBase):
             for thread_id, rows in writes:
                 foreign = []
                 for changed, values in rows:
-                    if (await conn.execute(_upsert(conn.dialect.name, changed), values)).first() is not None:
+                    if (await conn.execute(owned_upsert(conn.dialect.name, steps, changed), values)).first() is not None:
                         continue  # inserted, or updated in its own thread: nothing returned means another thread's
                     step_id = values["id"]
                     owner = (await conn.execute(select(steps.c.thread_id).where(steps.c.id == step_id))).scalar_one()

@@ -70,7 +70,7 @@ class SQLDataLayer(ChatStore, BaseDataLayer):
             echo=settings.echo,
             write_retries=settings.write_retries,
             sqlite_threads=settings.sqlite_threads,
-            facts_rows_known=settings.facts_rows_known,
+            known_conversations=settings.known_conversations,
             on_thread_deleted=on_thread_deleted,
             **options,
         )
