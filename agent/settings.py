@@ -73,7 +73,7 @@ class OfflineSettings(BaseSettings):
         "must, not...) when it asks whether something is allowed, a figure when it asks how long or how much",
     )
     condition_sentences: int = Field(
-        2, ge=0,
+        1, ge=0,
         description="Extra sentences quoted beside the chosen ones: the passage's condition on them, "
         "a case the question names",
     )
@@ -81,6 +81,11 @@ class OfflineSettings(BaseSettings):
         1, ge=0,
         description="Sentences quoted on each side of the best one, from its passage, when they name something "
         "the question asks about: the case it is about, its exception",
+    )
+    first_passage_sentences: int = Field(
+        5, ge=0,
+        description="More sentences quoted from the passage that matches the whole question best, when they name "
+        "something the question asks about: that section holds the rule and its conditions",
     )
     confident_score: float = Field(
         0.5, ge=-1, le=1,

@@ -18,15 +18,17 @@ from tests.conftest import DOCS, ROOT
 SET = ROOT / "knowledge/eval/conditions.jsonl"
 # A second dev set, written later by someone who saw only the help centre, for tuning without the held-out rows.
 DEV2 = ROOT / "knowledge/eval/conditions_dev2.jsonl"
-# A third, written after the glossary's last round from the help centre alone; 66 of 100 before it, 68 after.
+# A third, written after the glossary's last round from the help centre alone; 66 of 100 before it, 68 after,
+# 74 once the best-matching section brought its sentences.
 DEV3 = ROOT / "knowledge/eval/conditions_dev3.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 88% today (120 of 137: dev 61 of 64, held-out 59 of 73;
+# Issue #12 asks for 0.90 and this is not met yet: 89% today (122 of 137: dev 61 of 64, held-out 61 of 73;
 # 79% before the glossary and the ranking by a passage's best sentence, 82% before sentences were also read
 # with their article's title and heading, 84% before the best sentence brought its neighbours, 86% before the
-# glossary learnt customers' words for stock, carriers, countries, duties and support hours). The bars are
-# today's floors, so the suite guards what was gained; the second dev set went from 60 to 79 of 89.
-MIN_PASS_RATE = {SET.name: 0.87, DEV2.name: 0.88, DEV3.name: 0.68}
+# glossary learnt customers' words for stock, carriers, countries, duties and support hours, 88% before the
+# section that matches the question best brought its sentences that name the question's words). The bars are
+# today's floors, so the suite guards what was gained; the second dev set went from 60 to 80 of 89.
+MIN_PASS_RATE = {SET.name: 0.89, DEV2.name: 0.89, DEV3.name: 0.74}
 
 
 def _rows() -> list[dict]:
@@ -67,7 +69,7 @@ def test_the_later_dev_sets_are_well_formed(path):
 async def test_answers_contain_the_deciding_sentence(shipped_kb, path):
     rows = load_conditions(path)
     misses = await amisses(shipped_kb, Settings(), rows)
-    rate = (len(rows) - len(misses)) / len(rows)  # 68 / 100 == 0.68 exactly; 1 - 32 / 100 is just under it
+    rate = (len(rows) - len(misses)) / len(rows)  # 74 / 100 == 0.74 exactly; 1 - 26 / 100 is just under it
     bar = MIN_PASS_RATE[path.name]
     print(f"{len(rows) - len(misses)} of {len(rows)} answers contain their deciding sentence ({rate:.0%})")
     print("\n".join(misses))
@@ -116,3 +118,13 @@ def test_a_day_the_customer_names_is_not_an_unknown_name(answerer):
     reply = answerer.answer("My return reached your warehouse on Monday. When do you issue the refund?", passages)
     assert reply and "within 3 business days" in reply
     assert "Monday" not in reply, "a date is not a name the help centre should know"
+
+
+
+async def test_the_section_that_matches_the_question_brings_its_condition(shipped_kb, answerer):
+    # The sentences closest to the question state the rule (a price adjustment within 14 days of delivery); the
+    # section that matches it best ("Price Adjustments") goes on to the exception the customer asks about.
+    question = ("You already refunded me $10 when my headphones dropped in price last week, and now they've "
+                "dropped another $15. Can I get that too?")
+    reply = answerer.answer(question, shipped_kb.relevant(await shipped_kb.asearch(question))) or ""
+    assert "we cannot make a second adjustment" in reply, reply

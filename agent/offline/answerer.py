@@ -10,7 +10,8 @@ specifics it names (the question's rarer words: "Canada", "PO box", "headphones"
 sentence closest in meaning is often a neighbour of the rule rather than the rule. A quoted sentence
 brings the sentence next to it that conditions it ("only", "unless", "within"...), and the rule its
 section opens with, so an answer never drops the condition that decides the question; the best sentence
-comes with the sentences beside it. A name the customer gives that the quoted help centre never mentions
+comes with the sentences beside it, and the passage retrieval ranked first (the section that matches the whole
+question) with its sentences that name the question's words. A name the customer gives that the quoted help centre never mentions
 is said to be unknown, before the quote.
 """
 
@@ -178,6 +179,7 @@ class ExtractiveAnswerer:
         budget = extra - (len(covered) - len(chosen))  # named cases count as extras
         chosen = self._with_conditions(covered, candidates, scores, _terms(question), budget)
         chosen += self._beside(chosen[0], chosen, candidates, self.settings.neighbour_sentences, _terms(question))
+        chosen += self._first_passage(chosen, candidates, self.settings.first_passage_sentences, _terms(question))
         chosen.sort(key=lambda i: (candidates[i].ref, candidates[i].position))  # reading order
         quote = self._cite(candidates, chosen)
         return self._framed(names, quote, [candidates[i].text for i in chosen], best, float(np.max(meaning)))
@@ -262,6 +264,14 @@ class ExtractiveAnswerer:
                   for step in range(-reach, reach + 1) if step}
         return [j for j, c in enumerate(candidates)
                 if (c.ref, c.position) in around and j not in chosen and _terms(c.text) & asked]
+
+    @staticmethod
+    def _first_passage(chosen: list[int], candidates: list[_Sentence], limit: int, asked: set[str]) -> list[int]:
+        """Up to `limit` more sentences of the first passage (retrieval's best match for the whole question) that
+        name something the question asks about. The section that matches a question best holds its rule and
+        the rule's conditions ("Declined Payments": what to check, then what it means if the details are right),
+        though the single sentence closest to the question may be another passage's."""
+        return [j for j, c in enumerate(candidates) if c.ref == 1 and j not in chosen and _terms(c.text) & asked][:limit]
 
     @staticmethod
     def _covering_names(question: str, chosen: list[int], candidates: list[_Sentence],
