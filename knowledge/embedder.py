@@ -72,7 +72,7 @@ class Embedder:
 
     def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 20000, threads: int = 0,
                  blas_threads: int = 0, backend: Backend = "onnx", onnx_dir: Path | None = None,
-                 batch_tokens: int | None = None) -> None:
+                 batch_tokens: int | None = None, pass_padding: int | None = None) -> None:
         self.model_path = model_path or packaged_model_path()
         self.batch_size = batch_size
         self.threads = threads
@@ -80,6 +80,8 @@ class Embedder:
         self.backend = backend
         self.onnx_dir = onnx_dir or KnowledgeSettings.model_construct().embedding_onnx_dir
         self.batch_tokens = batch_tokens or KnowledgeSettings.model_construct().embedding_batch_tokens
+        self.pass_padding = KnowledgeSettings.model_construct().embedding_pass_padding if pass_padding is None \
+            else pass_padding
         self._model: Encoder | None = None
         self._lock = threading.Lock()
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(maxsize=cache_size) if cache_size else None
@@ -97,7 +99,8 @@ class Embedder:
                 if self.backend == "onnx":
                     from knowledge.onnx_model import OnnxEncoder
 
-                    self._model = OnnxEncoder(self.model_path, self.onnx_dir, self.threads, self.batch_tokens)
+                    self._model = OnnxEncoder(self.model_path, self.onnx_dir, self.threads, self.batch_tokens,
+                                              self.pass_padding)
                 else:
                     self._model = TorchEncoder(self.model_path, self.batch_size, self.threads)
         return self._model

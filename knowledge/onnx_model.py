@@ -97,7 +97,8 @@ def export(model_path: Path, target: Path) -> None:
 class OnnxEncoder:
     """`encode(texts)` -> unit-length float32 vectors, as SentenceTransformer.encode(normalize_embeddings=True)."""
 
-    def __init__(self, model_path: str, cache_dir: Path, threads: int, max_batch_tokens: int) -> None:
+    def __init__(self, model_path: str, cache_dir: Path, threads: int, max_batch_tokens: int,
+                 max_added_padding: int) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -123,19 +124,23 @@ class OnnxEncoder:
         self._inputs = [i.name for i in self.session.get_inputs()]
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
         self.max_batch_tokens = max_batch_tokens
+        self.max_added_padding = max_added_padding
 
     def encode(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
         # A pass's memory grows with its texts times its longest text (squared, in attention): 64 chunks of 256 word
-        # pieces took ~900 MB for a moment while ingesting. Texts of like length go together (less padding), in
-        # passes of at most `max_batch_tokens` padded word pieces; a turn's short messages still share one pass.
+        # pieces took ~900 MB for a moment while ingesting. Texts of like length go together, in passes of at most
+        # `max_batch_tokens` padded word pieces. A pass's cost follows its padded size too, so a text joins only
+        # while the padding it adds to the texts already in it (padded up to its length) stays under
+        # `max_added_padding`: a turn's short messages share one pass, a long story beside them runs its own.
         lengths = [len(e.ids) for e in encodings]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         start = 0
         while start < len(order):
             end = start + 1
-            while end < len(order) and (end + 1 - start) * lengths[order[end]] <= self.max_batch_tokens:
+            while (end < len(order) and (end + 1 - start) * lengths[order[end]] <= self.max_batch_tokens
+                   and (end - start) * (lengths[order[end]] - lengths[order[end - 1]]) <= self.max_added_padding):
                 end += 1
             rows = order[start:end]
             vectors[rows] = self._pass([encodings[i] for i in rows], lengths[order[end - 1]])

@@ -60,6 +60,11 @@ class KnowledgeSettings(BaseSettings):
         2048, gt=0, description="Padded word pieces in one ONNX pass at most (texts x the longest), texts of like "
         "length together: ingesting the help centre peaked 1.24 GB unbounded, 0.66 GB at 2048, and ran 2-3x faster"
     )
+    embedding_pass_padding: int = Field(
+        16, ge=0, description="Padding (word pieces) a text may add to the texts already in an ONNX pass, which are "
+        "padded to its longest, before it starts a pass of its own: under load a pass mixes the turns' short messages "
+        "with long stories, and padding them all to the longest made embedding 1.2-1.7x dearer"
+    )
     embedding_cache_size: int = Field(
         20000, ge=0, description="Texts whose embeddings are kept in memory (~1.5 KB each): messages (routed, "
         "searched and answered: embedded once) and the help-centre sentences answers are scored on; 0 = none"

@@ -94,3 +94,21 @@ def test_long_batches_run_in_passes_of_like_length_under_the_token_budget(graph_
     assert len(passes) > 1
     assert all(rows == 1 or rows * longest <= budget for rows, longest in passes), passes
     assert [longest for _, longest in passes] == sorted(longest for _, longest in passes)  # shortest first
+
+
+def test_a_long_text_is_not_padded_together_with_short_ones(graph_dir, monkeypatch):
+    """A pass pads its texts to the longest: concurrent turns' short messages share one pass, and a long story
+    among them runs its own instead of making every short one as dear as itself. Same vectors either way."""
+    short = ["where is my order", "track my parcel", "cancel it please"]
+    story = "I ordered a blender last month and it arrived with a cracked jug, so I would like to know what to do. " * 3
+    texts = [short[0], story, *short[1:]]
+    together = Embedder(backend="onnx", onnx_dir=graph_dir, cache_size=0, pass_padding=10_000).embed(texts)
+    embedder = Embedder(backend="onnx", onnx_dir=graph_dir, cache_size=0, pass_padding=16)
+    encoder = embedder._load()
+    passes: list[tuple[int, int]] = []
+    run = encoder._pass
+    monkeypatch.setattr(encoder, "_pass", lambda rows, longest: passes.append((len(rows), longest)) or run(rows, longest))
+    np.testing.assert_allclose(embedder.embed(texts), together, atol=1e-5)
+    assert [rows for rows, _ in passes] == [3, 1], passes  # the short ones together, the story alone
+    padded = sum(rows * longest for rows, longest in passes)
+    assert padded < len(texts) * passes[-1][1], "fewer padded word pieces than one pass of four at the story's length"
