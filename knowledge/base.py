@@ -198,15 +198,12 @@ class KnowledgeBase:
         texts = [query, *subqueries(query, self.options.subqueries)]
         vectors = self.embedder.embed(texts)  # one batched call for the message and all its parts
         rankings: list[tuple[float, list[str]]] = []
-        hits: dict[str, Hit] = {}
         sentence_scores: dict[str, float] = {}
         allowed = keywords.ids(where) if len(self._sentences) else None
-        denses = self.store.query_many(vectors, n, chroma_where(where))
+        denses = self.store.nearest_many(vectors, n, chroma_where(where))
         for index, (text, vector, dense) in enumerate(zip(texts, vectors, denses, strict=True)):
             weight = 1.0 if index == 0 else self.options.subqueries.weight
-            for hit in dense:
-                hits.setdefault(hit.passage.id, hit)
-            rankings.append((weight, [h.passage.id for h in dense]))
+            rankings.append((weight, [i for i, _ in dense]))
             if len(self._sentences):
                 best = self._sentences.best(vector, n, allowed)
                 for chunk, score in best.items():
@@ -217,10 +214,10 @@ class KnowledgeBase:
             if self.options.heading_weight:
                 rankings.append((weight * self.options.heading_weight, keywords.search(text, n, where, "heading")))
         ordered = fuse(rankings, self.options.rrf_k)
-        for hit in self._get([i for i in ordered if i not in hits]):
-            hits[hit.passage.id] = Hit(hit.passage.with_score(float(hit.vector @ vectors[0])), hit.vector)
-        if len(texts) > 1:  # a passage is as relevant as the part of the message it answers
-            hits = {i: Hit(h.passage.with_score(float(np.max(vectors @ h.vector))), h.vector) for i, h in hits.items()}
+        # Every retriever gave ids; the passages come from the ones kept (`_get`). A passage is as relevant as the
+        # part of the message it answers: its best similarity to the message or one of its parts.
+        hits = {h.passage.id: Hit(h.passage.with_score(float(np.max(vectors @ h.vector))), h.vector)
+                for h in self._get(ordered)}
         for i, score in sentence_scores.items():
             if i in hits and score > hits[i].passage.score:
                 hits[i] = Hit(hits[i].passage.with_score(score), hits[i].vector)

@@ -80,22 +80,23 @@ class ChromaStore:
             )
 
     def query(self, embedding: np.ndarray, k: int, where: Where | None = None) -> list[Hit]:
-        return self.query_many(np.asarray(embedding).reshape(1, -1), k, where)[0]
-
-    def query_many(self, embeddings: np.ndarray, k: int, where: Where | None = None) -> list[list[Hit]]:
         # No count() first: Chroma 1.x answers an empty collection with empty lists, and the extra call cost as
-        # much as the query under load. A message and its parts go in one call: each call costs as much again.
+        # much as the query under load.
         found = self._collection.query(
-            query_embeddings=list(embeddings), n_results=k, where=where or None,
+            query_embeddings=[np.asarray(embedding).reshape(-1)], n_results=k, where=where or None,
             include=["documents", "metadatas", "distances", "embeddings"],
         )
-        return [
-            [Hit(_passage(i, t, m, 1.0 - float(d)), np.asarray(v, dtype=np.float32))
-             for i, t, m, d, v in zip(ids, texts, metas, distances, vectors, strict=True)]
-            for ids, texts, metas, distances, vectors in zip(
-                found["ids"], found["documents"], found["metadatas"], found["distances"], found["embeddings"],
-                strict=True)
-        ]
+        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0],
+                   found["embeddings"][0], strict=True)
+        return [Hit(_passage(i, t, m, 1.0 - float(d)), np.asarray(v, dtype=np.float32)) for i, t, m, d, v in rows]
+
+    def nearest_many(self, embeddings: np.ndarray, k: int, where: Where | None = None) -> list[list[tuple[str, float]]]:
+        # A message and its parts go in one call: each call costs as much again. Distances only: bringing back
+        # texts, metadata and vectors cost as much as the search itself (1.8 against 1.0 ms of CPU for one row).
+        found = self._collection.query(query_embeddings=list(embeddings), n_results=k, where=where or None,
+                                       include=["distances"])
+        return [[(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+                for ids, distances in zip(found["ids"], found["distances"], strict=True)]
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         if not ids:

@@ -283,8 +283,8 @@ class MemoryStore:
         order = np.argsort(-scores, kind="stable")[:k]
         return [Hit(_passage(rows[n][0], rows[n][1], float(scores[n])), rows[n][1].vector.copy()) for n in order]
 
-    def query_many(self, embeddings: np.ndarray, k: int, where: Where | None = None) -> list[list[Hit]]:
-        return [self.query(embedding, k, where) for embedding in embeddings]
+    def nearest_many(self, embeddings: np.ndarray, k: int, where: Where | None = None) -> list[list[tuple[str, float]]]:
+        return [[(h.passage.id, h.passage.score) for h in self.query(embedding, k, where)] for embedding in embeddings]
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         if not ids:

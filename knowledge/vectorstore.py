@@ -28,8 +28,9 @@ class VectorStore(Protocol):
         """The `k` nearest chunks, best first; `passage.score` is the cosine similarity."""
         ...
 
-    def query_many(self, embeddings: np.ndarray, k: int, where: Where | None = None) -> list[list[Hit]]:
-        """`query` for each row of `embeddings`, in one call to the store."""
+    def nearest_many(self, embeddings: np.ndarray, k: int, where: Where | None = None) -> list[list[tuple[str, float]]]:
+        """For each row of `embeddings`, the ids and cosine similarities of what `query` finds, in one call to the
+        store: a search that has the passages already (`get`, kept) needs no text, metadata or vector back."""
         ...
 
     def get(self, ids: Sequence[str]) -> list[Hit]:

@@ -58,16 +58,16 @@ def test_query_returns_nearest_first_scored_by_cosine_similarity(target, store, 
     assert exact[0].passage.score == pytest.approx(1.0, abs=1e-3)
 
 
-def test_query_many_answers_each_row_as_query_does(target, store, vectors, question) -> None:
+def test_nearest_many_answers_each_row_as_query_does(target, store, vectors, question) -> None:
     filled(store, vectors)
     rows = np.stack([question, vector_of("ship-1", vectors), -question])
-    many = store.query_many(rows, k=3)
+    many = store.nearest_many(rows, k=3)
     alone = [store.query(row, k=3) for row in rows]
-    assert [[h.passage.id for h in hits] for hits in many] == [[h.passage.id for h in hits] for hits in alone], (
+    assert [[i for i, _ in found] for found in many] == [[h.passage.id for h in hits] for hits in alone], (
         target.context())
     for got, expected in zip(many, alone, strict=True):
-        assert [h.passage.score for h in got] == pytest.approx([h.passage.score for h in expected], abs=1e-6)
-    assert store.query_many(rows, k=2, where={"source": "no-such-file.md"}) == [[], [], []]
+        assert [score for _, score in got] == pytest.approx([h.passage.score for h in expected], abs=1e-6)
+    assert store.nearest_many(rows, k=2, where={"source": "no-such-file.md"}) == [[], [], []]
 
 
 def test_hits_carry_the_stored_normalised_embedding(store, vectors, question) -> None:
