@@ -116,8 +116,8 @@ class KnowledgeBase:
         self._sentences = SentenceIndex.empty()
         self._keywords_built_at: float | None = None
         self._keywords_count = -1
-        # Passages fetched by id (found by the keyword or sentence index, not the dense query), with their vectors:
-        # the same help-centre passages come back question after question. Kept as long as the indexes' snapshot.
+        # Passages fetched by id (every retriever gives ids), with their vectors: the same help-centre passages come
+        # back question after question. Kept as long as the indexes' snapshot (which holds every text anyway).
         self._stored: dict[str, Hit] = {}
         self._lock = threading.Lock()
 
