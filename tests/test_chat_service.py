@@ -3,7 +3,6 @@ chat-history tables. Nothing here imports Chainlit (tests/test_architecture.py c
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from unittest.mock import AsyncMock, MagicMock
 
@@ -124,39 +123,6 @@ async def test_everything_is_recorded_before_the_turn_ends(shop, shipped_kb, set
     assert seen_at_done == [2], "TurnDone comes only after the history has both"
     assert "30 days" in recorded[1].text and "**Sources:**" in recorded[1].text
 
-
-
-RELEASE_DEADLINE_S = 5
-
-
-class SlowRecorder(Recorder):
-    """A `History` whose first write waits until the test lets it finish: a database busy with other writes."""
-
-    def __init__(self, into: list[Entry]) -> None:
-        super().__init__(into)
-        self.release = asyncio.Event()
-
-    async def record(self, conversation_id, entries):
-        if not self.entries:  # the test's own deadline: a service that waits for this write would hang
-            await asyncio.wait([asyncio.ensure_future(self.release.wait())], timeout=RELEASE_DEADLINE_S)
-        await super().record(conversation_id, entries)
-
-
-async def test_the_answer_does_not_wait_for_the_message_to_be_written(shop, shipped_kb, settings, router):  # noqa: F811
-    # Under load a write waits for the writes queued before it; the answer's first words need not. The turn
-    # still ends only once the customer's message and then the reply are written, in that order.
-    recorded: list[Entry] = []
-    history = SlowRecorder(recorded)
-    service, _ = make_service(shop, shipped_kb, settings, router, history)
-    events = []
-    async for event in service.send(ANONYMOUS, "How long do I have to return an item?", message_id="m1",
-                                    reply_id="r1"):
-        events.append(event)
-        if isinstance(event, TextDelta) and not history.release.is_set():
-            assert recorded == [], "the answer waited for the customer's message to be written"
-            history.release.set()
-    assert isinstance(events[-1], TurnDone)
-    assert [(e.id, e.speaker) for e in recorded] == [("m1", "customer"), ("r1", "assistant")]
 
 async def test_a_history_outage_is_said_and_memory_keeps_the_turn(shop, shipped_kb, settings, router):  # noqa: F811
     broken = MagicMock()
