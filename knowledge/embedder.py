@@ -78,10 +78,10 @@ class Embedder:
         self.threads = threads
         self.blas_threads = blas_threads
         self.backend = backend
-        self.onnx_dir = onnx_dir or KnowledgeSettings.model_construct().embedding_onnx_dir
-        self.batch_tokens = batch_tokens or KnowledgeSettings.model_construct().embedding_batch_tokens
-        self.pass_padding = KnowledgeSettings.model_construct().embedding_pass_padding if pass_padding is None \
-            else pass_padding
+        defaults = KnowledgeSettings.model_construct()  # the documented defaults, for callers outside the app
+        self.onnx_dir = onnx_dir or defaults.embedding_onnx_dir
+        self.batch_tokens = batch_tokens or defaults.embedding_batch_tokens
+        self.pass_padding = defaults.embedding_pass_padding if pass_padding is None else pass_padding  # 0 is a value
         self._model: Encoder | None = None
         self._lock = threading.Lock()
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(maxsize=cache_size) if cache_size else None

@@ -120,7 +120,6 @@ def test_a_day_the_customer_names_is_not_an_unknown_name(answerer):
     assert "Monday" not in reply, "a date is not a name the help centre should know"
 
 
-
 async def test_the_section_that_matches_the_question_brings_its_condition(shipped_kb, answerer):
     # The sentences closest to the question state the rule (a price adjustment within 14 days of delivery); the
     # section that matches it best ("Price Adjustments") goes on to the exception the customer asks about.

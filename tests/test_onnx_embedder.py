@@ -107,7 +107,8 @@ def test_a_long_text_is_not_padded_together_with_short_ones(graph_dir, monkeypat
     encoder = embedder._load()
     passes: list[tuple[int, int]] = []
     run = encoder._pass
-    monkeypatch.setattr(encoder, "_pass", lambda rows, longest: passes.append((len(rows), longest)) or run(rows, longest))
+    monkeypatch.setattr(encoder, "_pass",
+                        lambda rows, longest: passes.append((len(rows), longest)) or run(rows, longest))
     np.testing.assert_allclose(embedder.embed(texts), together, atol=1e-5)
     assert [rows for rows, _ in passes] == [3, 1], passes  # the short ones together, the story alone
     padded = sum(rows * longest for rows, longest in passes)

@@ -11,8 +11,8 @@ sentence closest in meaning is often a neighbour of the rule rather than the rul
 brings the sentence next to it that conditions it ("only", "unless", "within"...), and the rule its
 section opens with, so an answer never drops the condition that decides the question; the best sentence
 comes with the sentences beside it, and the passage retrieval ranked first (the section that matches the whole
-question) with its sentences that name the question's words. A name the customer gives that the quoted help centre never mentions
-is said to be unknown, before the quote.
+question) with its sentences that name the question's words. A name the customer gives that the quoted help
+centre never mentions is said to be unknown, before the quote.
 """
 
 from __future__ import annotations
@@ -271,7 +271,8 @@ class ExtractiveAnswerer:
         name something the question asks about. The section that matches a question best holds its rule and
         the rule's conditions ("Declined Payments": what to check, then what it means if the details are right),
         though the single sentence closest to the question may be another passage's."""
-        return [j for j, c in enumerate(candidates) if c.ref == 1 and j not in chosen and _terms(c.text) & asked][:limit]
+        first = [j for j, c in enumerate(candidates) if c.ref == 1 and j not in chosen and _terms(c.text) & asked]
+        return first[:limit]
 
     @staticmethod
     def _covering_names(question: str, chosen: list[int], candidates: list[_Sentence],
