@@ -127,3 +127,45 @@ async def test_the_section_that_matches_the_question_brings_its_condition(shippe
                 "dropped another $15. Can I get that too?")
     reply = answerer.answer(question, shipped_kb.relevant(await shipped_kb.asearch(question))) or ""
     assert "we cannot make a second adjustment" in reply, reply
+
+
+def test_a_sentence_that_points_back_comes_with_the_one_it_finishes(answerer):
+    # "This time is needed ..." names nothing the question asks about, yet it is the answer to "can you hurry?".
+    passages = [_passage("Refund Timing", "Refunds to a gift card appear immediately. Refunds to cards and PayPal "
+                         "take 5–7 business days to appear. This time is needed by your bank or PayPal to process "
+                         "the credit, and we cannot speed it up. Gift cards never expire.")]
+    reply = answerer.answer("How long do card refunds take to appear?", passages) or ""
+    assert "5–7 business days" in reply and "we cannot speed it up" in reply, reply
+
+
+def test_the_help_centre_term_for_the_customer_s_words_is_quoted(answerer):
+    # "wore" is the glossary's "unused and in its original condition": the condition that decides the exchange,
+    # though the sentences closer to the question describe exchanges in general.
+    passages = [
+        _passage("What You Can Exchange", "You can exchange an item for a different variant of the same product, "
+                 "such as a different size, color or capacity. For example, you can exchange a medium jacket for a "
+                 "large one. The new variant must be the same product type as the original."),
+        _passage("How to Exchange", "Exchanges are free of charge. We send you a prepaid label by email. The item "
+                 "you send back must be unused and in its original condition, unless it is defective."),
+    ]
+    reply = answerer.answer("I wore the jacket on one hike. Can I still exchange it for a large?", passages) or ""
+    assert "must be unused and in its original condition" in reply, reply
+
+
+def test_a_brand_the_help_centre_never_names_gets_the_different_brand_rule(answerer):
+    passages = [_passage("What You Can Exchange", "You can exchange an item for a different variant of the same "
+                         "product, such as a different size or color. For example, you can exchange black earbuds "
+                         "for the white version of the same model. Exchanges ship within 2 business days. If you "
+                         "want a different model, brand or type of item, return the original item for a refund and "
+                         "place a new order for the item you want.")]
+    reply = answerer.answer("can I exchange my earbuds for a Sony pair instead", passages) or ""
+    assert "If you want a different model, brand or type of item" in reply, reply
+
+
+def test_a_name_the_glossary_knows_is_not_called_unknown(answerer):
+    passages = [_passage("Refund Timing", "Refunds to cards and PayPal take 5–7 business days to appear after "
+                         "they are issued.")]
+    reply = answerer.answer("How long until my Amex refund shows up?", passages) or ""
+    assert "5–7 business days" in reply and "Amex" not in reply, reply  # "Amex" is American Express
+    reply = answerer.answer("How long until my Zork refund shows up?", passages) or ""
+    assert reply.startswith("I don't know about Zork specifically"), reply

@@ -46,10 +46,18 @@ _YES_NO = re.compile(
     r"\b(can|could|do|does|did|will|would|is|are|am|may|should)\s+(i|you|we|it|they|there|that|this|my)\b"
     r"|^(?![\s\S]*\b(?:what|what's|whats|when|where|how|which|who|why)\b)[^?]*\?\s*$", re.I
 )
-_CATCH_ALL = re.compile(r"\b(any )?other\b.*\b(countr|retailer|service|method|store|shop|carrier|compan)", re.I)
+_CATCH_ALL = re.compile(
+    r"\b(other|different)\b.*\b(countr|retailer|service|method|store|shop|carrier|compan|brand)", re.I
+)
 # A question about an amount or a time ("how long", "return window", "what does it cost") is decided by a figure.
 _QUANTITY = re.compile(
     r"\b(how (long|much|many|soon|late|early|fast)|window|deadline|limit|cost|price|fee|charge)\b", re.I
+)
+# A sentence that opens by pointing back ("After the change, ...", "This time is needed ...", "In either case")
+# finishes the one before it: quoting either without the other drops the rule's consequence or its subject.
+_CONTINUES = re.compile(
+    r"^(this|that|these|those|such|otherwise|then|however|(after|if|in) (this|that|these|those|so|not|either|both)"
+    r"|after the change)\b", re.I
 )
 _WORD = re.compile(r"[a-z0-9$]+(?:['’][a-z]+)?")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")  # a capitalised word inside a sentence
@@ -175,11 +183,14 @@ class ExtractiveAnswerer:
         chosen = self._choose(scores, vectors)
         best = passages[candidates[chosen[0]].ref - 1]
         extra = self.settings.condition_sentences
-        covered = self._covering_names(names, chosen, candidates, scores)[: len(chosen) + extra]
+        covered = self._covering_names(names, chosen, candidates, scores)
+        covered += self._covering_terms(self.glossary.terms(names), covered, candidates, scores)
+        covered = covered[: len(chosen) + extra]
         budget = extra - (len(covered) - len(chosen))  # named cases count as extras
         chosen = self._with_conditions(covered, candidates, scores, _terms(question), budget)
         chosen += self._beside(chosen[0], chosen, candidates, self.settings.neighbour_sentences, _terms(question))
         chosen += self._first_passage(chosen, candidates, self.settings.first_passage_sentences, _terms(question))
+        chosen += self._continued(chosen, candidates)
         chosen.sort(key=lambda i: (candidates[i].ref, candidates[i].position))  # reading order
         quote = self._cite(candidates, chosen)
         return self._framed(names, quote, [candidates[i].text for i in chosen], best, float(np.max(meaning)))
@@ -275,6 +286,37 @@ class ExtractiveAnswerer:
         return first[:limit]
 
     @staticmethod
+    def _continued(chosen: list[int], candidates: list[_Sentence]) -> list[int]:
+        """The sentence that finishes a quoted one (it opens by pointing back to it), and the one a quoted
+        continuation points back to."""
+        place = {(c.ref, c.position): j for j, c in enumerate(candidates)}
+        added: list[int] = []
+        for i in chosen:
+            c = candidates[i]
+            after = place.get((c.ref, c.position + 1))
+            if after is not None and _CONTINUES.match(candidates[after].text):
+                added.append(after)
+            before = place.get((c.ref, c.position - 1))
+            if before is not None and _CONTINUES.match(c.text):
+                added.append(before)
+        return [j for j in dict.fromkeys(added) if j not in chosen]
+
+    @staticmethod
+    def _covering_terms(terms: list[str], chosen: list[int], candidates: list[_Sentence],
+                        scores: np.ndarray) -> list[int]:
+        """The help centre's term for what the customer said ("unused" for "I wore them"), when a passage
+        states it but no quoted sentence does: quote the best sentence that names it."""
+        added: list[int] = []
+        for term in terms:
+            said = lambda j: term.lower() in candidates[j].text.lower()  # noqa: E731
+            if any(said(i) for i in chosen + added):
+                continue
+            naming = [j for j in range(len(candidates)) if said(j)]
+            if naming:
+                added.append(max(naming, key=lambda j: scores[j]))
+        return added
+
+    @staticmethod
     def _covering_names(question: str, chosen: list[int], candidates: list[_Sentence],
                         scores: np.ndarray) -> list[int]:
         """A name the question gives ("Canada") that a passage mentions but no quoted sentence does: quote
@@ -301,9 +343,10 @@ class ExtractiveAnswerer:
             parts.append(f"{candidates[i].text} [{candidates[i].ref}]" if last_of_ref else candidates[i].text)
         return " ".join(parts)
 
-    @staticmethod
-    def _unknown_names(question: str, quoted: list[str]) -> str | None:
-        """A name the customer gives ("Mexico", "Amazon") that none of the quoted sentences mentions."""
+    def _unknown_names(self, question: str, quoted: list[str]) -> str | None:
+        """A name the customer gives ("Mexico") that none of the quoted sentences mentions and the glossary does not
+        know: one it knows is a case the help centre covers ("Amex" is American Express, "Amazon" another retailer)."""
         said = " ".join(quoted).lower()
-        names = [n for n in _NAME.findall(question) if n not in _NOT_NAMES | _DATES and n.lower() not in said]
+        names = [n for n in _NAME.findall(question) if n not in _NOT_NAMES | _DATES and n.lower() not in said
+                 and not self.glossary.terms(n)]
         return ", ".join(dict.fromkeys(names)) or None
