@@ -19,16 +19,17 @@ SET = ROOT / "knowledge/eval/conditions.jsonl"
 # A second dev set, written later by someone who saw only the help centre, for tuning without the held-out rows.
 DEV2 = ROOT / "knowledge/eval/conditions_dev2.jsonl"
 # A third, written after the glossary's last round from the help centre alone; 66 of 100 before it, 68 after,
-# 74 once the best-matching section brought its sentences.
+# 74 once the best-matching section brought its sentences, 81 once finishing sentences and glossary terms came.
 DEV3 = ROOT / "knowledge/eval/conditions_dev3.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 89% today (122 of 137: dev 61 of 64, held-out 61 of 73;
+# Issue #12 asks for 0.90 and this is not met yet: 89.8% today (123 of 137: dev 61 of 64, held-out 62 of 73;
 # 79% before the glossary and the ranking by a passage's best sentence, 82% before sentences were also read
 # with their article's title and heading, 84% before the best sentence brought its neighbours, 86% before the
 # glossary learnt customers' words for stock, carriers, countries, duties and support hours, 88% before the
-# section that matches the question best brought its sentences that name the question's words). The bars are
-# today's floors, so the suite guards what was gained; the second dev set went from 60 to 80 of 89.
-MIN_PASS_RATE = {SET.name: 0.89, DEV2.name: 0.89, DEV3.name: 0.74}
+# section that matches the question best brought its sentences that name the question's words, 89% before a
+# sentence brought the one that finishes it and the glossary's terms were quoted). The bars are today's floors,
+# so the suite guards what was gained; the second dev set went from 60 to 84 of 89.
+MIN_PASS_RATE = {SET.name: 0.89, DEV2.name: 0.94, DEV3.name: 0.81}
 
 
 def _rows() -> list[dict]:
