@@ -281,6 +281,9 @@ def test_shipped_data_is_valid_json_lines():
     ("I want to cancel my gym membership", OUT_OF_SCOPE),
     ("how do I top up my card", OUT_OF_SCOPE),
     ("where is my walmart order", OUT_OF_SCOPE),
+    ("where's my gopuff order", OUT_OF_SCOPE),  # food delivery services, by name
+    ("I can't find my order on their website", OUT_OF_SCOPE),  # "their": another business's
+    ("I work at a cafe and need to cancel a supplier order", OUT_OF_SCOPE),  # the customer's job, not our shop
     ("I need to withdraw my order, I don't need it anymore", "cancel_order"),
     ("please cancel order #W1001003, my flight got moved and I won't need it", "cancel_order"),
 ])
