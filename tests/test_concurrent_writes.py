@@ -1,5 +1,6 @@
 """Concurrent writes: step writes queued while one commits share the next transaction, a bad write failing only its
-caller; on SQLite a store's writing transactions take turns in the process, and reads do not wait for them."""
+caller; on SQLite a store's writing transactions share one transaction, run whole in a worker thread, and reads do
+not wait for them."""
 
 from __future__ import annotations
 
@@ -145,5 +146,84 @@ async def test_a_transaction_body_that_awaits_anything_but_its_connection_is_a_d
     try:
         with pytest.raises(ConfigurationError, match="awaited something besides its connection"):
             await store.transaction("wrong", None, waits)
+    finally:
+        await store.close()
+
+
+async def test_sqlite_writes_queued_during_a_commit_share_the_next_transaction_each_in_its_savepoint(tmp_path):
+    """Every writing transaction of a store on a SQLite file queues for the next shared one (not only steps): one
+    thread call, one BEGIN; a body that fails undoes its own writes and fails its caller, the others commit."""
+    from sqlalchemy import event
+
+    from agent.datalayer.errors import DataLayerError
+    from agent.datalayer.storage import LocalStorage
+    from agent.datalayer.store import ChatStore
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
+    await migrate(url, "")
+    store = ChatStore(url, LocalStorage(tmp_path / "files"))
+
+    async def table(conn) -> None:
+        await conn.execute(text("CREATE TABLE notes (body TEXT PRIMARY KEY)"))
+
+    def note(body: str, slow: bool = False, fails: bool = False):
+        async def write(conn) -> None:
+            await conn.execute(text("INSERT INTO notes (body) VALUES (:body)"), {"body": body})
+            if slow:
+                time.sleep(0.05)  # the others arrive while this one commits
+            if fails:
+                raise ValueError("this write is refused after its insert")
+
+        return write
+
+    try:
+        await store.transaction("table", None, table)
+        begins = []
+        event.listen(store.sqlite_file, "begin", lambda conn: begins.append(1))
+        first = asyncio.create_task(store.transaction("note", None, note("first", slow=True)))
+        await asyncio.sleep(0.02)  # committing in its worker thread now
+        writes = [note("a"), note("bad", fails=True), note("b"), note("c")]
+        results = await asyncio.gather(*(store.transaction("note", None, w) for w in writes), return_exceptions=True)
+        assert await first is None
+        assert [results[0], results[2], results[3]] == [None] * 3
+        assert isinstance(results[1], DataLayerError) and "refused" in str(results[1])
+        assert len(begins) == 2, "the first alone, the four that queued meanwhile together"
+
+        async def read(conn) -> list[str]:
+            return [row.body for row in await conn.execute(text("SELECT body FROM notes ORDER BY body"))]
+
+        assert await store.transaction("read", None, read, writes=False) == ["a", "b", "c", "first"]
+    finally:
+        await store.close()
+
+
+async def test_a_shared_sqlite_transaction_commits_once_at_its_end(tmp_path):
+    """pysqlite would commit at the release of each write's savepoint; the shared transaction is one transaction:
+    another connection sees none of its writes until all of them are in."""
+    import sqlite3
+
+    from agent.datalayer.storage import LocalStorage
+    from agent.datalayer.store import ChatStore
+
+    path = tmp_path / "app.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await migrate(url, "")
+    store = ChatStore(url, LocalStorage(tmp_path / "files"))
+    seen: list[int] = []
+
+    async def table(conn) -> None:
+        await conn.execute(text("CREATE TABLE notes (body TEXT PRIMARY KEY)"))
+
+    async def insert(conn) -> None:
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('x')"))
+
+    async def look(conn) -> None:  # the next write of the same shared transaction
+        with sqlite3.connect(path) as other:
+            seen.append(other.execute("SELECT count(*) FROM notes").fetchone()[0])
+
+    try:
+        await store.transaction("table", None, table)
+        await asyncio.gather(store.transaction("insert", None, insert), store.transaction("look", None, look))
+        assert seen == [0]
     finally:
         await store.close()

@@ -5,16 +5,17 @@ calls, and the two helpers several parts need (the thread row a first write crea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent.datalayer.db import run_with_retries
+from agent.datalayer.group_commit import GroupCommit
 from agent.datalayer.storage import Storage
 from agent.datalayer.store_rows import ELEMENT_COLUMNS, threads
 from agent.datalayer.whole import run_whole
@@ -24,6 +25,14 @@ from tools.store.sql import dialect_insert, make_engine, make_sqlite_file_engine
 T = TypeVar("T")
 
 ThreadDeletedHook = Callable[[str], Awaitable[None] | None]
+Body = Callable[[AsyncConnection], Awaitable[Any]]  # a transaction's body
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A body of a shared SQLite transaction that failed: its caller raises `exc`, the others commit."""
+
+    exc: Exception
 
 
 class StoreBase:
@@ -51,23 +60,40 @@ class StoreBase:
         self.retry_wait_s = retry_wait_s
         self.max_page_size = max_page_size
         self.on_thread_deleted = on_thread_deleted
-        self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._write_group: GroupCommit[Body, object] | None = None  # made on first use
         # Conversations whose facts row this process has seen, and their owner (agent/datalayer/facts.py).
         self._facts_owners: LRUCache[str, str | None] = LRUCache(maxsize=known_conversations)
         # Threads this process wrote steps to (agent/datalayer/store_steps.py); a set, as an LRU's keys.
         self._threads_known: LRUCache[str, None] = LRUCache(maxsize=known_conversations)
 
-    def _one_writer(self, writes: bool) -> contextlib.AbstractAsyncContextManager[object]:
-        """On a SQLite file, this store's writing transactions take turns here, in order and at once when their
-        turn comes; without it they would take turns on SQLite's lock, each waiter sleeping in the busy handler
-        (up to 100 ms a time) and holding a thread meanwhile. Only a queue: SQLite's lock still keeps other
+    def _sqlite_writes(self) -> GroupCommit[Body, object]:
+        """On a SQLite file, this store's writing transactions queue here and run together: every body queued while
+        one batch commits goes into the next, each in its own savepoint, in one worker-thread call. SQLite has one
+        writer; one transaction per body made each write wait a round trip through the event loop (busy with a
+        hundred chats) for every write before it, three to four per turn. SQLite's lock still keeps other
         processes' writes apart."""
-        if self.sqlite_file is None or not writes:
-            return contextlib.nullcontext()
-        loop = asyncio.get_running_loop()
-        if self._writers is None or self._writers[0] is not loop:  # an asyncio.Lock belongs to one loop
-            self._writers = (loop, asyncio.Lock())
-        return self._writers[1]
+        if self._write_group is None:
+            self._write_group = GroupCommit(self._write_bodies)
+        return self._write_group
+
+    async def _write_bodies(self, bodies: Sequence[Body]) -> list[object]:
+        engine = self.sqlite_file
+        assert engine is not None  # only SQLite files queue their writes
+
+        def whole() -> list[object]:
+            with engine.begin() as conn:
+                if len(bodies) == 1:  # alone, its failure fails the transaction as before
+                    return [run_whole(bodies[0], conn)]
+                outcomes: list[object] = []
+                for body in bodies:
+                    try:
+                        with conn.begin_nested():  # a failing body undoes only its own writes
+                            outcomes.append(run_whole(body, conn))
+                    except Exception as exc:  # handed to its caller, who retries or reports it
+                        outcomes.append(_Failed(exc))
+                return outcomes
+
+        return await asyncio.get_running_loop().run_in_executor(self._sqlite_threads, whole)
 
     async def transaction(
         self, operation: str, thread_id: str | None, fn: Callable[[AsyncConnection], Awaitable[T]], *,
@@ -77,14 +103,19 @@ class StoreBase:
         worker-thread call (agent/datalayer/whole.py); `writes=False` marks one that only reads, which need not
         wait for the writers there (WAL lets it read beside them)."""
         engine = self.sqlite_file
-        if engine is not None:
+        if engine is not None and writes:
+            async def attempt() -> T:
+                outcome = await self._sqlite_writes().submit(fn)
+                if isinstance(outcome, _Failed):
+                    raise outcome.exc
+                return outcome  # type: ignore[return-value]
+        elif engine is not None:
             def whole() -> T:
                 with engine.begin() as conn:
                     return run_whole(fn, conn)
 
             async def attempt() -> T:
-                async with self._one_writer(writes):
-                    return await asyncio.get_running_loop().run_in_executor(self._sqlite_threads, whole)
+                return await asyncio.get_running_loop().run_in_executor(self._sqlite_threads, whole)
         else:
             async def attempt() -> T:
                 async with self.engine.begin() as conn:

@@ -80,7 +80,16 @@ def make_sqlite_file_engine(url: Any, echo: bool = False, connections: int = 8) 
     engine = create_engine(parsed.set(drivername="sqlite+pysqlite"), echo=echo, pool_size=connections,
                            max_overflow=0, connect_args={"check_same_thread": False})  # any worker thread may use it
     event.listen(engine, "connect", _sqlite_pragmas)
+    # pysqlite opens transactions itself, late, and its SAVEPOINT handling breaks a transaction's atomicity: it is
+    # told to stay out (autocommit), and each transaction says BEGIN (SQLAlchemy's documented recipe), so the
+    # savepoints a shared write transaction gives each of its writes work.
+    event.listen(engine, "connect", _pysqlite_autocommit)
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
     return engine
+
+
+def _pysqlite_autocommit(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
 
 
 def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
