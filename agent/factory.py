@@ -106,7 +106,7 @@ def build_conversations(settings: Settings, store: SessionStore, model: ChatMode
 def build_tagger(settings: Settings, embedder: Embedder, model: ChatModel) -> IntentTagger:
     """The facts' intent tagger: the offline engine's router when it answers, else one built for the tagger."""
     if isinstance(model, DialogueEngine):
-        return RouterTagger(model.route)  # its embeddings, cache and lock: a message is embedded once
+        return RouterTagger(model.route, model.router.recent)  # its embeddings, cache and lock: embedded once
     return RouterTagger.building(lambda: IntentRouter.from_settings(embedder, settings.offline))
 
 

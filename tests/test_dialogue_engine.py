@@ -17,7 +17,9 @@ from sqlalchemy import select
 from agent.runner.conversation import Conversation
 from agent.offline.engine import DialogueEngine
 from agent.offline.router import IntentRouter
-from agent.runner.events import Choices, ConfirmationRequested, Escalation, TextDelta, ToolCallStarted
+from agent.runner.events import (
+    Choices, ConfirmationRequested, ErrorEvent, Escalation, TextDelta, ToolCallStarted,
+)  # fmt: skip
 from agent.factory import build_registry
 from agent.offline.answerer import ExtractiveAnswerer
 from agent.runner.orchestrator import SupportAgent
@@ -341,3 +343,15 @@ async def test_a_tool_this_deployment_leaves_out_is_refused_once(chat, settings)
     reply = await c.say("please cancel order #W1001004, I ordered it by mistake")
     assert "can't do that in this chat" in reply and "cancel_pending_order" not in c.tools
     assert c.dialogue["flow"] is None
+
+
+async def test_a_one_piece_message_is_not_split_in_a_worker_thread(chat, monkeypatch):
+    """Only a message of two pieces or two orders is routed piece by piece (in a worker thread, whose queue under a
+    hundred chats cost a one-piece message ~100 ms to be told it is one)."""
+    def split(self, text: str):
+        raise AssertionError(f"split in a thread: {text!r}")
+
+    monkeypatch.setattr(DialogueEngine, "_several", split)
+    c = chat()
+    await c.say("where is my order #W1001001?")
+    assert "#W1001001" in c.reply and not any(isinstance(e, ErrorEvent) for e in c.events), c.events

@@ -276,3 +276,18 @@ async def test_the_offline_engine_and_its_own_router_as_tagger(shop, shipped_kb,
     assert facts["items"] == {("intent", "policy_question"): (1, 0), ("intent", "out_of_scope"): (1, 0),
                               ("intent", "human"): (1, 0), ("tool", "transfer_to_human_agents"): (1, 0)}
     assert facts["gaps"] == {("missed", question_id, WEATHER), ("handed_over", question_id, WEATHER)}
+
+
+async def test_a_message_the_engine_routed_is_tagged_without_embedding_again(router):  # noqa: F811
+    """The facts' tag of a message the engine routed this turn comes from the router's memory, on the event loop:
+    under a hundred chats, the worker thread's queue was most of the facts' wait."""
+    from agent.chat.tagging import RouterTagger
+
+    def embeds(text: str):
+        raise AssertionError(f"routed again: {text!r}")
+
+    recorder = FactsRecorder(None, RouterTagger(embeds, router.recent))
+    router.route("where is my order #W1001001")
+    tag = await recorder.tag("where is my order #W1001001")
+    assert tag is not None and tag.name == "order_status" and not tag.asks_knowledge
+    assert await recorder.tag("a message nobody routed") is None  # would embed: the broken router says no

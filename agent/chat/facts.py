@@ -41,7 +41,7 @@ from datetime import datetime
 from typing import Literal
 
 from agent.chat.facts_log import (
-    ActionFacts, FactsLog, Gap, IntentTag, IntentTagger, ItemUse, Question,
+    ActionFacts, FactsLog, Gap, IntentTag, IntentTagger, ItemUse, Question, RecentTags,
 )  # fmt: skip
 from agent.chat.history import now
 from agent.runner.events import (
@@ -158,6 +158,8 @@ class FactsRecorder:
         if self.tagger is None or not text.strip():
             return None
         try:
+            if isinstance(self.tagger, RecentTags) and (known := self.tagger.known(text)) is not None:
+                return known  # routed this turn: a worker thread's queue is the dearest part of asking again
             return await asyncio.to_thread(self.tagger.tag, text)  # it embeds: not on the event loop
         except Exception:
             log.exception("intent tagging failed")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 ItemKind = Literal["intent", "tool"]
 GapKind = Literal["missed", "rated_down", "handed_over"]
@@ -28,6 +28,15 @@ class IntentTag:
 class IntentTagger(Protocol):
     def tag(self, text: str) -> IntentTag | None:
         """The message's intent, or None when it cannot tell (slow: embeds; call it off the event loop)."""
+        ...
+
+
+@runtime_checkable
+class RecentTags(Protocol):
+    """A tagger that may have a message's tag at hand (the engine routed it this turn): no worker thread needed."""
+
+    def known(self, text: str) -> IntentTag | None:
+        """The tag when it needs no embedding, else None (fast: on the event loop)."""
         ...
 
 

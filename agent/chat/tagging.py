@@ -22,8 +22,9 @@ KNOWLEDGE_INTENTS = frozenset({POLICY_QUESTION, OUT_OF_SCOPE})
 class RouterTagger:
     """`IntentTagger` over a routing function: the engine's own, or a router's."""
 
-    def __init__(self, route: Callable[[str], Routing]) -> None:
+    def __init__(self, route: Callable[[str], Routing], recent: Callable[[str], Routing | None] | None = None) -> None:
         self.route = route
+        self.recent = recent  # the routing already made of a text, if any (the engine's own router)
 
     @classmethod
     def building(cls, make: Callable[[], IntentRouter]) -> RouterTagger:
@@ -47,4 +48,12 @@ class RouterTagger:
         except Exception:  # tagging never breaks a turn
             log.exception("intent tagging failed")
             return None
-        return IntentTag(routing.intent, routing.intent in KNOWLEDGE_INTENTS)
+        return _tag(routing)
+
+    def known(self, text: str) -> IntentTag | None:
+        routing = self.recent(text) if self.recent is not None else None
+        return _tag(routing) if routing is not None else None
+
+
+def _tag(routing: Routing) -> IntentTag:
+    return IntentTag(routing.intent, routing.intent in KNOWLEDGE_INTENTS)

@@ -119,7 +119,8 @@ class DialogueEngine:
         # A question about a file the customer attached is answered from that file, whatever it sounds like.
         general = general or (any(p.origin == "upload" for p in request.context) and cues.question(text))
         follow_up = state.turn.get("after_answer") and cues.follows_up(text)
-        if not answering and not general and (several := await asyncio.to_thread(self._several, text)):
+        if not answering and not general and self._may_be_several(text) and (
+                several := await asyncio.to_thread(self._several, text)):
             return await self._queue(request, state, several)
         if not answering and (general or follow_up):
             # A general question, even one about a request ("how long do I have to return?"): the help centre.
@@ -207,10 +208,14 @@ class DialogueEngine:
             return Reply(replies.ANYTHING_ELSE)
         return None
 
+    @staticmethod
+    def _may_be_several(text: str) -> bool:
+        """Whether the message may hold several requests: two pieces or two orders. Checked on the event loop,
+        so a one-piece message (most of them) does not wait for a worker thread to be told it is one."""
+        return len(pieces(text)) >= 2 or len(entities.order_ids(text)) >= 2
+
     def _several(self, text: str) -> list[Request]:
         """The message's requests when it makes several (blocks: routes its pieces)."""
-        if len(pieces(text)) < 2 and len(entities.order_ids(text)) < 2:
-            return []
         return split_requests(text, self.router.route_many)
 
     async def _queue(self, request: ModelRequest, state: DialogueState, requests: list[Request]) -> Step:

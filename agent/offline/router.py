@@ -141,6 +141,13 @@ class IntentRouter:
     def route(self, text: str) -> Routing:
         return self.route_many([text])[0]
 
+    def recent(self, text: str) -> Routing | None:
+        """The routing of `text` if it was routed lately, else None; never embeds."""
+        if self._recent is None:
+            return None
+        with self._recent_lock:
+            return self._recent.get(text)
+
     def route_many(self, texts: list[str]) -> list[Routing]:
         """Route a batch: one embedding call for every message and sentence not routed lately."""
         if self._recent is None:
