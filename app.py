@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import chainlit as cl
 from chainlit.server import app as server
@@ -165,6 +166,7 @@ async def on_app_startup() -> None:
     if settings.auth.enabled and settings.auth.demo_users:
         await ensure_demo_users(settings)
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(settings.chat.worker_threads, thread_name_prefix="worker"))
     loop.create_task(expire_uploads())
     loop.create_task(warm_knowledge())
     if settings.auth.demo_conversations and not settings.llm.configured:  # never spend a paid model on demo data

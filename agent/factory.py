@@ -10,7 +10,7 @@ from agent.chat.facts_log import FactsLog, IntentTagger
 from agent.chat.handovers import Handovers
 from agent.chat.history import History
 from agent.chat.service import ChatService
-from agent.chat.tagging import RouterTagger
+from agent.chat.tagging import EngineTagger, RouterTagger
 from agent.offline.engine import DialogueEngine
 from agent.offline.router import IntentRouter
 from agent.models.base import ChatModel
@@ -106,7 +106,7 @@ def build_conversations(settings: Settings, store: SessionStore, model: ChatMode
 def build_tagger(settings: Settings, embedder: Embedder, model: ChatModel) -> IntentTagger:
     """The facts' intent tagger: the offline engine's router when it answers, else one built for the tagger."""
     if isinstance(model, DialogueEngine):
-        return RouterTagger(model.route, model.router.recent)  # its embeddings, cache and lock: embedded once
+        return EngineTagger(model.route, model.router.recent)  # its embeddings, cache and lock: embedded once
     return RouterTagger.building(lambda: IntentRouter.from_settings(embedder, settings.offline))
 
 

@@ -30,17 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load_apps import PeakRSS, app_settings, run_echo  # noqa: E402
+from bench.load_apps import PeakRSS, app_settings, fake_model_process, run_echo  # noqa: E402
 from bench.load_drive import Run, drive, percentile  # noqa: E402
 from tests.cluster import AppInstance, InstanceStartError, run_instance  # noqa: E402
-from tests.fake_llm import RuleBasedOpenAI, Say  # noqa: E402
 
 QUANTILES = (50, 90, 99)
 WARM_METRIC = "support_knowledge_warm_seconds"  # agent/metrics.py: set once the help centre's indexes are built
 WARM_WAIT_S = 180.0  # the indexes take ~12 s on a quiet 2-core machine; past this, measure anyway and say so
-# What the fake model says to every question: about as long as an offline answer's first paragraph.
-FAKE_REPLY = ("You can return most items within 30 days of delivery for a full refund, as long as they are "
-              "unused and in their original packaging. Start the return from your order page.")
 
 
 @dataclass
@@ -128,23 +124,20 @@ def table(echo: Measure, ours: Measure, chats: int, turns: int, engine: str) -> 
 
 def main(chats: int, turns: int, llm: bool) -> None:
     engine = "fake OpenAI-compatible model (zero latency)" if llm else "offline engine"
-    fake = RuleBasedOpenAI(lambda messages: Say(FAKE_REPLY)) if llm else None
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, (
+                fake_model_process() if llm else contextlib.nullcontext()) as fake_env:
             work = Path(tmp)
             print("starting the echo app ...", file=sys.stderr)
             with run_echo(work / "echo") as echo_app:
                 echo = measure(echo_app, chats, turns)
             print("starting this app (a fresh Chroma folder: it ingests the help centre first) ...", file=sys.stderr)
-            settings = app_settings(work / "app", fake.env() if fake else None)
+            settings = app_settings(work / "app", fake_env)
             with run_instance("app", work / "app", settings) as app:
                 wait_until_warm(app)
                 ours = measure(app, chats, turns)
     except InstanceStartError as exc:
         sys.exit(f"could not start a server: {exc}")
-    finally:
-        if fake:
-            fake.close()
 
     print(f"\n{chats} concurrent chats x {turns} turns each, this app on the {engine}\n")
     report("echo app (baseline)", echo)

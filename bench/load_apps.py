@@ -9,6 +9,7 @@ top), sign-in off, rate limits out of the way, and a private SQLite database, fi
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 import psutil
 
 from tests.cluster import CHAINLIT, STARTUP_TIMEOUT_S, AppInstance, InstanceStartError
+from tests.fake_llm import RuleBasedOpenAI, Say
 from tests.processes import app_env, free_port, stop
 
 RSS_SAMPLE_S = 0.25  # often enough to catch a peak that lasts a turn
@@ -44,6 +46,37 @@ async def on_message(message: cl.Message) -> None:
         await reply.stream_token(word + (" " if i < len(words) - 1 else ""))
     await reply.send()
 '''
+
+
+# What the fake model says to every question: about as long as an offline answer's first paragraph.
+FAKE_REPLY = ("You can return most items within 30 days of delivery for a full refund, as long as they are "
+              "unused and in their original packaging. Start the return from your order page.")
+
+
+def _say(messages: object) -> Say:
+    return Say(FAKE_REPLY)
+
+
+def _serve_fake_model(reply_to: object) -> None:
+    fake = RuleBasedOpenAI(_say)
+    reply_to.send(fake.env())  # type: ignore[attr-defined]
+    threading.Event().wait()  # serves from its threads until the process is terminated
+
+
+@contextlib.contextmanager
+def fake_model_process() -> Iterator[dict[str, str]]:
+    """A zero-latency fake OpenAI-compatible server (tests/fake_llm.py) in a process of its own; yields the app's
+    settings that point at it. In the load client's process its replies waited for the client's hundred chats
+    (one interpreter, one GIL): latency no model server adds."""
+    context = multiprocessing.get_context("fork")
+    mine, theirs = context.Pipe()
+    process = context.Process(target=_serve_fake_model, args=(theirs,), name="fake-model", daemon=True)
+    process.start()
+    try:
+        yield mine.recv()
+    finally:
+        process.terminate()
+        process.join()
 
 
 def app_settings(workdir: Path, llm_env: dict[str, str] | None = None) -> dict[str, str]:

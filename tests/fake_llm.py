@@ -60,6 +60,13 @@ def sse(reply: Say | Call) -> bytes:
     return b"".join(parts) + b"data: [DONE]\n\n"
 
 
+class _Server(ThreadingHTTPServer):
+    # The listen backlog: socketserver's 5 overflowed under bench/bench_load.py's hundred chats, and a connection
+    # the kernel drops waits a second for its SYN to be sent again (model latency no real server adds).
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class RuleBasedOpenAI:
     """Serves until `close()`; `requests` records every request body."""
 
@@ -89,7 +96,7 @@ class RuleBasedOpenAI:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

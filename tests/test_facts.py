@@ -281,13 +281,51 @@ async def test_the_offline_engine_and_its_own_router_as_tagger(shop, shipped_kb,
 async def test_a_message_the_engine_routed_is_tagged_without_embedding_again(router):  # noqa: F811
     """The facts' tag of a message the engine routed this turn comes from the router's memory, on the event loop:
     under a hundred chats, the worker thread's queue was most of the facts' wait."""
-    from agent.chat.tagging import RouterTagger
+    from agent.chat.tagging import EngineTagger
 
     def embeds(text: str):
         raise AssertionError(f"routed again: {text!r}")
 
-    recorder = FactsRecorder(None, RouterTagger(embeds, router.recent))
+    recorder = FactsRecorder(None, EngineTagger(embeds, router.recent))
     router.route("where is my order #W1001001")
     tag = await recorder.tag("where is my order #W1001001")
     assert tag is not None and tag.name == "order_status" and not tag.asks_knowledge
     assert await recorder.tag("a message nobody routed") is None  # would embed: the broken router says no
+
+
+async def test_a_tagger_of_its_own_tags_the_message_beside_the_turn(router):  # noqa: F811
+    """With an LLM answering, the tagger embeds the message itself: it starts with the turn and is done by its end,
+    so recording the facts waits only for the write. The engine's own router is not asked early (it routes the
+    message during the turn anyway)."""
+    import asyncio
+    import threading
+
+    from agent.chat.tagging import EngineTagger, RouterTagger
+
+    started, release = threading.Event(), threading.Event()
+
+    def route(text: str):
+        started.set()
+        release.wait(5)
+        return router.route(text)
+
+    class Facts:
+        def __init__(self) -> None:
+            self.recorded = []
+
+        async def record_action(self, facts) -> None:
+            self.recorded.append(facts)
+
+    facts = Facts()
+    recorder = FactsRecorder(facts, RouterTagger(route))
+    turn = TurnFacts.for_message("c-1", None, "m-1", "where is my order #W1001001")
+    recorder.begin(turn)
+    assert await asyncio.to_thread(started.wait, 5), "tagging began with the turn"
+    release.set()
+    turn.finish("completed")
+    await recorder.record(turn)
+    assert [(i.kind, i.name) for i in facts.recorded[0].items] == [("intent", "order_status")]
+
+    engine_turn = TurnFacts.for_message("c-1", None, "m-2", "thanks")
+    FactsRecorder(facts, EngineTagger(router.route, router.recent)).begin(engine_turn)
+    assert engine_turn.tagging is None

@@ -75,6 +75,7 @@ class TurnFacts:
         self.sources = self.tool_ok = self.escalated = self.error = False
         self.ticket_id: str | None = None
         self.status: TurnStatus | None = None  # None: stopped before it ended
+        self.tagging: asyncio.Task[IntentTag | None] | None = None  # the message's tag, when begun with the turn
 
     @classmethod
     def for_message(cls, conversation_id: str, user: str | None, message_id: str, text: str) -> TurnFacts:
@@ -144,11 +145,22 @@ class FactsRecorder:
         self.facts = facts
         self.tagger = tagger
 
+    def begin(self, turn: TurnFacts) -> None:
+        """Start tagging the turn's message now, beside the turn, when the tag will not be at hand at its end (a
+        tagger of its own embeds it: an LLM answers, no engine routes the message). Waiting for it after the turn
+        added a worker thread's queue and a forward pass to every turn."""
+        if (self.facts is not None and turn.message is not None and self.tagger is not None
+                and not isinstance(self.tagger, RecentTags)):
+            turn.tagging = asyncio.create_task(self.tag(turn.message.text))
+
     async def record(self, turn: TurnFacts) -> None:
         if self.facts is None:
             return
         try:
-            tag = await self.tag(turn.message.text) if turn.message is not None else None
+            if turn.tagging is not None:
+                tag = await turn.tagging
+            else:
+                tag = await self.tag(turn.message.text) if turn.message is not None else None
             asked = await self._question_handed_over(turn, tag) if turn.escalated else None
             await self.facts.record_action(turn.result(tag, asked))
         except Exception:  # the records must never cost the customer a turn; the history has it all

@@ -215,6 +215,7 @@ class ChatService:
             yield Notice(new_id(), RATE_LIMITED.format(wait=wait))
             yield TurnDone("", "rejected", reason="rate_limited", retry_after_s=wait)
             return
+        self.recorder.begin(facts)  # tagging the message, when it needs a forward pass, runs beside the turn
         done = TurnDone("", "failed")
         status = "stopped"  # unless the turn reaches its end
         first_text = False

@@ -22,9 +22,8 @@ KNOWLEDGE_INTENTS = frozenset({POLICY_QUESTION, OUT_OF_SCOPE})
 class RouterTagger:
     """`IntentTagger` over a routing function: the engine's own, or a router's."""
 
-    def __init__(self, route: Callable[[str], Routing], recent: Callable[[str], Routing | None] | None = None) -> None:
+    def __init__(self, route: Callable[[str], Routing]) -> None:
         self.route = route
-        self.recent = recent  # the routing already made of a text, if any (the engine's own router)
 
     @classmethod
     def building(cls, make: Callable[[], IntentRouter]) -> RouterTagger:
@@ -50,8 +49,16 @@ class RouterTagger:
             return None
         return _tag(routing)
 
+
+class EngineTagger(RouterTagger):
+    """The offline engine's own router as tagger: the message was routed this turn, its tag is at hand."""
+
+    def __init__(self, route: Callable[[str], Routing], recent: Callable[[str], Routing | None]) -> None:
+        super().__init__(route)
+        self.recent = recent
+
     def known(self, text: str) -> IntentTag | None:
-        routing = self.recent(text) if self.recent is not None else None
+        routing = self.recent(text)
         return _tag(routing) if routing is not None else None
 
 
