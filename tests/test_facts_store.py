@@ -291,7 +291,10 @@ def test_a_failing_router_tags_nothing(caplog):
 
 def test_the_factory_tags_with_the_engine_or_builds_a_router(monkeypatch):
     engine = MagicMock(spec=DialogueEngine)
-    assert build_tagger(Settings(), MagicMock(), engine).route == engine.route  # the engine's router and lock
+    engine.router = MagicMock()  # an instance attribute: not in the class's spec
+    tagger = build_tagger(Settings(), MagicMock(), engine)
+    assert tagger.route == engine.route  # the engine's router and lock
+    assert tagger.recent == engine.router.recent  # and its memory: a message it routed is tagged on the loop
     monkeypatch.setattr("agent.factory.IntentRouter.from_settings", lambda embedder, settings: FakeRouter())
     tagger = build_tagger(Settings(), MagicMock(), MagicMock())  # an LLM: a router of the tagger's own
     assert tagger.tag(RETURNS) == IntentTag("policy_question", True)
