@@ -170,3 +170,13 @@ def test_a_name_the_glossary_knows_is_not_called_unknown(answerer):
     assert "5–7 business days" in reply and "Amex" not in reply, reply  # "Amex" is American Express
     reply = answerer.answer("How long until my Zork refund shows up?", passages) or ""
     assert reply.startswith("I don't know about Zork specifically"), reply
+
+
+def test_capitalised_words_in_a_row_are_one_name(answerer):
+    passages = [_passage("Duties and Import Taxes", "Duties and import taxes on international orders are paid to the "
+                         "carrier at delivery, not to Larkspur Goods, so they are not part of a Larkspur refund.")]
+    reply = answerer.answer("I paid $40 in fees to Canada Post. Do I get them back if I return everything?",
+                            passages) or ""
+    assert "not part of a Larkspur refund" in reply and "don't know about" not in reply, reply  # Canada: the glossary's
+    reply = answerer.answer("Are the import taxes I paid to Zork Express at delivery part of my refund?", passages)
+    assert (reply or "").startswith("I don't know about Zork Express specifically"), reply

@@ -69,6 +69,8 @@ _STOP = frozenset(
     "where which who why will with would you your yours im ive id pls please hi hello thanks still now any some "
     "want need know tell about also much many can't dont don't cant".split()
 )
+# Capitalised words in a row are one name: "Canada Post" is a carrier, not Canada and an unknown "Post".
+_NAME_PHRASE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]{2,})*\b")
 _FILE_NAME = re.compile(r"\b[\w][\w-]*\.(?:pdf|docx?|txt|md|html?|csv|eml|xlsx?|pptx?|png|jpe?g)\b", re.I)
 _LAST_NUMBER = re.compile(r"\d+(?=\D*$)")
 _NOT_NAMES = frozenset("I Hi Hello Thanks Please Can Could Do Does Is Are My The What When Where Why How Will".split())
@@ -103,6 +105,17 @@ def _named_files(question: str, read: list[str]) -> list[str]:
             if all(file_key(guess) != file_key(r) for r in read):
                 named.append(guess)
     return list(dict.fromkeys(named))
+
+
+def _names(question: str) -> list[str]:
+    """The names the customer gives, each capitalised run of words one name, without the words that only open a
+    question or name a date ("Can", "Monday")."""
+    found = []
+    for phrase in _NAME_PHRASE.findall(question):
+        words = [w for w in phrase.split() if w not in _NOT_NAMES | _DATES]
+        if words:
+            found.append(" ".join(words))
+    return found
 
 
 def _stem(word: str) -> str:
@@ -347,6 +360,5 @@ class ExtractiveAnswerer:
         """A name the customer gives ("Mexico") that none of the quoted sentences mentions and the glossary does not
         know: one it knows is a case the help centre covers ("Amex" is American Express, "Amazon" another retailer)."""
         said = " ".join(quoted).lower()
-        names = [n for n in _NAME.findall(question) if n not in _NOT_NAMES | _DATES and n.lower() not in said
-                 and not self.glossary.terms(n)]
+        names = [n for n in _names(question) if n.lower() not in said and not self.glossary.terms(n)]
         return ", ".join(dict.fromkeys(names)) or None
