@@ -11,8 +11,10 @@ sentence closest in meaning is often a neighbour of the rule rather than the rul
 brings the sentence next to it that conditions it ("only", "unless", "within"...), and the rule its
 section opens with, so an answer never drops the condition that decides the question; the best sentence
 comes with the sentences beside it, and the passage retrieval ranked first (the section that matches the whole
-question) with its sentences that name the question's words. A name the customer gives that the quoted help
-centre never mentions is said to be unknown, before the quote.
+question) with its sentences that name the question's words. A sentence that opens by pointing back ("After the
+change, ...") comes with the one it finishes, and the help centre's term for the customer's words (the glossary's:
+"unused" for "I wore them") is quoted where a passage states it. A name the customer gives that the quoted help
+centre never mentions, and the glossary does not know, is said to be unknown, before the quote.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ _CONTINUES = re.compile(
     r"|after the change)\b", re.I
 )
 _WORD = re.compile(r"[a-z0-9$]+(?:['’][a-z]+)?")
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")  # a capitalised word inside a sentence
+_INSIDE = r"(?<![.!?]\s)(?<!^)\b"  # not a sentence's first word, which is capitalised anyway
+_CAPITALISED = r"[A-Z][a-z]{2,}"
+_NAME = re.compile(_INSIDE + _CAPITALISED + r"\b")  # a capitalised word inside a sentence
 _STEM_CHARS = 5  # "returned", "returns", "return" share a stem
 _DIGIT = re.compile(r"\d")
 _STOP = frozenset(
@@ -70,7 +74,7 @@ _STOP = frozenset(
     "want need know tell about also much many can't dont don't cant".split()
 )
 # Capitalised words in a row are one name: "Canada Post" is a carrier, not Canada and an unknown "Post".
-_NAME_PHRASE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]{2,})*\b")
+_NAME_PHRASE = re.compile(_INSIDE + _CAPITALISED + r"(?:\s+" + _CAPITALISED + r")*\b")
 _FILE_NAME = re.compile(r"\b[\w][\w-]*\.(?:pdf|docx?|txt|md|html?|csv|eml|xlsx?|pptx?|png|jpe?g)\b", re.I)
 _LAST_NUMBER = re.compile(r"\d+(?=\D*$)")
 _NOT_NAMES = frozenset("I Hi Hello Thanks Please Can Could Do Does Is Are My The What When Where Why How Will".split())
@@ -321,11 +325,8 @@ class ExtractiveAnswerer:
         states it but no quoted sentence does: quote the best sentence that names it."""
         added: list[int] = []
         for term in terms:
-            said = lambda j: term.lower() in candidates[j].text.lower()  # noqa: E731
-            if any(said(i) for i in chosen + added):
-                continue
-            naming = [j for j in range(len(candidates)) if said(j)]
-            if naming:
+            naming = [j for j, c in enumerate(candidates) if term.lower() in c.text.lower()]
+            if naming and not set(naming) & set(chosen + added):
                 added.append(max(naming, key=lambda j: scores[j]))
         return added
 
