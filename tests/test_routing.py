@@ -26,6 +26,7 @@ DEV3 = DATA / "routing_dev3.jsonl"  # written before a batch of examples, to che
 DEV4 = DATA / "routing_dev4.jsonl"  # exchanges, order changes and their look-alikes, for tuning
 DEV5 = DATA / "routing_dev5.jsonl"  # returns and look-alikes in the second test file's styles, for tuning
 DEV6 = DATA / "routing_dev6.jsonl"  # look-alikes of every store intent in the second test file's styles, for tuning
+DEV7 = DATA / "routing_dev7.jsonl"  # other businesses' orders, returns and bills, named by kind, for tuning
 BANKING77 = shared_data("banking77/train.csv")
 
 # The project's acceptance thresholds on the held-out test file.
@@ -60,18 +61,22 @@ def test_test_file_accuracy_meets_acceptance(test_report):
     assert test_report.accuracy >= MIN_TEST_ACCURACY, test_report.confusions[:10]
 
 
-# Issue #12's bar. The first test file meets it; the second (tests/test_routing_second_set.py) does not yet.
+# Issue #12's bar; the second test file is held to it in tests/test_routing_second_set.py.
 ISSUE12_ACCURACY, ISSUE12_RECALL, ISSUE12_FALSE_ACTIVATION = 0.93, 0.90, 0.02
 
 
-def test_test_file_meets_issue_12s_bar(test_report):
+def assert_meets_issue_12s_bar(report) -> None:
     # Numbers only in the messages: the held-out rows are not printed.
-    assert test_report.accuracy >= ISSUE12_ACCURACY, f"accuracy {test_report.accuracy:.1%}"
-    assert test_report.false_activation_rate <= ISSUE12_FALSE_ACTIVATION, (
-        f"false activation {test_report.false_activation_rate:.1%}")
-    short = {intent: f"{stats.recall:.1%}" for intent, stats in test_report.per_intent.items()
+    assert report.accuracy >= ISSUE12_ACCURACY, f"accuracy {report.accuracy:.1%}"
+    assert report.false_activation_rate <= ISSUE12_FALSE_ACTIVATION, (
+        f"false activation {report.false_activation_rate:.1%}")
+    short = {intent: f"{stats.recall:.1%}" for intent, stats in report.per_intent.items()
              if intent in STORE_FLOWS and stats.recall < ISSUE12_RECALL}
     assert not short, f"store intents under {ISSUE12_RECALL:.0%} recall: {short}"
+
+
+def test_test_file_meets_issue_12s_bar(test_report):
+    assert_meets_issue_12s_bar(test_report)
 
 
 def test_test_file_false_activation_meets_acceptance(test_report):
@@ -93,7 +98,7 @@ def test_data_sets_are_big_enough_and_labelled_with_known_intents():
     assert len(dev) >= MIN_DEV_ROWS and len(test) >= MIN_TEST_ROWS
     assert sum(row.intent == OUT_OF_SCOPE for row in test) >= MIN_TEST_OUT_OF_SCOPE
     assert {row.intent for row in dev + test + load_rows(DEV2) + load_rows(DEV3) + load_rows(DEV4)
-            + load_rows(DEV5) + load_rows(DEV6)} <= set(INTENTS)
+            + load_rows(DEV5) + load_rows(DEV6) + load_rows(DEV7)} <= set(INTENTS)
 
 
 def test_examples_dev_and_test_share_no_sentence():
@@ -105,6 +110,7 @@ def test_examples_dev_and_test_share_no_sentence():
         "dev4": [row.text for row in load_rows(DEV4)],
         "dev5": [row.text for row in load_rows(DEV5)],
         "dev6": [row.text for row in load_rows(DEV6)],
+        "dev7": [row.text for row in load_rows(DEV7)],
         "test": [row.text for row in load_rows(TEST)],
     }
     normalized = {name: [normalize(text) for text in texts] for name, texts in sets.items()}
@@ -284,11 +290,25 @@ def test_shipped_data_is_valid_json_lines():
     ("where's my gopuff order", OUT_OF_SCOPE),  # food delivery services, by name
     ("I can't find my order on their website", OUT_OF_SCOPE),  # "their": another business's
     ("I work at a cafe and need to cancel a supplier order", OUT_OF_SCOPE),  # the customer's job, not our shop
+    ("I want to cancel an order I placed with a furniture maker", OUT_OF_SCOPE),  # a kind of business, indefinite
+    ("my wife's order from a clothing site came damaged, what should she tell them", OUT_OF_SCOPE),
+    ("my refund from the dmv hasn't come yet", OUT_OF_SCOPE),
+    ("I ordered a lamp from your site a week ago and nothing yet", "order_status"),  # "your site" is ours
+    ("I placed an order this morning for a coffee maker, please cancel it", "cancel_order"),  # a product, not a maker
     ("I need to withdraw my order, I don't need it anymore", "cancel_order"),
     ("please cancel order #W1001003, my flight got moved and I won't need it", "cancel_order"),
 ])
 def test_another_business_never_starts_a_store_flow_without_our_order_id(router, text, intent):
     assert router.route(text).intent == intent
+
+
+def test_dev7_other_businesses_rarely_start_a_store_flow(router):
+    # Orders at a boutique, a bakery, a furniture maker (data/businesses.txt) took dev7 from 7 of 223 out-of-scope
+    # rows starting a flow to 2.
+    report = evaluate_routing(router, load_rows(DEV7))
+    assert report.false_activation_rate <= ISSUE12_FALSE_ACTIVATION, [
+        e["text"] for e in report.errors if e["expected"] == OUT_OF_SCOPE and e["routed"] in STORE_FLOWS]
+    assert report.accuracy >= ISSUE12_ACCURACY, f"accuracy {report.accuracy:.1%}"
 
 
 def test_dev6_look_alikes_rarely_start_a_store_flow(router):

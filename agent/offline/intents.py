@@ -45,6 +45,7 @@ SOCIAL = frozenset({GREETING, THANKS, GOODBYE})
 
 EXAMPLES_PATH = Path(__file__).resolve().parent / "data" / "intents.json"
 ELSEWHERE_PATH = EXAMPLES_PATH.with_name("elsewhere.txt")
+BUSINESSES_PATH = EXAMPLES_PATH.with_name("businesses.txt")
 
 _NOT_WORD = re.compile(r"[^\w\s#]+")
 
@@ -64,6 +65,7 @@ def load_examples(path: Path = EXAMPLES_PATH) -> dict[str, list[str]]:
 
 
 def load_elsewhere(path: Path = ELSEWHERE_PATH) -> frozenset[str]:
-    """Terms naming another business or domain (one per line, `#` comments)."""
+    """Terms naming another business or domain (one per line, `#` comments); `BUSINESSES_PATH` holds kinds of
+    business ("boutique") in the same form."""
     lines = (line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines())
     return frozenset(line for line in lines if line and not line.startswith("#"))

@@ -38,7 +38,8 @@ from agent.offline import entities
 from agent.offline.classifier import ClassifierOptions, IntentClassifier
 from agent.offline.training_cache import cache_key, trained
 from agent.offline.intents import (
-    GOODBYE, GREETING, INFORM, OUT_OF_SCOPE, SOCIAL, STORE_FLOWS, THANKS, load_elsewhere, load_examples, normalize,
+    BUSINESSES_PATH, GOODBYE, GREETING, INFORM, OUT_OF_SCOPE, SOCIAL, STORE_FLOWS, THANKS, load_elsewhere,
+    load_examples, normalize,
 )
 from agent.settings import OfflineSettings
 from knowledge.embedder import Embedder
@@ -95,6 +96,7 @@ class IntentRouter:
         in_scope_threshold: float = 1.0,
         understood_threshold: float = 1.0,
         recent: int = 0,
+        businesses: frozenset[str] = frozenset(),
     ) -> None:
         if OUT_OF_SCOPE not in examples:
             raise ValueError("the examples need an out_of_scope list: it is how the router says no")
@@ -104,6 +106,7 @@ class IntentRouter:
         self.in_scope_threshold = in_scope_threshold
         self.understood_threshold = understood_threshold
         self._elsewhere = _phrase_pattern(elsewhere)
+        self._at_business = _at_business_pattern(businesses)
         texts = [_clean(text) for intent in examples for text in examples[intent]]
         labels = [intent for intent in examples for _ in examples[intent]]
         # The probe's vector stands for the model: new weights under the same path train afresh.
@@ -124,7 +127,8 @@ class IntentRouter:
         options = ClassifierOptions(settings.intent_regularization, settings.intent_lexical_weight, settings.intent_top_k)
         return cls(embedder, load_examples(), settings.intent_threshold, settings.intent_min_similarity, options,
                    load_elsewhere(), settings.router_cache_dir, settings.intent_in_scope_threshold,
-                   settings.intent_understood_threshold, settings.routing_cache_size)
+                   settings.intent_understood_threshold, settings.routing_cache_size,
+                   load_elsewhere(BUSINESSES_PATH))
 
     def with_limits(self, threshold: float, min_similarity: float) -> IntentRouter:
         """The same router deciding with other limits; shares the trained model (for calibration)."""
@@ -204,7 +208,8 @@ class IntentRouter:
         return [self._decide(probabilities[i], float(similarity[i]), ours[i]) for i in range(len(units))]
 
     def _names_elsewhere(self, text: str) -> bool:
-        return self._elsewhere is not None and self._elsewhere.search(text.lower()) is not None
+        lowered = text.lower()
+        return any(p is not None and p.search(lowered) for p in (self._elsewhere, self._at_business))
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -271,6 +276,16 @@ def _phrase_pattern(phrases: frozenset[str]) -> re.Pattern[str] | None:
     if not phrases:
         return None
     return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")\b")
+
+
+def _at_business_pattern(kinds: frozenset[str]) -> re.Pattern[str] | None:
+    """A request placed at a kind of business ("from a boutique", "with a furniture maker"): an indefinite one is
+    never us; up to two words may describe it ("from some random site")."""
+    if not kinds:
+        return None
+    names = "|".join(re.escape(k) for k in sorted(kinds, key=len, reverse=True))
+    return re.compile(r"\b(?:from|at|with|through|via)\s+(?:a|an|another|some|other)\s+(?:[\w'-]+\s+){0,2}?"
+                      r"(?:" + names + r")s?\b")
 
 
 def _clean(text: str) -> str:
