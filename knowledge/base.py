@@ -170,7 +170,32 @@ class KnowledgeBase:
         by its best similarity to the message or one of its parts."""
         k = k or self.options.top_k
         ranked = self._ranked(query, max(self.options.candidates, k), where)
-        return [h.passage for h in self._without_duplicates(ranked)[:k]]
+        return self._stating_terms(query, [h.passage for h in self._without_duplicates(ranked)[:k]], where)
+
+    def _stating_terms(self, query: str, found: list[Passage], where: dict[str, Any] | None) -> list[Passage]:
+        """`found`, where the help centre's term for the customer's words (the glossary's: "other payment services"
+        for "can I pay with Venmo?") is stated: a passage that states it answers the question, however little
+        its wording resembles the customer's (its score is raised to `min_score`), and when no passage found
+        states it, the one that does and is most like the question is added. Without it, "We do not accept ...
+        other payment services" scored under the relevance bar, and "must be unused" was never retrieved for
+        "I wore them once"."""
+        corrected = self._keyword_index().speller.correct(query)
+        terms = self.glossary.terms(corrected)
+        if not terms:
+            return found
+        bar = self.options.min_score
+        found = [p.with_score(max(p.score, bar)) if any(t.lower() in p.text.lower() for t in terms) else p
+                 for p in found]
+        vector = self.embedder.embed([self.glossary.expand(corrected)])[0]  # the search's own: cached
+        for term in terms:
+            if any(term.lower() in p.text.lower() for p in found):
+                continue
+            hits = [h for h in self._get(self._keywords.search(term, self.options.candidates, where))
+                    if term.lower() in h.passage.text.lower()]
+            if hits:
+                best = max(hits, key=lambda h: float(h.vector @ vector))
+                found.append(best.passage.with_score(max(float(best.vector @ vector), bar)))
+        return found
 
     def documents(self, query: str, k: int | None = None, where: dict[str, Any] | None = None) -> list[Passage]:
         """Distinct documents, best first: each document once, in the rank of its best-ranked passage,

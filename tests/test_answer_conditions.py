@@ -19,17 +19,21 @@ SET = ROOT / "knowledge/eval/conditions.jsonl"
 # A second dev set, written later by someone who saw only the help centre, for tuning without the held-out rows.
 DEV2 = ROOT / "knowledge/eval/conditions_dev2.jsonl"
 # A third, written after the glossary's last round from the help centre alone; 66 of 100 before it, 68 after,
-# 74 once the best-matching section brought its sentences, 81 once finishing sentences and glossary terms came.
+# 74 once the best-matching section brought its sentences, 81 once finishing sentences and glossary terms came,
+# 83 once passages stating the glossary's terms were found and counted as answering.
 DEV3 = ROOT / "knowledge/eval/conditions_dev3.jsonl"
+# A fourth, written from the help centre alone by a helper that never opened the other sets: 57 of 70 on the
+# answerer as it was, 59 once passages stating the glossary's terms counted.
+DEV4 = ROOT / "knowledge/eval/conditions_dev4.jsonl"
 MIN_ROWS = 60
-# Issue #12 asks for 0.90 and this is not met yet: 89.8% today (123 of 137: dev 61 of 64, held-out 62 of 73;
-# 79% before the glossary and the ranking by a passage's best sentence, 82% before sentences were also read
-# with their article's title and heading, 84% before the best sentence brought its neighbours, 86% before the
-# glossary learnt customers' words for stock, carriers, countries, duties and support hours, 88% before the
-# section that matches the question best brought its sentences that name the question's words, 89% before a
-# sentence brought the one that finishes it and the glossary's terms were quoted). The bars are today's floors,
-# so the suite guards what was gained; the second dev set went from 60 to 84 of 89.
-MIN_PASS_RATE = {SET.name: 0.89, DEV2.name: 0.94, DEV3.name: 0.81}
+# Issue #12's bar: 90% of the set (dev and held-out) carry their deciding sentence. 92.0% today (126 of 137: dev 63
+# of 64, held-out 63 of 73; 79% before the glossary and the ranking by a passage's best sentence, 82% before
+# sentences were also read with their article's title and heading, 84% before the best sentence brought its
+# neighbours, 86% before the glossary learnt customers' words for stock, carriers, countries, duties and support
+# hours, 88% before the section that matches the question best brought its sentences that name the question's
+# words, 89.8% before passages stating the glossary's term for the customer's words were found and counted as
+# answering). The dev sets' bars are today's floors, so the suite guards what was gained.
+MIN_PASS_RATE = {SET.name: 0.90, DEV2.name: 0.96, DEV3.name: 0.83, DEV4.name: 0.84}
 
 
 def _rows() -> list[dict]:
@@ -55,18 +59,18 @@ def answerer(shipped_kb) -> ExtractiveAnswerer:
     return ExtractiveAnswerer(shipped_kb.embedder, settings.offline, settings.app, shipped_kb.glossary)
 
 
-@pytest.mark.parametrize("path", [DEV2, DEV3], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [DEV2, DEV3, DEV4], ids=lambda p: p.name)
 def test_the_later_dev_sets_are_well_formed(path):
     rows = load_conditions(path)
     assert len(rows) >= MIN_ROWS and {r["split"] for r in rows} == {"dev"}
-    others = [load_conditions(p) for p in (SET, DEV2, DEV3) if p != path]
+    others = [load_conditions(p) for p in (SET, DEV2, DEV3, DEV4) if p != path]
     both = {r["question"] for r in rows} & {r["question"] for other in others for r in other}
     assert not both, f"questions in both sets: {sorted(both)}"  # only these: never print the held-out rows
     for row in rows:
         assert normal(row["must_contain"]) in normal((DOCS / row["document"]).read_text()), row
 
 
-@pytest.mark.parametrize("path", [SET, DEV2, DEV3], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [SET, DEV2, DEV3, DEV4], ids=lambda p: p.name)
 async def test_answers_contain_the_deciding_sentence(shipped_kb, path):
     rows = load_conditions(path)
     misses = await amisses(shipped_kb, Settings(), rows)
@@ -180,3 +184,28 @@ def test_capitalised_words_in_a_row_are_one_name(answerer):
     assert "not part of a Larkspur refund" in reply and "don't know about" not in reply, reply  # Canada: the glossary's
     reply = answerer.answer("Are the import taxes I paid to Zork Express at delivery part of my refund?", passages)
     assert (reply or "").startswith("I don't know about Zork Express specifically"), reply
+
+
+async def test_a_passage_stating_the_term_for_the_customer_s_words_answers(shipped_kb, answerer):
+    # "Venmo" is the glossary's "other payment services"; the sentence that states it is worded nothing like
+    # the question, and scored under the relevance bar: the customer was told "I don't know".
+    question = "do you take zelle or venmo at checkout"
+    reply = answerer.answer(question, shipped_kb.relevant(await shipped_kb.asearch(question))) or ""
+    assert "We do not accept cash, checks, bank transfers or other payment services" in reply, reply
+
+
+async def test_the_passage_stating_the_term_is_retrieved_when_none_found_does(shipped_kb, answerer):
+    # "wore" is "unused and in its original condition": no passage retrieved for an exchange question states it.
+    question = "been wearing the trainers around the flat for a few days and they rub my heel, could I exchange them for a bigger size?"
+    reply = answerer.answer(question, shipped_kb.relevant(await shipped_kb.asearch(question))) or ""
+    assert "must be unused and in its original condition" in reply, reply
+
+
+
+async def test_the_first_passage_brings_its_best_sentences_not_its_first(shipped_kb, answerer):
+    # "Changing Items" names the question's words in sentence after sentence; the one that answers "which first?"
+    # comes seventh, after the five its first sentences filled.
+    question = ("Need to change the size of two items on my pending order and update the address too. Does it matter "
+                "which one I do first?")
+    reply = answerer.answer(question, shipped_kb.relevant(await shipped_kb.asearch(question))) or ""
+    assert "we recommend doing that before you modify items" in reply, reply

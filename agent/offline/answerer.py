@@ -14,7 +14,8 @@ comes with the sentences beside it, and the passage retrieval ranked first (the 
 question) with its sentences that name the question's words. A sentence that opens by pointing back ("After the
 change, ...") comes with the one it finishes, and the help centre's term for the customer's words (the glossary's:
 "unused" for "I wore them") is quoted where a passage states it. A name the customer gives that the quoted help
-centre never mentions, and the glossary does not know, is said to be unknown, before the quote.
+centre never mentions, and the glossary does not know, is said to be unknown, before the quote. A sentence that
+states the help centre's term for the customer's words answers the question, however unlike theirs its wording.
 """
 
 from __future__ import annotations
@@ -188,8 +189,12 @@ class ExtractiveAnswerer:
         # The embedder keeps recent texts: the same passages' sentences come back turn after turn.
         vectors = self.embedder.embed([c.text for c in candidates])
         meaning = vectors @ query
-        if float(np.max(meaning)) < self.settings.min_sentence_score:
-            return None  # a related article, but no sentence that answers the question
+        terms = self.glossary.terms(names)
+        # A related article, but no sentence that answers the question; unless one states the help centre's term
+        # for the customer's words ("other payment services" for Venmo): that is the rule that decides it.
+        if float(np.max(meaning)) < self.settings.min_sentence_score and not any(
+                term.lower() in c.text.lower() for term in terms for c in candidates):
+            return None
         # A sentence is also read with its article and section: the closer reading ranks it.
         read_in_context = self.embedder.embed([in_context(passages[c.ref - 1].title, c.heading, c.text)
                                                for c in candidates])
@@ -201,12 +206,13 @@ class ExtractiveAnswerer:
         best = passages[candidates[chosen[0]].ref - 1]
         extra = self.settings.condition_sentences
         covered = self._covering_names(names, chosen, candidates, scores)
-        covered += self._covering_terms(self.glossary.terms(names), covered, candidates, scores)
+        covered += self._covering_terms(terms, covered, candidates, scores)
         covered = covered[: len(chosen) + extra]
         budget = extra - (len(covered) - len(chosen))  # named cases count as extras
         chosen = self._with_conditions(covered, candidates, scores, _terms(question), budget)
         chosen += self._beside(chosen[0], chosen, candidates, self.settings.neighbour_sentences, _terms(question))
-        chosen += self._first_passage(chosen, candidates, self.settings.first_passage_sentences, _terms(question))
+        chosen += self._first_passage(chosen, candidates, scores, self.settings.first_passage_sentences,
+                                      _terms(question))
         chosen += self._continued(chosen, candidates)
         chosen.sort(key=lambda i: (candidates[i].ref, candidates[i].position))  # reading order
         quote = self._cite(candidates, chosen)
@@ -294,13 +300,15 @@ class ExtractiveAnswerer:
                 if (c.ref, c.position) in around and j not in chosen and _terms(c.text) & asked]
 
     @staticmethod
-    def _first_passage(chosen: list[int], candidates: list[_Sentence], limit: int, asked: set[str]) -> list[int]:
+    def _first_passage(chosen: list[int], candidates: list[_Sentence], scores: np.ndarray, limit: int,
+                       asked: set[str]) -> list[int]:
         """Up to `limit` more sentences of the first passage (retrieval's best match for the whole question) that
-        name something the question asks about. The section that matches a question best holds its rule and
-        the rule's conditions ("Declined Payments": what to check, then what it means if the details are right),
-        though the single sentence closest to the question may be another passage's."""
+        name something the question asks about, the best-scoring first. The section that matches a question best
+        holds its rule and the rule's conditions ("Declined Payments": what to check, then what it means if the
+        details are right), though the single sentence closest to the question may be another passage's; in a
+        long section, the sentences that come first are not always the ones that answer."""
         first = [j for j, c in enumerate(candidates) if c.ref == 1 and j not in chosen and _terms(c.text) & asked]
-        return first[:limit]
+        return sorted(first, key=lambda j: -scores[j])[:limit]
 
     @staticmethod
     def _continued(chosen: list[int], candidates: list[_Sentence]) -> list[int]:
