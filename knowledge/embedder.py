@@ -86,6 +86,7 @@ class Embedder:
         self._lock = threading.Lock()
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(maxsize=cache_size) if cache_size else None
         self._cache_lock = threading.Lock()
+        self._inflight: dict[str, threading.Event] = {}  # texts being embedded, each set when its call is done
         self._passes = SharedPasses(self._encode, batch_size)
 
     def _load(self) -> Encoder:
@@ -121,13 +122,36 @@ class Embedder:
             return self._passes.run(texts)
         with self._cache_lock:
             known = {text: vector for text in dict.fromkeys(texts) if (vector := self._cache.get(text)) is not None}
-        missing = [text for text in dict.fromkeys(texts) if text not in known]
-        if missing:
-            fresh = self._passes.run(missing)
+            # A text another call is embedding right now is waited for, not embedded twice: with an LLM, the facts'
+            # tagger starts beside the turn's search, and both embed the same message.
+            elsewhere = {text: self._inflight[text] for text in dict.fromkeys(texts)
+                         if text not in known and text in self._inflight}
+            mine = [text for text in dict.fromkeys(texts) if text not in known and text not in elsewhere]
+            done = threading.Event()
+            self._inflight.update(dict.fromkeys(mine, done))
+        try:
+            if mine:
+                self._remember(mine, self._passes.run(mine), known)
+        finally:
             with self._cache_lock:
-                for text, vector in zip(missing, fresh, strict=True):
-                    known[text] = self._cache[text] = vector
+                for text in mine:
+                    del self._inflight[text]
+            done.set()
+        for text, event in elsewhere.items():
+            event.wait()
+            with self._cache_lock:
+                vector = self._cache.get(text)
+            if vector is None:  # that call failed, or its vector left the cache already
+                self._remember([text], self._passes.run([text]), known)
+            else:
+                known[text] = vector
         return np.stack([known[text] for text in texts])
+
+    def _remember(self, texts: list[str], vectors: np.ndarray, known: dict[str, np.ndarray]) -> None:
+        assert self._cache is not None
+        with self._cache_lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                known[text] = self._cache[text] = vector
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self._load().encode(texts)

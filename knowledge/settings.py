@@ -105,6 +105,10 @@ class KnowledgeSettings(BaseSettings):
         0.30, ge=-1, le=1, description="Once one passage reaches KNOWLEDGE_MIN_SCORE, the other retrieved passages "
         "down to this similarity are kept too (a rule's condition is often in a less similar section)"
     )
+    query_batch: int = Field(
+        64, gt=0, description="Query vectors of concurrent searches answered by one Chroma call at most (a call "
+        "for 32 vectors cost a tenth of the CPU of 32 calls); 1 = each search its own call"
+    )
     candidates: int = Field(10, gt=0, description="Candidates from each retriever (dense, BM25) before fusion")
     rrf_k: int = Field(10, gt=0, description="Reciprocal-rank-fusion constant; smaller favours each list's top")
     keyword_weight: float = Field(

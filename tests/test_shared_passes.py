@@ -27,7 +27,7 @@ class SlowModel:
         return np.array([[float(len(t))] for t in texts], dtype=np.float32)
 
 
-def run_at_once(passes: SharedPasses, calls: list[list[str]]) -> list[np.ndarray | BaseException]:
+def run_at_once(passes: SharedPasses | _Calls, calls: list[list[str]]) -> list[np.ndarray | BaseException]:
     results: list[np.ndarray | BaseException] = [np.zeros(0)] * len(calls)
     start = threading.Barrier(len(calls))
 
@@ -120,3 +120,46 @@ def test_loading_the_model_limits_numpys_blas_threads():
         embedder = Embedder(blas_threads=1)
         embedder.embed(["is my parcel late?"])
         assert blas_threads() == {1}
+
+
+def test_a_text_another_call_is_embedding_is_waited_for_not_embedded_twice():
+    # With an LLM, the facts' tagger starts beside the turn's search and both embed the same message.
+    embedder = Embedder()
+    embedder.embed(["warm the model"])
+    model = SlowModel(pass_s=0.2)
+    embedder._passes = SharedPasses(model, max_texts=64)  # a slow pass, so the second call finds it running
+    results = run_at_once(_Calls(embedder.embed), [["where is my order"], ["where is my order", "and my refund"]])
+    assert sum(p.count("where is my order") for p in model.passes) == 1, model.passes
+    assert results[0].tolist() == [[17.0]] and results[1].tolist() == [[17.0], [13.0]]
+
+
+class RecordingCollection:
+    """A Chroma collection that answers each query vector with its own first value as the id, slowly."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def query(self, query_embeddings, n_results, where, include):  # noqa: ANN001 - Chroma's signature
+        self.calls.append(len(query_embeddings))
+        time.sleep(0.05)
+        return {"ids": [[f"doc{int(v[0])}"] for v in query_embeddings],
+                "distances": [[0.25] for _ in query_embeddings]}
+
+
+def test_concurrent_searches_share_one_chroma_query():
+    from knowledge.chroma_store import ChromaStore
+
+    collection = RecordingCollection()
+    store = ChromaStore(collection, query_batch=64)
+    vectors = [np.array([[float(i), 0.0]]) for i in range(12)]
+    results = run_at_once(_Calls(lambda call: store.nearest_many(call[0], 1)), [[v] for v in vectors])
+    assert [r for r in results] == [[[(f"doc{i}", 0.75)]] for i in range(12)]  # each search gets its own rows
+    assert len(collection.calls) <= 3, collection.calls  # the first alone, the rest together
+    assert store.nearest_many(np.array([[5.0, 0.0]]), 1, where={"source": "a.md"}) == [[("doc5", 0.75)]]
+
+
+class _Calls:
+    """Any call as `run_at_once` makes it (`run(arguments)`)."""
+
+    def __init__(self, call) -> None:  # noqa: ANN001
+        self.run = call
