@@ -7,9 +7,7 @@ OpenAI adapter. `rule(messages)` picks each reply from the conversation the app 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -68,19 +66,6 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     daemon_threads = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.connections: set[socket.socket] = set()  # kept alive between requests: closed with the server
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = super().get_request()
-        self.connections.add(connection)
-        return connection, address
-
-    def shutdown_request(self, request: Any) -> None:
-        self.connections.discard(request)
-        super().shutdown_request(request)
-
 
 class RuleBasedOpenAI:
     """Serves until `close()`; `requests` records every request body."""
@@ -90,10 +75,6 @@ class RuleBasedOpenAI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            # Connections kept alive, as OpenAI, vLLM and Ollama keep them (every body has its length): with
-            # http.server's HTTP/1.0 each request paid a new connection, a cost no real model server adds.
-            protocol_version = "HTTP/1.1"
-
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 request = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 fake.requests.append(request)
@@ -126,6 +107,3 @@ class RuleBasedOpenAI:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-        for connection in list(self.server.connections):  # a kept-alive connection would go on answering
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
