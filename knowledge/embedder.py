@@ -128,13 +128,15 @@ class Embedder:
                          if text not in known and text in self._inflight}
             mine = [text for text in dict.fromkeys(texts) if text not in known and text not in elsewhere]
             done = threading.Event()
-            self._inflight.update(dict.fromkeys(mine, done))
+            # A long call (the help centre's sentences at start) runs in slices and ends late: nobody waits for it.
+            shared = mine if len(mine) <= self._passes.max_texts else []
+            self._inflight.update(dict.fromkeys(shared, done))
         try:
             if mine:
                 self._remember(mine, self._passes.run(mine), known)
         finally:
             with self._cache_lock:
-                for text in mine:
+                for text in shared:
                     del self._inflight[text]
             done.set()
         for text, event in elsewhere.items():

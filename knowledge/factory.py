@@ -26,7 +26,7 @@ def build_backend(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> S
     if not cfg.chroma_url:
         cfg.store_dir.mkdir(parents=True, exist_ok=True)
     return ChromaBackend(embedder or build_embedder(cfg), path=str(cfg.store_dir), url=cfg.chroma_url,
-                         query_batch=cfg.query_batch)
+                         query_batch=1 if cfg.chroma_url else cfg.query_batch)  # a server takes queries side by side
 
 
 def knowledge_base(cfg: KnowledgeSettings, store: VectorStore, embedder: Embedder,

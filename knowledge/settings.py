@@ -107,7 +107,7 @@ class KnowledgeSettings(BaseSettings):
     )
     query_batch: int = Field(
         64, gt=0, description="Query vectors of concurrent searches answered by one Chroma call at most (a call "
-        "for 32 vectors cost a tenth of the CPU of 32 calls); 1 = each search its own call"
+        "for 32 vectors cost a tenth of the CPU of 32 calls); 1 = each search its own call (always with a Chroma server)"
     )
     candidates: int = Field(10, gt=0, description="Candidates from each retriever (dense, BM25) before fusion")
     rrf_k: int = Field(10, gt=0, description="Reciprocal-rank-fusion constant; smaller favours each list's top")

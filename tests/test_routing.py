@@ -294,7 +294,11 @@ def test_shipped_data_is_valid_json_lines():
     ("my wife's order from a clothing site came damaged, what should she tell them", OUT_OF_SCOPE),
     ("my refund from the dmv hasn't come yet", OUT_OF_SCOPE),
     ("I ordered a lamp from your site a week ago and nothing yet", "order_status"),  # "your site" is ours
-    ("I placed an order this morning for a coffee maker, please cancel it", "cancel_order"),  # a product, not a maker
+    # A business's kind after a word of buying only, and "a shop" bare may be us: our customers' requests stay ours.
+    ("cancel my order, i found it cheaper at another store", "cancel_order"),
+    ("I bought a keyboard with a company card, can I get an invoice for it", "invoice"),
+    ("the watch came with an app that won't pair, i want to return it", "return_items"),
+    ("I bought it as a gift from a shop, can I return it?", "return_items"),
     ("I need to withdraw my order, I don't need it anymore", "cancel_order"),
     ("please cancel order #W1001003, my flight got moved and I won't need it", "cancel_order"),
 ])

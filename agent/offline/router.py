@@ -209,7 +209,10 @@ class IntentRouter:
 
     def _names_elsewhere(self, text: str) -> bool:
         lowered = text.lower()
-        return any(p is not None and p.search(lowered) for p in (self._elsewhere, self._at_business))
+        if self._elsewhere is not None and self._elsewhere.search(lowered):
+            return True
+        # "from a store ... your site": the customer means us after all.
+        return self._at_business is not None and not _OURS.search(lowered) and bool(self._at_business.search(lowered))
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -278,14 +281,23 @@ def _phrase_pattern(phrases: frozenset[str]) -> re.Pattern[str] | None:
     return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")\b")
 
 
+_OURS = re.compile(r"\b(your|yours|you guys|larkspur)\b")
+_PLAIN = frozenset({"shop", "store"})  # the words a customer may use of us too: another business only when described
+
+
 def _at_business_pattern(kinds: frozenset[str]) -> re.Pattern[str] | None:
-    """A request placed at a kind of business ("from a boutique", "with a furniture maker"): an indefinite one is
-    never us; up to two words may describe it ("from some random site")."""
+    """A purchase placed at a kind of business ("ordered a dress from a boutique", "an order I placed with a furniture
+    maker"): an indefinite one is never us; up to two words may describe it ("from some random site"). Only after a
+    word of buying, so "found it cheaper at another store" or "came with an app" stay requests to us."""
     if not kinds:
         return None
-    names = "|".join(re.escape(k) for k in sorted(kinds, key=len, reverse=True))
-    return re.compile(r"\b(?:from|at|with|through|via)\s+(?:a|an|another|some|other)\s+(?:[\w'-]+\s+){0,2}?"
-                      r"(?:" + names + r")s?\b")
+    names = "|".join(re.escape(k) for k in sorted(kinds - _PLAIN, key=len, reverse=True))
+    plain = "|".join(sorted(kinds & _PLAIN))
+    place = (rf"(?:(?:a|an|another|some|other)\s+(?:[\w'-]+\s+){{0,2}}?(?:{names})"
+             # "bought it from a shop" may be ours; "from another shop", "from a local shop" are not
+             rf"|(?:another|other)\s+(?:[\w'-]+\s+){{0,2}}?(?:{plain})|(?:a|an|some)\s+(?:[\w'-]+\s+){{1,2}}?(?:{plain}))")
+    return re.compile(r"\b(?:order|ordered|bought|buy|purchased|placed|booked|rented|paid)\b(?:\s+[\w'$-]+){0,5}?"
+                      r"\s+(?:from|at|with|through|via)\s+" + place + r"(?:s|es)?\b")
 
 
 def _clean(text: str) -> str:
