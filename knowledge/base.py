@@ -155,7 +155,11 @@ class KnowledgeBase:
             if stale and (self._keywords_built_at is None or self.store.count() != self._keywords_count):
                 rows = self.store.texts()
                 self._stored = {}
-                self._keywords.build(rows)
+                # A new index replaces the old one whole: searches running meanwhile keep reading the old one
+                # (built in place, a search could meet the new ids with the old BM25 arrays).
+                fresh = _KeywordIndex()
+                fresh.build(rows)
+                self._keywords = fresh
                 if self.options.sentence_weight:
                     self._sentences = SentenceIndex.build(self.embedder, rows, self.options.sentence_index_max)
                 self._keywords_count = len(rows)
@@ -179,7 +183,8 @@ class KnowledgeBase:
         states it, the one that does and is most like the question is added. Without it, "We do not accept ...
         other payment services" scored under the relevance bar, and "must be unused" was never retrieved for
         "I wore them once"."""
-        corrected = self._keyword_index().speller.correct(query)
+        keywords = self._keyword_index()
+        corrected = keywords.speller.correct(query)
         terms = self.glossary.terms(corrected)
         if not terms:
             return found
@@ -190,7 +195,7 @@ class KnowledgeBase:
         for term in terms:
             if any(term.lower() in p.text.lower() for p in found):
                 continue
-            hits = [h for h in self._get(self._keywords.search(term, self.options.candidates, where))
+            hits = [h for h in self._get(keywords.search(term, self.options.candidates, where))
                     if term.lower() in h.passage.text.lower()]
             if hits:
                 best = max(hits, key=lambda h: float(h.vector @ vector))

@@ -197,3 +197,16 @@ def test_shipped_eval_set_quality(shipped_kb):
     assert len(rows) >= 40
     summary = evaluate(shipped_kb, rows, k=5)["summary"]
     assert summary["recall@5"] >= 0.9 and summary["mrr"] >= 0.85 and summary["ndcg@10"] >= 0.85, summary
+
+
+def test_a_search_under_way_keeps_the_keyword_index_it_started_with(kb, docs_copy):
+    # A rebuild replaces the index whole: built in place, a search running meanwhile could meet the new ids with the
+    # old BM25 arrays (and the wrong passages, or an IndexError).
+    kb.ingest([docs_copy])
+    before = kb._keyword_index()
+    ids = list(before._ids)
+    shutil.copy(DOCS / "exchanges.md", docs_copy / "exchanges.md")
+    kb.ingest([docs_copy])
+    after = kb._keyword_index()
+    assert after is not before and before._ids == ids and len(after._ids) > len(ids)
+    assert set(before.search("return window", 20, None)) <= set(ids)
