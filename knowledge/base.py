@@ -173,30 +173,36 @@ class KnowledgeBase:
         A long message is also searched part by part (`knowledge.subqueries`), each passage then scored
         by its best similarity to the message or one of its parts."""
         k = k or self.options.top_k
-        ranked = self._ranked(query, max(self.options.candidates, k), where)
-        return self._stating_terms(query, [h.passage for h in self._without_duplicates(ranked)[:k]], where)
+        keywords, corrected = self._prepared(query)
+        ranked = self._ranked(keywords, corrected, max(self.options.candidates, k), where)
+        return self._stating_terms(keywords, corrected, [h.passage for h in self._without_duplicates(ranked)[:k]],
+                                   where)
 
-    def _stating_terms(self, query: str, found: list[Passage], where: dict[str, Any] | None) -> list[Passage]:
+    def _prepared(self, query: str) -> tuple[_KeywordIndex, str]:
+        """The keyword index this search reads (one snapshot for all of it) and the query spelt right by it."""
+        keywords = self._keyword_index()
+        return keywords, keywords.speller.correct(query)
+
+    def _stating_terms(self, keywords: _KeywordIndex, corrected: str, found: list[Passage],
+                       where: dict[str, Any] | None) -> list[Passage]:
         """`found`, where the help centre's term for the customer's words (the glossary's: "other payment services"
         for "can I pay with Venmo?") is stated: a passage that states it answers the question, however little
         its wording resembles the customer's (its score is raised to `min_score`), and when no passage found
         states it, the one that does and is most like the question is added. Without it, "We do not accept ...
         other payment services" scored under the relevance bar, and "must be unused" was never retrieved for
         "I wore them once"."""
-        keywords = self._keyword_index()
-        corrected = keywords.speller.correct(query)
         terms = self.glossary.terms(corrected)
         if not terms:
             return found
+        states = self.glossary.states
         bar = self.options.min_score
-        found = [p.with_score(max(p.score, bar)) if any(t.lower() in p.text.lower() for t in terms) else p
-                 for p in found]
+        found = [p.with_score(max(p.score, bar)) if any(states(p.text, t) for t in terms) else p for p in found]
         vector = self.embedder.embed([self.glossary.expand(corrected)])[0]  # the search's own: cached
         for term in terms:
-            if any(term.lower() in p.text.lower() for p in found):
+            if any(states(p.text, term) for p in found):
                 continue
             hits = [h for h in self._get(keywords.search(term, self.options.candidates, where))
-                    if term.lower() in h.passage.text.lower()]
+                    if states(h.passage.text, term)]
             if hits:
                 best = max(hits, key=lambda h: float(h.vector @ vector))
                 found.append(best.passage.with_score(max(float(best.vector @ vector), bar)))
@@ -208,8 +214,9 @@ class KnowledgeBase:
         k = k or self.options.top_k
         n = max(self.options.candidates, k)
         best: dict[str, Passage] = {}
+        keywords, corrected = self._prepared(query)
         while True:
-            for hit in self._ranked(query, n, where):
+            for hit in self._ranked(keywords, corrected, n, where):
                 source = hit.passage.source
                 if source not in best or hit.passage.score > best[source].score:
                     best[source] = hit.passage  # the first time fixes the rank; a better score replaces the passage
@@ -219,12 +226,11 @@ class KnowledgeBase:
                 return list(best.values())[:k]
             n *= 2
 
-    def _ranked(self, query: str, n: int, where: dict[str, Any] | None) -> list[Hit]:
+    def _ranked(self, keywords: _KeywordIndex, corrected: str, n: int, where: dict[str, Any] | None) -> list[Hit]:
         """Every candidate of the dense, sentence and BM25 retrievers, for the message and its parts, fused.
 
         A passage is scored by its own similarity or its best sentence's, whichever is higher."""
-        keywords = self._keyword_index()
-        query = self.glossary.expand(keywords.speller.correct(query))
+        query = self.glossary.expand(corrected)
         texts = [query, *subqueries(query, self.options.subqueries)]
         vectors = self.embedder.embed(texts)  # one batched call for the message and all its parts
         rankings: list[tuple[float, list[str]]] = []

@@ -51,8 +51,13 @@ class Glossary:
             raise KnowledgeConfigError(f"cannot read the glossary {path}: {exc}") from exc
 
     def terms(self, text: str) -> list[str]:
-        """The help centre's terms for the words `text` uses, in the file's order."""
-        return [term for term, said in self.entries if said.search(text) and term.lower() not in text.lower()]
+        """The help centre's terms for the words `text` uses (and does not already state), in the file's order."""
+        return [term for term, said in self.entries if said.search(text) and not self.states(text, term)]
+
+    @staticmethod
+    def states(text: str, term: str) -> bool:
+        """Whether `text` uses the help centre's term itself, as a passage that states its rule does."""
+        return term.lower() in text.lower()
 
     def expand(self, text: str) -> str:
         """`text` with the help centre's terms for its words added: "do you take venmo? (other payment services)"."""

@@ -193,7 +193,7 @@ class ExtractiveAnswerer:
         # A related article, but no sentence that answers the question; unless one states the help centre's term
         # for the customer's words ("other payment services" for Venmo): that is the rule that decides it.
         if float(np.max(meaning)) < self.settings.min_sentence_score and not any(
-                term.lower() in c.text.lower() for term in terms for c in candidates):
+                self.glossary.states(c.text, term) for term in terms for c in candidates):
             return None
         # A sentence is also read with its article and section: the closer reading ranks it.
         read_in_context = self.embedder.embed([in_context(passages[c.ref - 1].title, c.heading, c.text)
@@ -333,7 +333,7 @@ class ExtractiveAnswerer:
         states it but no quoted sentence does: quote the best sentence that names it."""
         added: list[int] = []
         for term in terms:
-            naming = [j for j, c in enumerate(candidates) if term.lower() in c.text.lower()]
+            naming = [j for j, c in enumerate(candidates) if Glossary.states(c.text, term)]
             if naming and not set(naming) & set(chosen + added):
                 added.append(max(naming, key=lambda j: scores[j]))
         return added
