@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from agent.datalayer.history import StoreHistory
 from agent.web.datalayer import SQLDataLayer, persisted_user
 from agent.factory import build_services
 from agent.logs import configure_logging, route_to_root
+from agent.collector import settle_heap
 from agent.malloc_arenas import limit_malloc_arenas
 from agent import metrics
 from agent.metrics import watch_circuits
@@ -188,10 +188,7 @@ async def warm_knowledge() -> None:
         log.exception("could not build the help centre's search indexes; the first question will")
         return
     took = time.monotonic() - started
-    # Millions of objects alive from now on (the model, the indexes, the classifier's training data) are never
-    # garbage: frozen, the collector stops walking them again on every full collection in the middle of turns.
-    gc.collect()
-    gc.freeze()
+    settle_heap(settings.app.gc_young_threshold)
     metrics.KNOWLEDGE_WARM_SECONDS.set(took)  # bench/bench_load.py waits for it: warming costs CPU
     log.info("built the help centre's search indexes in %.1f s", took)
 

@@ -8,6 +8,7 @@ top), sign-in off, rate limits out of the way, and a private SQLite database, fi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -16,16 +17,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
+import uvicorn
 
 from tests.cluster import CHAINLIT, STARTUP_TIMEOUT_S, AppInstance, InstanceStartError
-from tests.fake_llm import RuleBasedOpenAI, Say
+from tests.fake_llm import MODEL, Say, models, sse
 from tests.processes import app_env, free_port, stop
 
 RSS_SAMPLE_S = 0.25  # often enough to catch a peak that lasts a turn
+FAKE_MODEL_BACKLOG = 2048  # a hundred chats connect at once
 UNLIMITED = "1000000"  # messages per minute and burst: the benchmark measures turns, not the limiter
 
 ECHO_APP = '''"""A bare Chainlit app for bench/bench_load.py: streams each message back, word by word."""
@@ -53,14 +56,41 @@ FAKE_REPLY = ("You can return most items within 30 days of delivery for a full r
               "unused and in their original packaging. Start the return from your order page.")
 
 
-def _say(messages: object) -> Say:
-    return Say(FAKE_REPLY)
+async def _fake_model(scope: dict, receive: Callable, send: Callable) -> None:
+    """The fake model as an ASGI app: every chat completion is FAKE_REPLY, streamed as tests/fake_llm.py does."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):  # the request, read and dropped: the reply is always the same
+        pass
+    if scope["method"] == "POST":
+        status, kind, body = 200, b"text/event-stream", sse(Say(FAKE_REPLY))
+    else:
+        (status, body), kind = models(scope["path"]), b"application/json"
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _serve_fake_model(reply_to: object) -> None:
-    fake = RuleBasedOpenAI(_say)
-    reply_to.send(fake.env())  # type: ignore[attr-defined]
-    threading.Event().wait()  # serves from its threads until the process is terminated
+    # On uvicorn, one event loop and HTTP/1.1 kept alive, as vLLM's OpenAI server runs: a thread per connection
+    # (http.server) cost the app's two cores more than the connects it saved, and a new connection per request
+    # is work a deployment's pooled connections don't do.
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(_fake_model, host="127.0.0.1", port=port, log_level="warning",
+                                           backlog=FAKE_MODEL_BACKLOG))
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        reply_to.send({"LLM_MODEL": MODEL, "LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",  # type: ignore[attr-defined]
+                       "LLM_API_KEY": "sk-test", "LLM_MAX_RETRIES": "0"})
+        await task
+
+    asyncio.run(serve())
 
 
 @contextlib.contextmanager

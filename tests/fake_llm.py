@@ -60,6 +60,12 @@ def sse(reply: Say | Call) -> bytes:
     return b"".join(parts) + b"data: [DONE]\n\n"
 
 
+def models(path: str) -> tuple[int, bytes]:
+    """(status, body) of a GET: the model list at `/models`, else 404."""
+    body = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
+    return (200 if path.rstrip("/").endswith("/models") else 404), body.encode()
+
+
 class _Server(ThreadingHTTPServer):
     # The listen backlog: socketserver's 5 overflowed under bench/bench_load.py's hundred chats, and a connection
     # the kernel drops waits a second for its SYN to be sent again (model latency no real server adds).
@@ -86,12 +92,12 @@ class RuleBasedOpenAI:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:  # noqa: N802 - the model list, which readiness probes
-                body = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
-                self.send_response(200 if self.path.rstrip("/").endswith("/models") else 404)
+                status, body = models(self.path)
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body.encode())
+                self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -158,6 +158,22 @@ async def test_tool_round_trip_is_sent_in_openai_wire_format(server):
                        "content": '{"ok": true, "data": [], "message": "No help-centre article matches this query."}'}
 
 
+async def test_tool_declarations_are_sent_whole_and_follow_a_changed_spec(server):
+    # Each declaration is encoded once and reused: a spec replaced by another of the same name is encoded anew.
+    server.replies += [Reply(body=fixture("completion_tool_call.json")) for _ in range(2)]
+    model = model_for(server)
+    renamed = ToolSpec("search_knowledge", "Search the help centre and the shop's policies.", SEARCH.parameters)
+    await model.complete(ModelRequest(messages=[Message.user("returns?")], tools=[SEARCH]))
+    await model.complete(ModelRequest(messages=[Message.user("returns?")], tools=[renamed]))
+
+    declared = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                  "parameters": t.parameters}} for t in (SEARCH, renamed)]
+    assert [r["tools"] for r in server.requests] == [[declared[0]], [declared[1]]]
+    assert server.requests[0]["messages"] == [{"role": "user", "content": "returns?"}]
+    assert "stream" not in server.requests[0]
+    assert server.headers[0]["content-type"] == "application/json"
+
+
 async def test_replies_are_read_as_json_not_built_into_sdk_models(server, monkeypatch):
     """The SDK's typed create walked every message and tool schema and built a pydantic model per streamed chunk:
     the adapter posts the body as it is and reads plain dicts."""
