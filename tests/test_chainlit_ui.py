@@ -82,6 +82,29 @@ async def test_tool_steps_come_before_the_reply_they_fed(page):
     assert order[:2] == [("send_step", "tool"), ("stream_start", "assistant_message")]
 
 
+async def test_the_service_stores_the_message_with_chainlits_own_time(page):
+    """Chainlit stores the message itself and nests the turn's run step under it: the service's copy carries
+    Chainlit's time, to the microsecond, so a reloaded thread keeps the run (and the reply) under the message."""
+    import chainlit as cl
+
+    from agent.chat.history import Entry
+    from agent.datalayer.db import format_ts
+    from agent.web.handlers import handle_message
+
+    service, _ = chat(ScriptedModel(["An answer."]))
+    recorded: list[Entry] = []
+    service.history = MagicMock()
+    service.history.record = AsyncMock(side_effect=lambda conversation_id, entries: recorded.extend(entries))
+    from chainlit.utils import utc_now
+
+    message = cl.Message(content="hello there", type="user_message")
+    message.created_at = utc_now()  # as Chainlit's emitter dates a message it receives
+    await handle_message(message, service, "t1", None)
+    assert [e.speaker for e in recorded] == ["customer", "assistant"]
+    assert format_ts(recorded[0].created_at) == message.created_at
+    assert recorded[1].created_at > recorded[0].created_at
+
+
 async def test_a_failed_write_is_shown_not_swallowed(page):
     import chainlit as cl
 

@@ -3,6 +3,8 @@ chat-history tables. Nothing here imports Chainlit (tests/test_architecture.py c
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest.mock import AsyncMock, MagicMock
 
@@ -122,6 +124,58 @@ async def test_everything_is_recorded_before_the_turn_ends(shop, shipped_kb, set
     assert [(e.id, e.speaker) for e in recorded] == [("m1", "customer"), ("r1", "assistant")]
     assert seen_at_done == [2], "TurnDone comes only after the history has both"
     assert "30 days" in recorded[1].text and "**Sources:**" in recorded[1].text
+
+
+class HeldRecorder(Recorder):
+    """A `Recorder` whose first write waits until `release` is set: a history busy with other chats' writes."""
+
+    def __init__(self, into: list[Entry]) -> None:
+        super().__init__(into)
+        self.release = asyncio.Event()
+
+    async def record(self, conversation_id, entries):
+        if not self.entries:
+            await self.release.wait()
+        await super().record(conversation_id, entries)
+
+
+async def test_a_message_the_channel_stored_does_not_hold_the_first_words_up(shop, shipped_kb, settings, router):  # noqa: F811
+    """A channel that stored the message (Chainlit) gives its time: the first words need not wait for the
+    service's copy to be written, and the turn still ends only once both are, in order, the message dated so."""
+    recorded: list[Entry] = []
+    history = HeldRecorder(recorded)
+    service, _ = make_service(shop, shipped_kb, settings, router, history)
+    stored_at = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+    events = service.send(ANONYMOUS, "How long do I have to return an item?", message_id="m1", reply_id="r1",
+                          received_at=stored_at)
+
+    async def first_words():
+        async for event in events:
+            if isinstance(event, TextDelta):
+                return event
+
+    # Guarding against a hang only (the write waits until released): a turn that waits for it never speaks.
+    assert isinstance(await asyncio.wait_for(first_words(), timeout=120), TextDelta)
+    assert recorded == [], "the first words came while the message's write was still waiting"
+    history.release.set()
+    rest = await collect(events)
+    assert isinstance(rest[-1], TurnDone)
+    assert [(e.id, e.speaker) for e in recorded] == [("m1", "customer"), ("r1", "assistant")]
+    assert recorded[0].created_at == stored_at
+
+
+async def test_a_message_only_the_service_stores_is_written_before_the_turn_goes_on(shop, shipped_kb, settings,
+                                                                                    router):  # noqa: F811
+    recorded: list[Entry] = []
+    history = HeldRecorder(recorded)
+    service, _ = make_service(shop, shipped_kb, settings, router, history)
+    asyncio.get_running_loop().call_later(0.2, history.release.set)
+    stored_when_first_shown = None
+    async for event in service.send(ANONYMOUS, "How long do I have to return an item?", message_id="m1"):
+        if stored_when_first_shown is None:
+            stored_when_first_shown = [e.id for e in recorded]
+    assert stored_when_first_shown == ["m1"]
+    assert recorded[0].created_at is None  # dated by the history when it arrives
 
 
 async def test_a_history_outage_is_said_and_memory_keeps_the_turn(shop, shipped_kb, settings, router):  # noqa: F811

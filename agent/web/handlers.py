@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from datetime import datetime
 from pathlib import Path
 
 import chainlit as cl
@@ -29,6 +30,15 @@ def uploads(message: cl.Message) -> list[Upload]:
     return [Upload(e.name, path=Path(e.path)) for e in message.elements or [] if getattr(e, "path", None)]
 
 
+def received_at(message: cl.Message) -> datetime | None:
+    """When Chainlit stored the message: its run step, which holds the reply, starts after it and is shown only
+    under it, so the service's copy of the message must keep this time, not a later one."""
+    try:
+        return datetime.fromisoformat(message.created_at) if message.created_at else None
+    except (TypeError, ValueError):
+        return None
+
+
 async def show(events: AsyncIterator[AgentEvent], reply_id: str, stream_interval_s: float) -> None:
     view = TurnView(reply_id, stream_interval_s)
     async with aclosing(events) as stream:  # closing on cancel lets the service record the partial reply
@@ -44,7 +54,7 @@ async def handle_message(message: cl.Message, chat: ChatService, conversation_id
     """A customer message with its attachments; the page already shows the message itself."""
     reply_id = str(uuid.uuid4())
     events = chat.send(customer(conversation_id, user), message.content, uploads(message), message_id=message.id,
-                       reply_id=reply_id)
+                       reply_id=reply_id, received_at=received_at(message))
     await show(events, reply_id, stream_interval_s)
 
 
