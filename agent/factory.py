@@ -49,10 +49,13 @@ class Services:
     desk: HumanDesk | None = None  # live hand-overs, when the history can keep them
 
     async def aclose(self) -> None:
-        """Release what outlives a request, on shutdown: the relay's subscription, the session store's and the
-        shop's connections. One that fails to close is logged; the others still close."""
-        for name, close in (("relay", self.relay.close), ("sessions", self.sessions.close),
-                            ("shop database", self.store.dispose)):
+        """Release what outlives a request, on shutdown: the relay's subscription, the session store's, the
+        shop's and the model server's connections. One that fails to close is logged; the others still close."""
+        closers = [("relay", self.relay.close), ("sessions", self.sessions.close),
+                   ("shop database", self.store.dispose)]
+        if (close_model := getattr(self.agent.model, "aclose", None)) is not None:  # a model server's connections
+            closers.append(("model's connections", close_model))
+        for name, close in closers:
             try:
                 await close()
             except Exception:

@@ -56,6 +56,8 @@ OLD_MISTAKES = {
     "the chat service imported the web adapter": ("agent/chat/service.py", "import agent.web.render",
                                                   "Inside agent"),
     "the engine imported openai": ("agent/offline/engine.py", "import openai", "Only the OpenAI-compatible adapter"),
+    "the runner made its own HTTP calls to a model": ("agent/runner/orchestrator.py", "import aiohttp",
+                                                     "Only the OpenAI-compatible adapter"),
 }
 
 

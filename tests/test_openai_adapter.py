@@ -44,10 +44,15 @@ class FakeOpenAI:
         self.replies: list[Reply] = []
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        self.peers: list[tuple[str, int]] = []  # the client's address of each request: one per connection
+        self.models: list[OpenAIChatModel] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # connections kept alive, as model servers do
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                fake.peers.append(self.client_address)
                 length = int(self.headers.get("content-length", 0))
                 fake.requests.append(json.loads(self.rfile.read(length)))
                 fake.headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -77,16 +82,20 @@ class FakeOpenAI:
 
 
 @pytest.fixture
-def server():
+async def server():
     fake = FakeOpenAI()
     yield fake
+    for model in fake.models:
+        await model.aclose()
     fake.close()
 
 
 def model_for(server: FakeOpenAI, **overrides) -> OpenAIChatModel:
     settings = LLMSettings(model="gpt-4o-mini", base_url=server.url, api_key="sk-test", retry_backoff_s=0.01,
                            **overrides)
-    return OpenAIChatModel(settings)
+    model = OpenAIChatModel(settings)
+    server.models.append(model)  # its connections closed after the test
+    return model
 
 
 REQUEST = ModelRequest(
@@ -174,20 +183,40 @@ async def test_tool_declarations_are_sent_whole_and_follow_a_changed_spec(server
     assert server.headers[0]["content-type"] == "application/json"
 
 
-async def test_replies_are_read_as_json_not_built_into_sdk_models(server, monkeypatch):
-    """The SDK's typed create walked every message and tool schema and built a pydantic model per streamed chunk:
-    the adapter posts the body as it is and reads plain dicts."""
-    import openai._models
+def _delta(**delta) -> str:
+    return json.dumps({"id": "c1", "object": "chat.completion.chunk",
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
 
-    def no_models(*_args, **_kwargs):
-        raise AssertionError("an SDK model was built")
 
-    monkeypatch.setattr(openai._models, "construct_type", no_models)
-    server.replies += [Reply(body=fixture("stream_text.sse"), content_type="text/event-stream"),
-                       Reply(body=fixture("completion_tool_call.json"))]
+async def test_server_sent_events_are_read_as_the_standard_has_them(server):
+    """Keep-alive comments, field lines other than data, CRLF line ends, an event's JSON over two data lines, and
+    a last event with neither [DONE] nor its blank line (servers differ; the standard allows all of them)."""
+    first = _delta(role="assistant", content="You can")
+    split = _delta(content=" return it").replace(", ", ",\ndata: ", 1)
+    body = (": keep-alive\r\n\r\n"
+            f"event: message\r\nid: 1\r\ndata: {first}\r\n\r\n"
+            f"data: {split}\n\n"
+            f"data:{_delta(content=' within 30 days.')}").encode()
+    server.replies.append(Reply(body=body, content_type="text/event-stream"))
+    events = await collect(model_for(server))
+    assert [e.text for e in events if isinstance(e, TextChunk)] == ["You can", " return it", " within 30 days."]
+    assert events[-1].response.text == "You can return it within 30 days."
+
+
+async def test_a_stream_that_is_not_json_is_a_bad_response(server):
+    server.replies.append(Reply(body=b"data: {\"choices\": [\n\n", content_type="text/event-stream"))
+    with pytest.raises(ModelError) as caught:
+        await collect(model_for(server))
+    assert caught.value.kind == "bad_response"
+
+
+async def test_one_connection_serves_the_requests_one_after_another(server):
+    # Pooled and kept alive, as model servers expect: no new connection (and handshake) per request.
+    server.replies += [Reply(body=fixture("stream_text.sse"), content_type="text/event-stream") for _ in range(3)]
     model = model_for(server)
-    assert (await collect(model))[-1].response.text.startswith("You can return")
-    assert (await model.complete(REQUEST)).tool_calls[0].name == "search_knowledge"
+    for _ in range(3):
+        await collect(model)
+    assert len(server.requests) == 3 and len(set(server.peers)) == 1
 
 
 @pytest.mark.parametrize("body", [b'{"id": "x", "choices": []}', b'{"id": "x"}', b'["not", "a", "completion"]'])
@@ -240,8 +269,10 @@ async def test_bad_api_key_is_not_retried(server):
 
 async def test_unreachable_server_is_unavailable():
     settings = LLMSettings(model="llama3.1", base_url="http://127.0.0.1:9/v1", max_retries=1, retry_backoff_s=0.01)
+    model = OpenAIChatModel(settings)
     with pytest.raises(ModelError) as info:
-        await OpenAIChatModel(settings).complete(REQUEST)
+        await model.complete(REQUEST)
+    await model.aclose()
     assert info.value.kind == "unavailable"
 
 
@@ -261,6 +292,7 @@ async def test_configured_llm_drives_the_agent_with_tool_calling(server, shipped
     settings = Settings()
     model = build_model(settings, shipped_kb.embedder)
     assert isinstance(model, OpenAIChatModel)
+    server.models.append(model)
 
     server.replies += [
         Reply(body=fixture("stream_tool_call.sse"), content_type="text/event-stream"),

@@ -1,23 +1,24 @@
 """Adapter for any OpenAI-compatible chat-completions server.
 
-OpenAI, vLLM, Ollama, LM Studio and llama.cpp's server all speak this wire
-format; only `LLM_BASE_URL`, `LLM_MODEL` and `LLM_API_KEY` differ. The SDK's own
-retries are switched off so that tenacity's policy (from settings) is the only one.
+OpenAI, vLLM, Ollama, LM Studio and llama.cpp's server all speak this wire format; only `LLM_BASE_URL`,
+`LLM_MODEL` and `LLM_API_KEY` differ. tenacity's policy (from settings) is the only retry.
 
-The SDK sends the request and raises its errors, but the body goes as JSON bytes encoded here and the replies come
-back as plain dicts (`post(..., cast_to=object)`): its typed `create` walked every message and tool schema of each
-request and built pydantic models for every streamed chunk, over 40% of a turn's time under the GIL at 100 chats.
+The wire is spoken here, over one pooled aiohttp session, not through the OpenAI SDK. Under 100 chats the
+event loop is the bottleneck (one core at 100%), and each streamed request cost it 2.5 ms of CPU through the SDK
+(its request options, httpx, httpcore and anyio, an SSE decoder in Python) against 0.2-0.5 ms here, where aiohttp
+parses HTTP in C (bench/bench_load.py --llm). The body goes as JSON encoded once per request (each tool's
+declaration once per spec), replies come back as plain dicts, and streamed chunks are `data:` lines of JSON.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
-from openai import AsyncOpenAI, AsyncStream
+import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from agent.errors import ModelError
@@ -37,21 +38,32 @@ from tools.base import ToolSpec
 
 log = logging.getLogger(__name__)
 
-_COMPLETIONS = "/chat/completions"
-_TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+OPENAI_URL = "https://api.openai.com/v1"
+_DONE = b"[DONE]"
+_DATA = b"data:"
+
+
+class Refused(Exception):
+    """The server answered with an error status (before it becomes a ModelError)."""
+
+    def __init__(self, status: int, retry_after: str | None, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.retry_after = retry_after
 
 
 def _is_transient(exc: BaseException) -> bool:
-    # APITimeoutError subclasses APIConnectionError; any 5xx status is worth another try.
-    return isinstance(exc, _TRANSIENT) or (isinstance(exc, openai.APIStatusError) and exc.status_code >= 500)
+    # A 429 or any 5xx, a timeout, a refused or dropped connection: worth another try.
+    if isinstance(exc, Refused):
+        return exc.status == 429 or exc.status >= 500
+    return isinstance(exc, (TimeoutError, aiohttp.ClientConnectionError))
 
 
 def _server_asks(state: RetryCallState, limit_s: float) -> float | None:
     """The wait a 429 or 503 asks for in Retry-After (seconds), at most `limit_s`; None when it asks nothing.
     Retrying sooner only earns another refusal, and counts against the server's limit."""
     exc = state.outcome.exception() if state.outcome else None
-    response = getattr(exc, "response", None)
-    header = response.headers.get("retry-after") if response is not None else None
+    header = exc.retry_after if isinstance(exc, Refused) else None
     try:
         asked = float(header) if header else None
     except ValueError:  # an HTTP date: rare from model servers; the backoff applies
@@ -59,18 +71,26 @@ def _server_asks(state: RetryCallState, limit_s: float) -> float | None:
     return None if asked is None else min(max(asked, 0.0), limit_s)
 
 
-def _model_error(exc: Exception) -> ModelError:
-    if isinstance(exc, openai.RateLimitError):
-        kind = "rate_limited"
-    elif isinstance(exc, openai.APITimeoutError):
+def _model_error(exc: BaseException) -> ModelError:
+    if isinstance(exc, Refused):
+        kind = ("rate_limited" if exc.status == 429 else "auth" if exc.status in (401, 403)
+                else "unavailable" if exc.status >= 500 else "bad_response")
+    elif isinstance(exc, TimeoutError):  # aiohttp's own timeouts are TimeoutErrors too
         kind = "timeout"
-    elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        kind = "auth"
-    elif isinstance(exc, openai.APIConnectionError) or _is_transient(exc):
+    elif isinstance(exc, aiohttp.ClientError):  # refused, reset, or cut halfway through a stream
         kind = "unavailable"
     else:
         kind = "bad_response"
     return ModelError(kind, f"{type(exc).__name__}: {exc}")
+
+
+async def _refusal(response: aiohttp.ClientResponse) -> Refused:
+    try:
+        body = await response.json(content_type=None)
+        detail = str(body.get("error", {}).get("message") or body) if isinstance(body, dict) else str(body)
+    except (ValueError, aiohttp.ClientError):
+        detail = response.reason or ""
+    return Refused(response.status, response.headers.get("retry-after"), detail[:300])
 
 
 def to_wire(message: Message) -> dict[str, Any]:
@@ -88,25 +108,36 @@ def to_wire(message: Message) -> dict[str, Any]:
 
 
 class OpenAIChatModel:
-    def __init__(self, settings: LLMSettings, client: AsyncOpenAI | None = None) -> None:
+    def __init__(self, settings: LLMSettings) -> None:
         self.name = settings.model
         self._settings = settings
-        self._client = client or AsyncOpenAI(
-            api_key=settings.api_key.get_secret_value() or "not-needed",
-            base_url=settings.base_url or None,
-            timeout=settings.timeout_s,
-            max_retries=0,
-        )
+        self._url = (settings.base_url or OPENAI_URL).rstrip("/")
+        self._headers = {"Content-Type": "application/json",
+                         "Authorization": f"Bearer {settings.api_key.get_secret_value() or 'not-needed'}"}
+        # As the SDK's timeout: connecting, and every wait for the next bytes (a stream may last longer).
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=settings.timeout_s, sock_read=settings.timeout_s)
+        self._session: aiohttp.ClientSession | None = None
         self._declarations: dict[str, tuple[ToolSpec, str]] = {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the loop it serves; a test's next loop gets its own.
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session.loop is not loop:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, trust_env=True)
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
 
     async def ping(self) -> None:
         """Raise unless the endpoint answers and accepts the key (readiness). A server that lists no models
         (404) still serves chat completions, so it counts as up; 401/403 and 5xx do not."""
         try:
-            await self._client.with_options(max_retries=0).models.list()
-        except openai.NotFoundError:
-            return
-        except openai.OpenAIError as exc:
+            async with self._client().get(f"{self._url}/models") as response:
+                if response.status >= 400 and response.status != 404:
+                    raise await _refusal(response)
+        except (Refused, TimeoutError, aiohttp.ClientError) as exc:
             raise _model_error(exc) from exc
 
     def _body(self, request: ModelRequest, stream: bool) -> bytes:
@@ -134,7 +165,8 @@ class OpenAIChatModel:
             known = self._declarations[tool.name] = (tool, text)
         return known[1]
 
-    async def _create(self, body: bytes, stream: bool) -> Any:
+    async def _open(self, body: bytes) -> aiohttp.ClientResponse:
+        """The response to the request, its status checked; retried by the settings' policy."""
         backoff = wait_exponential_jitter(initial=self._settings.retry_backoff_s, jitter=self._settings.retry_backoff_s)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_retries + 1),
@@ -148,15 +180,24 @@ class OpenAIChatModel:
         try:
             async for attempt in retrying:
                 with attempt:
-                    if stream:
-                        return await self._client.post(_COMPLETIONS, body=body, cast_to=object, stream=True,
-                                                       stream_cls=AsyncStream[object])
-                    return await self._client.post(_COMPLETIONS, body=body, cast_to=object)
-        except openai.OpenAIError as exc:
+                    response = await self._client().post(f"{self._url}/chat/completions", data=body)
+                    if response.status >= 400:
+                        async with response:
+                            raise await _refusal(response)
+                    return response
+        except (Refused, TimeoutError, aiohttp.ClientError) as exc:
             raise _model_error(exc) from exc
+        raise AssertionError("unreachable: tenacity returns or raises")
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        result = await self._create(self._body(request, stream=False), stream=False)
+        response = await self._open(self._body(request, stream=False))
+        try:
+            async with response:
+                result = await response.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _model_error(exc) from exc
+        except ValueError as exc:
+            raise ModelError("bad_response", f"not JSON: {exc}") from exc
         try:
             choice = result["choices"][0]
             message = choice["message"]
@@ -170,38 +211,37 @@ class OpenAIChatModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         # Only opening the stream is retried: once text has reached the user, a retry would repeat it.
-        stream = await self._create(self._body(request, stream=True), stream=True)
+        response = await self._open(self._body(request, stream=True))
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         finish_reason = None
         usage = None
         try:
-            async for chunk in stream:
-                usage = _usage(chunk) or usage
-                if not chunk.get("choices"):
-                    continue
-                choice = chunk["choices"][0]
-                finish_reason = choice.get("finish_reason") or finish_reason
-                delta = choice.get("delta") or {}
-                if content := delta.get("content"):
-                    text.append(content)
-                    yield TextChunk(content)
-                for tc in delta.get("tool_calls") or ():
-                    index = tc["index"]
-                    slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-                    function = tc.get("function") or {}
-                    name = function.get("name")
-                    args = function.get("arguments") or ""
-                    slot["id"] = tc.get("id") or slot["id"]
-                    slot["name"] = name or slot["name"]
-                    slot["arguments"] += args
-                    yield ToolCallChunk(index, tc.get("id"), name, args)
-        except openai.OpenAIError as exc:
+            async with response:
+                async for chunk in _events(response):
+                    usage = _usage(chunk) or usage
+                    if not chunk.get("choices"):
+                        continue
+                    choice = chunk["choices"][0]
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    delta = choice.get("delta") or {}
+                    if content := delta.get("content"):
+                        text.append(content)
+                        yield TextChunk(content)
+                    for tc in delta.get("tool_calls") or ():
+                        index = tc["index"]
+                        slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+                        function = tc.get("function") or {}
+                        name = function.get("name")
+                        args = function.get("arguments") or ""
+                        slot["id"] = tc.get("id") or slot["id"]
+                        slot["name"] = name or slot["name"]
+                        slot["arguments"] += args
+                        yield ToolCallChunk(index, tc.get("id"), name, args)
+        except (TimeoutError, aiohttp.ClientError) as exc:  # the connection lost, or silent, halfway
             raise _model_error(exc) from exc
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ModelError("bad_response", f"not a chat completion chunk: {exc!r}") from exc
-        finally:
-            await stream.close()
         tool_calls = tuple(
             ToolCall(id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}")
             for i, s in sorted(calls.items())
@@ -212,3 +252,26 @@ class OpenAIChatModel:
 def _usage(reply: dict[str, Any]) -> Usage | None:
     usage = reply.get("usage")
     return Usage(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None
+
+
+async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """The stream's server-sent events, each event's `data` read as JSON, until `[DONE]` or the end. Other fields
+    (`event:`, `id:`) and comments (keep-alives) are skipped; an event's several `data:` lines join with newlines."""
+    data: list[bytes] = []
+    rest = b""
+    async for piece in response.content.iter_any():
+        *lines, rest = (rest + piece).split(b"\n")
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line.startswith(_DATA):
+                value = line[len(_DATA):]
+                data.append(value[1:] if value.startswith(b" ") else value)
+            elif not line and data:  # the blank line that ends an event
+                payload, data = b"\n".join(data), []
+                if payload == _DONE:
+                    return
+                yield json.loads(payload)
+    if rest.startswith(_DATA):  # a last event without its blank line
+        data.append(rest[len(_DATA):].lstrip(b" "))
+    if data and (payload := b"\n".join(data)) != _DONE:
+        yield json.loads(payload)
