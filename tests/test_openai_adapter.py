@@ -183,6 +183,27 @@ async def test_tool_declarations_are_sent_whole_and_follow_a_changed_spec(server
     assert server.headers[0]["content-type"] == "application/json"
 
 
+async def test_a_registrys_tools_are_encoded_once_across_requests(server, monkeypatch):
+    """The orchestrator asks the registry for its specs on every call: the same objects come back, so each tool's
+    declaration (most of a request's bytes) is encoded once, not once per request."""
+    import agent.models.openai_compat as adapter
+    from agent.settings import Settings
+    from tests.test_orchestrator import lookup_order
+    from tools.registry import ToolRegistry
+
+    registry = ToolRegistry([lookup_order], Settings().tools)
+    encoded: list[object] = []
+    real_dumps = json.dumps
+    monkeypatch.setattr(adapter.json, "dumps", lambda value, **kw: encoded.append(value) or real_dumps(value, **kw))
+    server.replies += [Reply(body=fixture("completion_tool_call.json")) for _ in range(2)]
+    model = model_for(server)
+    for _ in range(2):
+        await model.complete(ModelRequest(messages=[Message.user("where is my order?")], tools=tuple(registry.specs())))
+    declarations = [v for v in encoded if isinstance(v, dict) and v.get("type") == "function"]
+    assert len(declarations) == 1, "one tool, encoded once for both requests"
+    assert [r["tools"][0]["function"]["name"] for r in server.requests] == ["lookup_order", "lookup_order"]
+
+
 def _delta(**delta) -> str:
     return json.dumps({"id": "c1", "object": "chat.completion.chunk",
                        "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})

@@ -13,6 +13,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -129,8 +130,9 @@ class Tool:
         """Only reads are retried: a write or a hand-over sent twice could happen twice."""
         return not (self.writes or self.hands_over)
 
-    @property
+    @cached_property
     def spec(self) -> ToolSpec:
+        # One object per tool: a model adapter encodes each declaration once and knows it again by identity.
         return ToolSpec(self.name, self.description, self.schema, self.writes, self.acts_on, self.hands_over,
                         self.identifies, self.withdraws)
 
