@@ -248,6 +248,17 @@ async def test_a_reply_that_is_not_a_chat_completion_is_a_bad_response(server, b
     assert caught.value.kind == "bad_response"
 
 
+@pytest.mark.parametrize("body", [b'{"error": "model llama9 not found"}', b'{"error": {"message": "bad model"}}',
+                                  b"<html>Bad Request</html>"])
+async def test_a_refusal_in_any_shape_is_a_bad_response(server, body):
+    # Servers differ in how they say no: OpenAI's {"error": {...}}, a bare string (some local servers), HTML.
+    server.replies.append(Reply(status=400, body=body))
+    with pytest.raises(ModelError) as caught:
+        await model_for(server, max_retries=3).complete(REQUEST)
+    assert caught.value.kind == "bad_response"
+    assert len(server.requests) == 1, "a 400 is not retried"
+
+
 async def test_429_is_retried_then_succeeds(server):
     server.replies += [
         Reply(status=429, body=fixture("error_429.json"), headers={"retry-after": "0"}),

@@ -3,11 +3,11 @@
 OpenAI, vLLM, Ollama, LM Studio and llama.cpp's server all speak this wire format; only `LLM_BASE_URL`,
 `LLM_MODEL` and `LLM_API_KEY` differ. tenacity's policy (from settings) is the only retry.
 
-The wire is spoken here, over one pooled aiohttp session, not through the OpenAI SDK. Under 100 chats the
-event loop is the bottleneck (one core at 100%), and each streamed request cost it 2.5 ms of CPU through the SDK
-(its request options, httpx, httpcore and anyio, an SSE decoder in Python) against 0.2-0.5 ms here, where aiohttp
-parses HTTP in C (bench/bench_load.py --llm). The body goes as JSON encoded once per request (each tool's
-declaration once per spec), replies come back as plain dicts, and streamed chunks are `data:` lines of JSON.
+The wire is spoken here, over one pooled aiohttp session, not through the OpenAI SDK. Under 100 chats the event
+loop is the bottleneck (one core at 100%), and each streamed request cost it 2.5 ms of CPU through the SDK (its
+request options, httpx, httpcore and anyio, an SSE decoder in Python) against ~0.7 ms here, where aiohttp parses
+HTTP in C (400 concurrent requests to bench/bench_load.py's fake model). The body is JSON encoded once per request
+(each tool's declaration once per spec), replies are read as plain dicts, streamed chunks as `data:` lines of JSON.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def _model_error(exc: BaseException) -> ModelError:
 async def _refusal(response: aiohttp.ClientResponse) -> Refused:
     try:
         body = await response.json(content_type=None)
-        detail = str(body.get("error", {}).get("message") or body) if isinstance(body, dict) else str(body)
+        error = body.get("error") if isinstance(body, dict) else None  # {"error": {"message": ...}} or a string
+        detail = str((error.get("message") if isinstance(error, dict) else error) or body)
     except (ValueError, aiohttp.ClientError):
         detail = response.reason or ""
     return Refused(response.status, response.headers.get("retry-after"), detail[:300])
@@ -117,13 +118,15 @@ class OpenAIChatModel:
         # As the SDK's timeout: connecting, and every wait for the next bytes (a stream may last longer).
         self._timeout = aiohttp.ClientTimeout(total=None, connect=settings.timeout_s, sock_read=settings.timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._declarations: dict[str, tuple[ToolSpec, str]] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         # Made on first use, inside the loop it serves; a test's next loop gets its own.
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._session.loop is not loop:
+        if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, trust_env=True)
+            self._session_loop = loop
         return self._session
 
     async def aclose(self) -> None:
@@ -141,8 +144,8 @@ class OpenAIChatModel:
             raise _model_error(exc) from exc
 
     def _body(self, request: ModelRequest, stream: bool) -> bytes:
-        """The request as the JSON bytes the SDK sends as they are. The tools' declarations are most of it (~8 KB
-        of schemas against a few hundred bytes of a short chat) and never change: each is encoded once."""
+        """The request as JSON bytes. The tools' declarations are most of it (~8 KB of schemas against a few
+        hundred bytes of a short chat) and never change: each is encoded once."""
         params: dict[str, Any] = {
             "model": self._settings.model,
             "messages": [to_wire(m) for m in request.messages],
