@@ -17,10 +17,15 @@ async def test_every_part_closes_even_when_one_fails(caplog):
                 raise ConnectionError(f"{name} is gone")
         return close
 
-    services = Services(chat=None, agent=None, knowledge=None, registry=None, uploads=None, login_limiter=None,
-                        store=SimpleNamespace(dispose=closer("shop")),
+    def services(model: object) -> Services:
+        return Services(chat=None, agent=SimpleNamespace(model=model), knowledge=None, registry=None, uploads=None,
+                        login_limiter=None, store=SimpleNamespace(dispose=closer("shop")),
                         relay=SimpleNamespace(close=closer("relay", fail=True)),
                         sessions=SimpleNamespace(close=closer("sessions")))
-    await services.aclose()
-    assert closed == ["relay", "sessions", "shop"]
+
+    await services(SimpleNamespace(aclose=closer("model"))).aclose()  # a model server's pooled connections
+    assert closed == ["relay", "sessions", "shop", "model"]
     assert "could not close the relay" in caplog.text
+    closed.clear()
+    await services(SimpleNamespace()).aclose()  # the offline engine holds no connections
+    assert closed == ["relay", "sessions", "shop"]
