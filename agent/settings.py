@@ -39,6 +39,14 @@ class LLMSettings(BaseSettings):
     max_retry_after_s: float = Field(
         20.0, ge=0, description="Longest wait a 429/503's Retry-After header gets before the retry"
     )
+    max_connections: int = Field(
+        1000, gt=0, description="Connections to the model server at most (pooled, kept alive); a request waits "
+        "for a free one within LLM_TIMEOUT_S"
+    )
+    keepalive_s: float = Field(
+        4.0, gt=0, description="How long an idle connection stays pooled: under the server's own keep-alive "
+        "(uvicorn's, vLLM's: 5 s), or a request may meet a connection the server just closed"
+    )
     temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature")
     max_output_tokens: int = Field(800, gt=0, description="Upper bound on tokens per reply")
 

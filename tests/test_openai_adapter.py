@@ -31,6 +31,7 @@ class Reply:
     content_type: str = "application/json"
     delay_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    chunked: bool = False  # sent event by event, the body's end a moment after [DONE], as vLLM streams
 
 
 def fixture(name: str) -> bytes:
@@ -61,11 +62,22 @@ class FakeOpenAI:
                 try:
                     self.send_response(reply.status)
                     self.send_header("content-type", reply.content_type)
-                    self.send_header("content-length", str(len(reply.body)))
+                    if reply.chunked:
+                        self.send_header("transfer-encoding", "chunked")
+                    else:
+                        self.send_header("content-length", str(len(reply.body)))
                     for key, value in reply.headers.items():
                         self.send_header(key, value)
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    if not reply.chunked:
+                        self.wfile.write(reply.body)
+                        return
+                    for event in reply.body.split(b"\n\n"):
+                        if event:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(event) + 2, event + b"\n\n"))
+                            self.wfile.flush()
+                    time.sleep(0.05)  # the end of the body in a packet of its own
+                    self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
 
@@ -91,8 +103,8 @@ async def server():
 
 
 def model_for(server: FakeOpenAI, **overrides) -> OpenAIChatModel:
-    settings = LLMSettings(model="gpt-4o-mini", base_url=server.url, api_key="sk-test", retry_backoff_s=0.01,
-                           **overrides)
+    settings = LLMSettings(**{"model": "gpt-4o-mini", "base_url": server.url, "api_key": "sk-test",
+                              "retry_backoff_s": 0.01, **overrides})
     model = OpenAIChatModel(settings)
     server.models.append(model)  # its connections closed after the test
     return model
@@ -231,13 +243,52 @@ async def test_a_stream_that_is_not_json_is_a_bad_response(server):
     assert caught.value.kind == "bad_response"
 
 
-async def test_one_connection_serves_the_requests_one_after_another(server):
-    # Pooled and kept alive, as model servers expect: no new connection (and handshake) per request.
-    server.replies += [Reply(body=fixture("stream_text.sse"), content_type="text/event-stream") for _ in range(3)]
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_one_connection_serves_the_requests_one_after_another(server, chunked):
+    # Pooled and kept alive, as model servers expect: no new connection (and handshake) per request, also when the
+    # body's end comes after [DONE] in a packet of its own.
+    server.replies += [Reply(body=fixture("stream_text.sse"), content_type="text/event-stream", chunked=chunked)
+                       for _ in range(3)]
     model = model_for(server)
     for _ in range(3):
-        await collect(model)
+        assert (await collect(model))[-1].response.text.startswith("You can return")
     assert len(server.requests) == 3 and len(set(server.peers)) == 1
+
+
+@pytest.mark.parametrize("failure", [
+    b'data: {"error": {"message": "CUDA out of memory", "type": "server_error", "code": 500}}\n\n',  # vLLM
+    b'event: error\ndata: {"message": "context size exceeded", "code": 500}\n\n',  # an event named error
+])
+async def test_an_error_in_the_middle_of_a_stream_is_not_a_finished_reply(server, failure):
+    # Half a sentence and then the server's failure: said as a failure, never passed off as the whole answer.
+    body = f"data: {_delta(role='assistant', content='Your refund of ')}\n\n".encode() + failure + b"data: [DONE]\n\n"
+    server.replies.append(Reply(body=body, content_type="text/event-stream"))
+    events = []
+    with pytest.raises(ModelError) as caught:
+        async for event in model_for(server).stream(REQUEST):
+            events.append(event)
+    assert caught.value.kind == "bad_response"
+    assert [e.text for e in events] == ["Your refund of "] and not any(isinstance(e, ResponseComplete) for e in events)
+
+
+async def test_a_key_read_from_a_file_with_its_line_break_still_authenticates(server):
+    server.replies.append(Reply(body=fixture("completion_tool_call.json")))
+    await model_for(server, api_key="sk-test\n").complete(REQUEST)
+    assert server.headers[0]["authorization"] == "Bearer sk-test"
+
+
+def test_the_proxy_comes_from_the_environment_once(monkeypatch):
+    from agent.models.openai_compat import proxy_for
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY",
+                 "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert proxy_for("https://api.openai.com/v1") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,vllm.internal")
+    assert proxy_for("https://api.openai.com/v1") == "http://proxy.internal:3128"
+    assert proxy_for("https://vllm.internal/v1") is None
+    assert proxy_for("http://127.0.0.1:8000/v1") is None  # no HTTP_PROXY set
 
 
 @pytest.mark.parametrize("body", [b'{"id": "x", "choices": []}', b'{"id": "x"}', b'["not", "a", "completion"]'])

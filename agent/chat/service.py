@@ -85,8 +85,10 @@ class Transcript:
         self._behind = asyncio.ensure_future(self._write(self._take()))
 
     async def flush(self) -> ErrorEvent | None:
-        behind, self._behind = self._behind, None
-        earlier = await behind if behind is not None else None
+        earlier = None
+        if self._behind is not None:  # shielded: a stop must not cancel it; kept until done, for the last flush
+            earlier = await asyncio.shield(self._behind)
+            self._behind = None
         return await self._write(self._take()) or earlier
 
     def _take(self) -> list[Entry]:

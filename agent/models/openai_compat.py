@@ -13,8 +13,11 @@ HTTP in C (400 concurrent requests to bench/bench_load.py's fake model). The bod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,6 +44,9 @@ log = logging.getLogger(__name__)
 OPENAI_URL = "https://api.openai.com/v1"
 _DONE = b"[DONE]"
 _DATA = b"data:"
+_EVENT = b"event:"
+# After [DONE], the end of the body is read (briefly) so the connection goes back to the pool instead of closing.
+_DRAIN_S = 1.0
 
 
 class Refused(Exception):
@@ -79,6 +85,8 @@ def _model_error(exc: BaseException) -> ModelError:
         kind = "timeout"
     elif isinstance(exc, aiohttp.ClientError):  # refused, reset, or cut halfway through a stream
         kind = "unavailable"
+    elif isinstance(exc, ValueError):  # the request could not be sent as configured (a key with a line break)
+        kind = "unavailable"
     else:
         kind = "bad_response"
     return ModelError(kind, f"{type(exc).__name__}: {exc}")
@@ -113,10 +121,12 @@ class OpenAIChatModel:
         self.name = settings.model
         self._settings = settings
         self._url = (settings.base_url or OPENAI_URL).rstrip("/")
-        self._headers = {"Content-Type": "application/json",
-                         "Authorization": f"Bearer {settings.api_key.get_secret_value() or 'not-needed'}"}
-        # As the SDK's timeout: connecting, and every wait for the next bytes (a stream may last longer).
+        key = settings.api_key.get_secret_value().strip()  # a key read from a file often ends with a newline
+        self._headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key or 'not-needed'}"}
+        # Connecting (a free pooled connection included), and every wait for the next bytes: a stream may last
+        # longer than either.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=settings.timeout_s, sock_read=settings.timeout_s)
+        self._proxy = proxy_for(self._url)
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._declarations: dict[str, tuple[ToolSpec, str]] = {}
@@ -125,7 +135,11 @@ class OpenAIChatModel:
         # Made on first use, inside the loop it serves; a test's next loop gets its own.
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, trust_env=True)
+            # trust_env would read ~/.netrc in the default thread pool on every request (busy with this app's
+            # work, and a netrc entry would replace the key); the proxy settings are read once instead.
+            connector = aiohttp.TCPConnector(limit=self._settings.max_connections,
+                                             keepalive_timeout=self._settings.keepalive_s)
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, connector=connector)
             self._session_loop = loop
         return self._session
 
@@ -137,10 +151,10 @@ class OpenAIChatModel:
         """Raise unless the endpoint answers and accepts the key (readiness). A server that lists no models
         (404) still serves chat completions, so it counts as up; 401/403 and 5xx do not."""
         try:
-            async with self._client().get(f"{self._url}/models") as response:
+            async with self._client().get(f"{self._url}/models", proxy=self._proxy) as response:
                 if response.status >= 400 and response.status != 404:
                     raise await _refusal(response)
-        except (Refused, TimeoutError, aiohttp.ClientError) as exc:
+        except (Refused, TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise _model_error(exc) from exc
 
     def _body(self, request: ModelRequest, stream: bool) -> bytes:
@@ -183,12 +197,13 @@ class OpenAIChatModel:
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._client().post(f"{self._url}/chat/completions", data=body)
+                    response = await self._client().post(f"{self._url}/chat/completions", data=body,
+                                                         proxy=self._proxy)
                     if response.status >= 400:
                         async with response:
                             raise await _refusal(response)
                     return response
-        except (Refused, TimeoutError, aiohttp.ClientError) as exc:
+        except (Refused, TimeoutError, aiohttp.ClientError, ValueError) as exc:  # ValueError: a bad header
             raise _model_error(exc) from exc
         raise AssertionError("unreachable: tenacity returns or raises")
 
@@ -208,9 +223,9 @@ class OpenAIChatModel:
                 ToolCall(id=c["id"], name=c["function"]["name"], arguments=c["function"].get("arguments") or "{}")
                 for c in message.get("tool_calls") or ()
             )
-        except (KeyError, IndexError, TypeError) as exc:
+            return ModelResponse(message.get("content") or "", calls, choice.get("finish_reason"), _usage(result))
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ModelError("bad_response", f"not a chat completion: {exc!r}") from exc
-        return ModelResponse(message.get("content") or "", calls, choice.get("finish_reason"), _usage(result))
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         # Only opening the stream is retried: once text has reached the user, a retry would repeat it.
@@ -222,6 +237,9 @@ class OpenAIChatModel:
         try:
             async with response:
                 async for chunk in _events(response):
+                    if (error := chunk.get("error")) is not None:  # the server failed mid-stream (vLLM, llama.cpp)
+                        detail = error.get("message") if isinstance(error, dict) else error
+                        raise ModelError("bad_response", f"the model server failed mid-stream: {detail}")
                     usage = _usage(chunk) or usage
                     if not chunk.get("choices"):
                         continue
@@ -258,9 +276,11 @@ def _usage(reply: dict[str, Any]) -> Usage | None:
 
 
 async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    """The stream's server-sent events, each event's `data` read as JSON, until `[DONE]` or the end. Other fields
-    (`event:`, `id:`) and comments (keep-alives) are skipped; an event's several `data:` lines join with newlines."""
+    """The stream's server-sent events, each event's `data` read as JSON, until `[DONE]` or the end. An event
+    named `error` comes as `{"error": data}`; other fields (`id:`) and comments (keep-alives) are skipped; an
+    event's several `data:` lines join with newlines."""
     data: list[bytes] = []
+    name = b""
     rest = b""
     async for piece in response.content.iter_any():
         *lines, rest = (rest + piece).split(b"\n")
@@ -269,12 +289,40 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, A
             if line.startswith(_DATA):
                 value = line[len(_DATA):]
                 data.append(value[1:] if value.startswith(b" ") else value)
+            elif line.startswith(_EVENT):
+                name = line[len(_EVENT):].strip()
             elif not line and data:  # the blank line that ends an event
-                payload, data = b"\n".join(data), []
+                payload, data, named = b"\n".join(data), [], name
+                name = b""
                 if payload == _DONE:
+                    await _drain(response)
                     return
-                yield json.loads(payload)
+                yield _event(payload, named)
+            elif not line:
+                name = b""
     if rest.startswith(_DATA):  # a last event without its blank line
         data.append(rest[len(_DATA):].lstrip(b" "))
     if data and (payload := b"\n".join(data)) != _DONE:
-        yield json.loads(payload)
+        yield _event(payload, name)
+
+
+def _event(payload: bytes, name: bytes) -> dict[str, Any]:
+    value = json.loads(payload)
+    if name == b"error" and not (isinstance(value, dict) and "error" in value):
+        return {"error": value}
+    return value
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read what follows [DONE] (the chunked body's end), so the connection can serve the next request."""
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        async with asyncio.timeout(_DRAIN_S):
+            await response.content.read()
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy for `url` from HTTP_PROXY / HTTPS_PROXY / NO_PROXY, read once (as the SDK's httpx did)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
