@@ -24,7 +24,7 @@ import psutil
 import uvicorn
 
 from tests.cluster import CHAINLIT, STARTUP_TIMEOUT_S, AppInstance, InstanceStartError
-from tests.fake_llm import MODEL, Say, models, sse
+from tests.fake_llm import Say, env_for, models, sse
 from tests.processes import app_env, free_port, stop
 
 RSS_SAMPLE_S = 0.25  # often enough to catch a peak that lasts a turn
@@ -58,11 +58,6 @@ FAKE_REPLY = ("You can return most items within 30 days of delivery for a full r
 
 async def _fake_model(scope: dict, receive: Callable, send: Callable) -> None:
     """The fake model as an ASGI app: every chat completion is FAKE_REPLY, streamed as tests/fake_llm.py does."""
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
     while (await receive()).get("more_body"):  # the request, read and dropped: the reply is always the same
         pass
     if scope["method"] == "POST":
@@ -80,14 +75,13 @@ def _serve_fake_model(reply_to: object) -> None:
     # is work a deployment's pooled connections don't do.
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(_fake_model, host="127.0.0.1", port=port, log_level="warning",
-                                           backlog=FAKE_MODEL_BACKLOG))
+                                           backlog=FAKE_MODEL_BACKLOG, lifespan="off"))
 
     async def serve() -> None:
         task = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.05)
-        reply_to.send({"LLM_MODEL": MODEL, "LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",  # type: ignore[attr-defined]
-                       "LLM_API_KEY": "sk-test", "LLM_MAX_RETRIES": "0"})
+        reply_to.send(env_for(f"http://127.0.0.1:{port}/v1"))  # type: ignore[attr-defined]
         await task
 
     asyncio.run(serve())

@@ -60,6 +60,11 @@ def sse(reply: Say | Call) -> bytes:
     return b"".join(parts) + b"data: [DONE]\n\n"
 
 
+def env_for(url: str) -> dict[str, str]:
+    """The app's settings that point its OpenAI adapter at a fake server's `url` (…/v1)."""
+    return {"LLM_MODEL": MODEL, "LLM_BASE_URL": url, "LLM_API_KEY": "sk-test", "LLM_MAX_RETRIES": "0"}
+
+
 def models(path: str) -> tuple[int, bytes]:
     """(status, body) of a GET: the model list at `/models`, else 404."""
     body = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
@@ -107,8 +112,7 @@ class RuleBasedOpenAI:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def env(self) -> dict[str, str]:
-        """The app's settings that point its OpenAI adapter here."""
-        return {"LLM_MODEL": MODEL, "LLM_BASE_URL": self.url, "LLM_API_KEY": "sk-test", "LLM_MAX_RETRIES": "0"}
+        return env_for(self.url)
 
     def close(self) -> None:
         self.server.shutdown()

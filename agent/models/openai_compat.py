@@ -49,7 +49,7 @@ _EVENT = b"event:"
 _DRAIN_S = 1.0
 
 
-class Refused(Exception):
+class _Refused(Exception):
     """The server answered with an error status (before it becomes a ModelError)."""
 
     def __init__(self, status: int, retry_after: str | None, detail: str) -> None:
@@ -60,7 +60,7 @@ class Refused(Exception):
 
 def _is_transient(exc: BaseException) -> bool:
     # A 429 or any 5xx, a timeout, a refused or dropped connection: worth another try.
-    if isinstance(exc, Refused):
+    if isinstance(exc, _Refused):
         return exc.status == 429 or exc.status >= 500
     return isinstance(exc, (TimeoutError, aiohttp.ClientConnectionError))
 
@@ -69,7 +69,7 @@ def _server_asks(state: RetryCallState, limit_s: float) -> float | None:
     """The wait a 429 or 503 asks for in Retry-After (seconds), at most `limit_s`; None when it asks nothing.
     Retrying sooner only earns another refusal, and counts against the server's limit."""
     exc = state.outcome.exception() if state.outcome else None
-    header = exc.retry_after if isinstance(exc, Refused) else None
+    header = exc.retry_after if isinstance(exc, _Refused) else None
     try:
         asked = float(header) if header else None
     except ValueError:  # an HTTP date: rare from model servers; the backoff applies
@@ -78,7 +78,7 @@ def _server_asks(state: RetryCallState, limit_s: float) -> float | None:
 
 
 def _model_error(exc: BaseException) -> ModelError:
-    if isinstance(exc, Refused):
+    if isinstance(exc, _Refused):
         kind = ("rate_limited" if exc.status == 429 else "auth" if exc.status in (401, 403)
                 else "unavailable" if exc.status >= 500 else "bad_response")
     elif isinstance(exc, TimeoutError):  # aiohttp's own timeouts are TimeoutErrors too
@@ -92,14 +92,14 @@ def _model_error(exc: BaseException) -> ModelError:
     return ModelError(kind, f"{type(exc).__name__}: {exc}")
 
 
-async def _refusal(response: aiohttp.ClientResponse) -> Refused:
+async def _refusal(response: aiohttp.ClientResponse) -> _Refused:
     try:
         body = await response.json(content_type=None)
         error = body.get("error") if isinstance(body, dict) else None  # {"error": {"message": ...}} or a string
         detail = str((error.get("message") if isinstance(error, dict) else error) or body)
     except (ValueError, aiohttp.ClientError):
         detail = response.reason or ""
-    return Refused(response.status, response.headers.get("retry-after"), detail[:300])
+    return _Refused(response.status, response.headers.get("retry-after"), detail[:300])
 
 
 def to_wire(message: Message) -> dict[str, Any]:
@@ -154,7 +154,7 @@ class OpenAIChatModel:
             async with self._client().get(f"{self._url}/models", proxy=self._proxy) as response:
                 if response.status >= 400 and response.status != 404:
                     raise await _refusal(response)
-        except (Refused, TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        except (_Refused, TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise _model_error(exc) from exc
 
     def _body(self, request: ModelRequest, stream: bool) -> bytes:
@@ -203,7 +203,7 @@ class OpenAIChatModel:
                         async with response:
                             raise await _refusal(response)
                     return response
-        except (Refused, TimeoutError, aiohttp.ClientError, ValueError) as exc:  # ValueError: a bad header
+        except (_Refused, TimeoutError, aiohttp.ClientError, ValueError) as exc:  # ValueError: a bad header
             raise _model_error(exc) from exc
         raise AssertionError("unreachable: tenacity returns or raises")
 
