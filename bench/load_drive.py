@@ -51,11 +51,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def first_output(turn: Turn, sent_at: float) -> float | None:
-    """When the first streamed token, or the first assistant message, of the turn arrived."""
+    """When the reply's first words reached the page: the first assistant message, streamed or whole.
+
+    Chainlit sends a streamed message's first chunk in `stream_start` (the message with its text so far), the
+    later ones in `stream_token`, and a whole message in `new_message`; the page shows the message on each
+    (`stream_start` adds it as `new_message` does). A reply sent in one chunk has no `stream_token` at all.
+    """
     for t, name, data in turn.events:
         if t < sent_at or not isinstance(data, dict):
             continue
         if name == "stream_token" and not data.get("isInput"):
+            return t
+        if name == "stream_start" and data.get("type") == "assistant_message" and data.get("output"):
             return t
         if name == "new_message" and data.get("type") == "assistant_message":
             return t

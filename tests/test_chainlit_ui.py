@@ -228,6 +228,25 @@ async def test_streamed_words_are_sent_together_at_most_every_interval(page):
     assert final["output"] == answer
 
 
+async def test_held_words_go_when_their_interval_ends_not_with_the_turns_end(page):
+    """Words held back are sent once their interval is over, even when no more words come before the turn's end
+    (its writes may take a while under load); the final send still carries the whole reply."""
+    import asyncio
+
+    from agent.runner.events import TextDelta
+    from agent.web.render import TurnView
+
+    view = TurnView("r1", stream_interval_s=0.05)
+    for word in ("Returns", " are", " free."):
+        await view.show(TextDelta(word))
+    assert page.stream_start.call_args.args[0]["output"] == "Returns" and page.send_token.call_count == 0
+    await asyncio.sleep(0.2)  # nothing else happens in the turn meanwhile
+    assert [call.kwargs["token"] for call in page.send_token.call_args_list] == [" are free."]
+    await view.close()
+    [final] = [call.args[0] for call in page.send_step.call_args_list if call.args[0]["id"] == "r1"]
+    assert final["output"] == "Returns are free." and page.send_token.call_count == 1
+
+
 async def test_without_an_interval_every_chunk_is_sent_as_it_comes(page):
     import chainlit as cl
 

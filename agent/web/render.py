@@ -6,6 +6,7 @@ arrive, after the tool steps that fed it (a message's time decides its place whe
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import chainlit as cl
@@ -34,7 +35,8 @@ class TurnView:
 
     The reply's first words go out at once; later words are sent at most every `stream_interval_s`, the ones
     in between together. Each send is a socket.io message the server encodes and the page renders: word by
-    word, a hundred chats streaming at once spend more on sending than on answering.
+    word, a hundred chats streaming at once spend more on sending than on answering. Words held back go when
+    their interval ends even if no more words come (the turn's writes may still take a while).
     """
 
     def __init__(self, reply_id: str, stream_interval_s: float = 0.0) -> None:
@@ -44,18 +46,31 @@ class TurnView:
         self.steps: dict[str, cl.Step] = {}
         self._held: list[str] = []  # words not sent yet
         self._sent_at: float | None = None
+        self._due: asyncio.TimerHandle | None = None  # the held words' send when their interval ends
+        self._due_send: asyncio.Task | None = None
+        self._sending = asyncio.Lock()  # one send at a time, so the page gets the words in order
 
     async def _stream(self, text: str) -> None:
         self._held.append(text)
-        now = time.monotonic()
-        if self._sent_at is None or now - self._sent_at >= self.stream_interval_s:
+        wait = 0.0 if self._sent_at is None else self._sent_at + self.stream_interval_s - time.monotonic()
+        if wait <= 0:
             await self._flush()
-            self._sent_at = now
+        elif self._due is None:
+            self._due = asyncio.get_running_loop().call_later(wait, self._send_due)
+
+    def _send_due(self) -> None:
+        self._due = None
+        self._due_send = asyncio.ensure_future(self._flush())  # a task keeps the turn's Chainlit context
 
     async def _flush(self) -> None:
-        if self._held:
-            text, self._held = "".join(self._held), []
-            await self._reply().stream_token(text)
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        async with self._sending:
+            if self._held:
+                text, self._held = "".join(self._held), []
+                self._sent_at = time.monotonic()
+                await self._reply().stream_token(text)
 
     def _reply(self) -> cl.Message:
         if self.reply is None:  # created now, so it sorts after the steps that came before it
@@ -113,6 +128,11 @@ class TurnView:
         await step.update()
 
     async def close(self) -> None:
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        if self._due_send is not None:  # its words go before the final send
+            await self._due_send
         if self._held:  # the final send carries the whole text: no separate send for the last words
             self._reply().content += "".join(self._held)
             self._held = []
