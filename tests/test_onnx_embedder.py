@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from knowledge.embedder import Embedder, packaged_model_path
 from knowledge.errors import KnowledgeConfigError
 from knowledge.settings import KnowledgeSettings
 
+ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [
     "where is my order",
     "I want a refund for the blender that arrived broken!!",
@@ -53,8 +56,27 @@ def test_the_graph_is_exported_once_and_reused(graph_dir, monkeypatch):
     def no_export(*_args):
         raise AssertionError("exported again although the graph is cached")
 
-    monkeypatch.setattr(onnx_model, "export", no_export)
+    monkeypatch.setattr(onnx_model, "export_apart", no_export)
     assert Embedder(backend="onnx", onnx_dir=graph_dir).embed(["again"]).shape == (1, 384)
+
+
+def test_the_export_runs_apart_so_torch_never_loads_in_the_serving_process(tmp_path):
+    """torch and transformers stay resident once imported (~400 MB): the export runs in a child process."""
+    probe = ("import sys; from pathlib import Path; from knowledge.embedder import Embedder; "
+             f"Embedder(backend='onnx', onnx_dir=Path({str(tmp_path)!r}), cache_size=0).embed(['hello']); "
+             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
+    assert len(list(tmp_path.glob("*.onnx"))) == 1
+
+
+def test_a_failed_export_says_why(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(packaged_model_path(), folder)
+    (folder / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(KnowledgeConfigError, match="could not export .* to ONNX: .*SafetensorError"):
+        Embedder(str(folder), backend="onnx", onnx_dir=tmp_path / "graphs").embed(["hello"])
+    assert not list((tmp_path / "graphs").glob("*"))
 
 
 def test_new_weights_get_a_graph_of_their_own(tmp_path):
