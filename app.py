@@ -40,7 +40,7 @@ from agent.web.live import LiveParts
 from agent.web.live_chat import LiveFeeds
 from agent.web.observability import OpenSessions, RequestIdMiddleware, drain_on_sigterm
 from agent.web.origins import SocketOrigins
-from agent.web.handlers import handle_action, handle_choice, handle_message
+from agent.web.handlers import customer, handle_action, handle_choice, handle_message
 from agent.web.render import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION
 from tools.store.migrate import migrate_store
 from tools.store.seed import ensure_seeded
@@ -213,9 +213,11 @@ async def expire_uploads() -> None:
 
 @cl.on_chat_start
 async def on_chat_start() -> None:
-    # Nothing to load yet: state is created by the first message, under the conversation's lock.
     open_sessions.seen(cl.context.session.id)
     await feeds.follow()
+    # A thread id the page sent (a resume that fell through) may have a history; one Chainlit made has none.
+    if cl.context.session.thread_id_to_resume is None:
+        await services.chat.started(customer(cl.context.session.thread_id, cl.user_session.get("user")))
     log.info("conversation %s started", cl.context.session.thread_id)
 
 

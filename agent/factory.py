@@ -9,6 +9,7 @@ from agent.chat.desk import HumanDesk
 from agent.chat.facts_log import FactsLog, IntentTagger
 from agent.chat.handovers import Handovers
 from agent.chat.history import History
+from agent.chat.priority import FirstWordsFirst
 from agent.chat.service import ChatService
 from agent.chat.tagging import EngineTagger, RouterTagger
 from agent.offline.engine import DialogueEngine
@@ -141,6 +142,7 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
         desk = HumanDesk(handovers, history, relay, limiter, store_name=settings.app.store_name,
                          assistant_name=settings.app.assistant_name, max_chars=settings.chat.max_message_chars,
                          catch_up=conversations.catch_up, lock=store.lock)
+    first_words = FirstWordsFirst(settings.chat.first_words_crowd, settings.chat.first_words_max_wait_s)
     chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name,
-                       facts=facts, tagger=tagger, desk=desk)
+                       facts=facts, tagger=tagger, desk=desk, first_words=first_words)
     return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop, relay, store, desk)

@@ -183,9 +183,17 @@ class ChatSettings(BaseSettings):
     )
     turn_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for one turn")
     worker_threads: int = Field(
-        32, gt=0, description="Threads of the event loop's default pool, where turns route, embed and search: a turn "
-        "waiting for the shared embedding pass holds one, and with Python's default (cores + 4) the other turns queued "
-        "behind them missed the pass (100 chats: first token p99 ~1.7 -> ~1.4 s)"
+        128, gt=0, description="Threads of the event loop's default pool, where turns route, embed and search: a turn "
+        "waiting for the shared embedding pass holds one, so turns queued behind the pool miss the pass. About one per "
+        "concurrent chat an instance serves (100 chats: first token p99 ~1.7 s with 6, 0.77-1.05 s with 32, 0.84-0.86 s "
+        "with 128)"
+    )
+    first_words_crowd: int = Field(
+        10, ge=0, description="While at least this many turns wait for their first words, a turn that has answered "
+        "holds its writes (at most CHAT_FIRST_WORDS_MAX_WAIT_S) so theirs come first; 0 = never hold"
+    )
+    first_words_max_wait_s: float = Field(
+        0.4, ge=0, description="Longest a turn's writes wait for other turns' first words; the turn ends after them"
     )
     stream_interval_s: float = Field(
         0.1, ge=0, description="A reply's words go to the page at most this often after its first ones, those in "

@@ -245,3 +245,30 @@ async def test_a_message_the_channel_stored_first_keeps_its_time(shop, shipped_k
     times = {step["id"]: step["createdAt"] for step in thread["steps"]}
     assert times["m1"] == "2026-01-01T00:00:00Z" or times["m1"].startswith("2026-01-01T00:00:00")
     assert times["r1"] > times["m1"]
+
+
+async def test_an_answered_turn_writes_after_the_waiting_turns_first_words(shop, shipped_kb, settings, router):  # noqa: F811
+    """The reply is shown at once; its write (and so the turn's end) waits for the other turn's first words."""
+    recorded: list[Entry] = []
+    service, _ = make_service(shop, shipped_kb, settings, router, Recorder(recorded))
+    from agent.chat.priority import FirstWordsFirst
+
+    service.first_words = FirstWordsFirst(crowd=1, max_wait_s=5.0)
+    shown, done = asyncio.Event(), asyncio.Event()
+
+    async def customer() -> None:
+        async for event in service.send(ANONYMOUS, "How long do I have to return an item?", message_id="m1",
+                                        reply_id="r1"):
+            if isinstance(event, TextDelta):
+                shown.set()
+            if isinstance(event, TurnDone):
+                done.set()
+
+    service.first_words.arrived()  # another conversation's turn, still before its first words
+    turn = asyncio.ensure_future(customer())
+    await asyncio.wait_for(shown.wait(), 10)
+    await asyncio.sleep(0.1)
+    assert [e.id for e in recorded] == ["m1"] and not done.is_set(), "the reply's write waits"
+    service.first_words.answered()
+    await asyncio.wait_for(turn, 5)
+    assert [e.id for e in recorded] == ["m1", "r1"]

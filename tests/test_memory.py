@@ -126,3 +126,33 @@ async def test_a_rebuild_leaves_out_the_message_being_handled():
                                   max_tokens=1000, history=history)
     async with repo.open("c-new-message") as conversation:
         assert [m.role for m in conversation.messages] == ["user", "assistant"]
+
+
+async def test_a_conversation_begun_by_its_channel_needs_no_history_and_keeps_what_came_first():
+    """A new chat stores its empty memory ahead: the first message does not read the history. If the first
+    message got there first, its memory stays."""
+    from agent.sessions.errors import SessionUnavailable
+
+    looked_up = []
+
+    async def history(conversation_id: str):
+        looked_up.append(conversation_id)
+        return []
+
+    store = MemorySessionStore(60, 1)
+    repo = ConversationRepository(store, ExtractiveSummarizer(4), max_messages=10, max_tokens=1000, history=history)
+    await repo.begin("c-new", "u-1")
+    async with repo.open("c-new", "u-1") as conversation:
+        assert conversation.messages == [] and conversation.user_id == "u-1"
+        conversation.add(Message.user("hello"))
+    assert looked_up == []
+
+    await repo.begin("c-new", "u-1")  # late: the first message's memory is not wiped
+    assert [m["content"] for m in (await store.get("c-new"))["messages"]] == ["hello"]
+
+    class DownStore(MemorySessionStore):
+        async def update(self, session_id, fn):
+            raise SessionUnavailable("connection refused")
+
+    await ConversationRepository(DownStore(60, 1), ExtractiveSummarizer(4), max_messages=10,
+                                 max_tokens=1000).begin("c-down")  # said in the log, not raised

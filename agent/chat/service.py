@@ -23,6 +23,7 @@ from agent import metrics
 from agent.chat.desk import HumanDesk
 from agent.chat.handovers import Handover
 from agent.chat.facts import FactsLog, FactsRecorder, IntentTagger, TurnFacts
+from agent.chat.priority import FirstWordsFirst
 from agent.chat.history import Entry, History, now, tool_output, tool_step_id
 from agent.chat.intake import Upload, take_in
 from agent.errors import AgentRuntimeError
@@ -112,7 +113,8 @@ class ChatService:
     def __init__(self, agent: SupportAgent, conversations: ConversationRepository, limiter: RateLimiter,
                  uploads: UploadLibrary | None = None, history: History | None = None,
                  assistant_name: str = "Assistant", facts: FactsLog | None = None,
-                 tagger: IntentTagger | None = None, desk: HumanDesk | None = None) -> None:
+                 tagger: IntentTagger | None = None, desk: HumanDesk | None = None,
+                 first_words: FirstWordsFirst | None = None) -> None:
         self.agent = agent
         self.conversations = conversations
         self.limiter = limiter
@@ -123,10 +125,15 @@ class ChatService:
         self.desk = desk  # live hand-overs: while a human holds a conversation, its messages go to them
         self.draining = False  # set on shutdown: new messages are refused, running actions finish
         self.running = 0
+        self.first_words = first_words or FirstWordsFirst(0, 0.0)  # by default, bookkeeping never waits
 
     def drain(self) -> None:
         """Refuse new messages from now on (the instance is stopping); `running` says when the rest is done."""
         self.draining = True
+
+    async def started(self, who: Customer) -> None:
+        """A conversation the channel has just opened under an id of its own making: nothing to look up yet."""
+        await self.conversations.begin(who.conversation_id, who.user_id)
 
     async def send(self, who: Customer, text: str, files: Sequence[Upload] = (), *, message_id: str | None = None,
                    reply_id: str | None = None, received_at: datetime | None = None) -> AsyncIterator[AgentEvent]:
@@ -244,9 +251,14 @@ class ChatService:
         done = TurnDone("", "failed")
         status = "stopped"  # unless the turn reaches its end
         first_text = False
+        waiting = True  # for its first words: a tool step is not an answer yet
+        self.first_words.arrived()
         try:
             async with aclosing(self._locked(who, turn)) as events:
                 async for event in events:
+                    if waiting and not isinstance(event, (ToolCallStarted, ToolFinished)):
+                        waiting = False
+                        self.first_words.answered()
                     if isinstance(event, TurnDone):
                         done = event
                         continue
@@ -258,6 +270,8 @@ class ChatService:
             facts.finish(done.status)  # not reached when stopped
             status = done.status
         finally:
+            if waiting:
+                self.first_words.answered()
             metrics.TURNS.labels(kind, status).inc()
             metrics.TURN_SECONDS.labels(kind).observe(time.monotonic() - started)
             await asyncio.shield(self.recorder.record(facts))  # after the transcript; on a stop too
@@ -272,6 +286,7 @@ class ChatService:
                     async with aclosing(turn(conversation, transcript)) as events:
                         async for event in events:
                             yield event
+                    await self.first_words.yield_to_waiting()  # answered: others' first words before our writes
                 finally:
                     # Written before the turn ends, and even when it was stopped: the history loses nothing.
                     failure = await asyncio.shield(transcript.flush())
