@@ -40,7 +40,7 @@ from agent.web.live import LiveParts
 from agent.web.live_chat import LiveFeeds
 from agent.web.observability import OpenSessions, RequestIdMiddleware, drain_on_sigterm
 from agent.web.origins import SocketOrigins
-from agent.web.handlers import customer, handle_action, handle_choice, handle_message
+from agent.web.handlers import handle_action, handle_choice, handle_message
 from agent.web.render import CHOICE_ACTION, CONFIRM_ACTION, DECLINE_ACTION
 from tools.store.migrate import migrate_store
 from tools.store.seed import ensure_seeded
@@ -217,7 +217,7 @@ async def on_chat_start() -> None:
     await feeds.follow()
     # A thread id the page sent (a resume that fell through) may have a history; one Chainlit made has none.
     if cl.context.session.thread_id_to_resume is None:
-        await services.chat.started(customer(cl.context.session.thread_id, cl.user_session.get("user")))
+        services.chat.started(cl.context.session.thread_id)
     log.info("conversation %s started", cl.context.session.thread_id)
 
 

@@ -104,7 +104,8 @@ def build_conversations(settings: Settings, store: SessionStore, model: ChatMode
     summarizer = LLMSummarizer(model, extractive) if settings.llm.configured else extractive
     return ConversationRepository(store, summarizer, max_messages=cfg.memory_max_messages,
                                   max_tokens=cfg.memory_max_tokens,
-                                  history=history.conversation_messages if history else None)
+                                  history=history.conversation_messages if history else None,
+                                  new_chats=cfg.new_chats_kept, new_chat_ttl_s=cfg.new_chat_ttl_s)
 
 
 def build_tagger(settings: Settings, embedder: Embedder, model: ChatModel) -> IntentTagger:
@@ -142,7 +143,8 @@ def build_services(settings: Settings, *, sync_docs: bool = True, history: Histo
         desk = HumanDesk(handovers, history, relay, limiter, store_name=settings.app.store_name,
                          assistant_name=settings.app.assistant_name, max_chars=settings.chat.max_message_chars,
                          catch_up=conversations.catch_up, lock=store.lock)
-    first_words = FirstWordsFirst(settings.chat.first_words_crowd, settings.chat.first_words_max_wait_s)
+    first_words = FirstWordsFirst(settings.chat.first_words_crowd, settings.chat.first_words_max_wait_s,
+                                  settings.chat.first_words_busy_s)
     chat = ChatService(agent, conversations, limiter, uploads, history, assistant_name=settings.app.assistant_name,
                        facts=facts, tagger=tagger, desk=desk, first_words=first_words)
     return Services(chat, agent, knowledge, registry, uploads, login_limiter, shop, relay, store, desk)

@@ -72,7 +72,8 @@ class Embedder:
 
     def __init__(self, model_path: str = "", batch_size: int = 64, cache_size: int = 20000, threads: int = 0,
                  blas_threads: int = 0, backend: Backend = "onnx", onnx_dir: Path | None = None,
-                 batch_tokens: int | None = None, pass_padding: int | None = None) -> None:
+                 batch_tokens: int | None = None, pass_padding: int | None = None,
+                 export_timeout_s: float | None = None) -> None:
         self.model_path = model_path or packaged_model_path()
         self.batch_size = batch_size
         self.threads = threads
@@ -82,6 +83,7 @@ class Embedder:
         self.onnx_dir = onnx_dir or defaults.embedding_onnx_dir
         self.batch_tokens = batch_tokens or defaults.embedding_batch_tokens
         self.pass_padding = defaults.embedding_pass_padding if pass_padding is None else pass_padding  # 0 is a value
+        self.export_timeout_s = export_timeout_s or defaults.embedding_export_timeout_s
         self._model: Encoder | None = None
         self._lock = threading.Lock()
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(maxsize=cache_size) if cache_size else None
@@ -101,7 +103,7 @@ class Embedder:
                     from knowledge.onnx_model import OnnxEncoder
 
                     self._model = OnnxEncoder(self.model_path, self.onnx_dir, self.threads, self.batch_tokens,
-                                              self.pass_padding)
+                                              self.pass_padding, self.export_timeout_s)
                 else:
                     self._model = TorchEncoder(self.model_path, self.batch_size, self.threads)
         return self._model

@@ -17,7 +17,7 @@ MEGABYTE = 1024 * 1024
 def build_embedder(cfg: KnowledgeSettings) -> Embedder:
     return Embedder(cfg.embedding_model_path, cfg.embedding_batch_size, cfg.embedding_cache_size,
                     cfg.embedding_threads, cfg.blas_threads, cfg.embedding_backend, cfg.embedding_onnx_dir,
-                    cfg.embedding_batch_tokens, cfg.embedding_pass_padding)
+                    cfg.embedding_batch_tokens, cfg.embedding_pass_padding, cfg.embedding_export_timeout_s)
 
 
 def build_backend(cfg: KnowledgeSettings, embedder: Embedder | None = None) -> StoreBackend:

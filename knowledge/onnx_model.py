@@ -96,23 +96,28 @@ def export(model_path: Path, target: Path) -> None:
             os.unlink(tmp)
 
 
-def export_apart(model_path: Path, target: Path) -> None:
+def export_apart(model_path: Path, target: Path, timeout_s: float) -> None:
     """`export` in a child process. Once imported, torch and transformers stay resident (~400 MB): a serving
     process that exported at its first start peaked at ~1.2 GB under 100 chats instead of ~0.86 GB."""
     root = str(Path(__file__).resolve().parent.parent)  # the child imports this package from where it lies
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
-    done = subprocess.run([sys.executable, "-m", __spec__.name, str(model_path), str(target)], env=env,
-                          capture_output=True, text=True, check=False)
+    # -P: the working directory's files never shadow this package or the libraries it imports.
+    try:
+        done = subprocess.run([sys.executable, "-P", "-m", __spec__.name, str(model_path), str(target)], env=env,
+                              capture_output=True, text=True, check=False, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise KnowledgeConfigError(f"exporting {model_path} to ONNX took over {timeout_s:.0f} s") from None
     if done.returncode != 0:
-        said = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise KnowledgeConfigError(f"could not export {model_path} to ONNX: {said[-1]}")  # the child's exception
+        said = done.stderr.strip().splitlines()
+        raise KnowledgeConfigError(f"could not export {model_path} to ONNX (exit status {done.returncode}): "
+                                   f"{said[-1] if said else 'no error output'}")  # the child's exception
 
 
 class OnnxEncoder:
     """`encode(texts)` -> unit-length float32 vectors, as SentenceTransformer.encode(normalize_embeddings=True)."""
 
     def __init__(self, model_path: str, cache_dir: Path, threads: int, max_batch_tokens: int,
-                 max_added_padding: int) -> None:
+                 max_added_padding: int, export_timeout_s: float) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -120,7 +125,7 @@ class OnnxEncoder:
         max_tokens = check_model_folder(folder)
         graph = export_path(folder, cache_dir)
         if not graph.exists():
-            export_apart(folder, graph)
+            export_apart(folder, graph, export_timeout_s)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()  # each pass pads to its own longest text; padded positions are masked out

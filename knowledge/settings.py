@@ -53,6 +53,10 @@ class KnowledgeSettings(BaseSettings):
         PROJECT_ROOT / ".data" / "models", description="Where the model's ONNX export is kept: made from its own "
         "weights at the first start (a few seconds; needs torch), reused by every start after"
     )
+    embedding_export_timeout_s: float = Field(
+        600.0, gt=0, description="Longest the ONNX export of the first start may take (a few seconds usually; it "
+        "runs in a child process with torch)"
+    )
     embedding_batch_size: int = Field(
         64, gt=0, description="Texts per embedding batch; also the most texts concurrent conversations share in one pass"
     )

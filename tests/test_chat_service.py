@@ -272,3 +272,32 @@ async def test_an_answered_turn_writes_after_the_waiting_turns_first_words(shop,
     service.first_words.answered()
     await asyncio.wait_for(turn, 5)
     assert [e.id for e in recorded] == ["m1", "r1"]
+
+
+async def test_a_stop_while_the_writes_wait_keeps_the_reply_and_the_turn_completed(shop, shipped_kb, settings,
+                                                                                    router):  # noqa: F811
+    from agent import metrics
+    from agent.chat.priority import FirstWordsFirst
+
+    recorded: list[Entry] = []
+    service, _ = make_service(shop, shipped_kb, settings, router, Recorder(recorded))
+    service.first_words = FirstWordsFirst(crowd=1, max_wait_s=5.0)
+    completed = metrics.TURNS.labels("message", "completed")
+    before = completed._value.get()
+    shown = asyncio.Event()
+
+    async def customer() -> None:
+        async for event in service.send(ANONYMOUS, "How long do I have to return an item?", message_id="m1",
+                                        reply_id="r1"):
+            if isinstance(event, TextDelta):
+                shown.set()
+
+    service.first_words.arrived()  # another turn before its first words: this one's writes wait
+    turn = asyncio.ensure_future(customer())
+    await asyncio.wait_for(shown.wait(), 10)
+    await asyncio.sleep(0.1)
+    turn.cancel()  # the customer's stop, while the writes wait
+    await asyncio.gather(turn, return_exceptions=True)
+    assert [e.id for e in recorded] == ["m1", "r1"], "the history keeps the shown reply"
+    assert completed._value.get() == before + 1
+    assert service.first_words.waiting == 1 and service.running == 0

@@ -34,3 +34,21 @@ async def test_the_wait_is_bounded_and_off_when_the_crowd_is_zero():
     for _ in range(100):
         off.arrived()
     await asyncio.wait_for(off.yield_to_waiting(), 0.01)
+
+
+async def test_an_idle_loop_holds_nothing():
+    """Turns waiting on a remote model leave the loop idle: holding the writes would help nobody."""
+    first_words = FirstWordsFirst(crowd=1, max_wait_s=5.0, busy_s=0.05)
+    for _ in range(10):
+        first_words.arrived()
+    await asyncio.wait_for(first_words.yield_to_waiting(), 0.04)
+
+
+async def test_a_busy_loop_holds():
+    first_words = FirstWordsFirst(crowd=1, max_wait_s=0.1, busy_s=0.01)
+    first_words.arrived()
+    loop = asyncio.get_running_loop()
+    loop.call_soon(time.sleep, 0.02)  # queued work: the next round of the loop takes 20 ms
+    started = time.monotonic()
+    await first_words.yield_to_waiting()
+    assert time.monotonic() - started >= 0.1, "held up to its longest wait"

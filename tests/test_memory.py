@@ -128,11 +128,9 @@ async def test_a_rebuild_leaves_out_the_message_being_handled():
         assert [m.role for m in conversation.messages] == ["user", "assistant"]
 
 
-async def test_a_conversation_begun_by_its_channel_needs_no_history_and_keeps_what_came_first():
-    """A new chat stores its empty memory ahead: the first message does not read the history. If the first
-    message got there first, its memory stays."""
-    from agent.sessions.errors import SessionUnavailable
-
+async def test_a_conversation_begun_by_its_channel_needs_no_history_lookup_once():
+    """A chat opened here under a new id: its first message does not read the history; later loads and other
+    conversations do, and the mark expires."""
     looked_up = []
 
     async def history(conversation_id: str):
@@ -140,19 +138,27 @@ async def test_a_conversation_begun_by_its_channel_needs_no_history_and_keeps_wh
         return []
 
     store = MemorySessionStore(60, 1)
-    repo = ConversationRepository(store, ExtractiveSummarizer(4), max_messages=10, max_tokens=1000, history=history)
-    await repo.begin("c-new", "u-1")
+    repo = ConversationRepository(store, ExtractiveSummarizer(4), max_messages=10, max_tokens=1000, history=history,
+                                  new_chats=10, new_chat_ttl_s=0.2)
+    repo.begin("c-new")
+    repo.begin("c-idle")
     async with repo.open("c-new", "u-1") as conversation:
         assert conversation.messages == [] and conversation.user_id == "u-1"
         conversation.add(Message.user("hello"))
     assert looked_up == []
+    await store.delete("c-new")  # its memory expired: the history is read again, the mark was used up
+    async with repo.open("c-new"):
+        pass
+    async with repo.open("c-other"):
+        pass
+    await asyncio.sleep(0.3)
+    async with repo.open("c-idle"):  # opened, then quiet past the mark's time: looked up as any other
+        pass
+    assert looked_up == ["c-new", "c-other", "c-idle"]
 
-    await repo.begin("c-new", "u-1")  # late: the first message's memory is not wiped
-    assert [m["content"] for m in (await store.get("c-new"))["messages"]] == ["hello"]
-
-    class DownStore(MemorySessionStore):
-        async def update(self, session_id, fn):
-            raise SessionUnavailable("connection refused")
-
-    await ConversationRepository(DownStore(60, 1), ExtractiveSummarizer(4), max_messages=10,
-                                 max_tokens=1000).begin("c-down")  # said in the log, not raised
+    off = ConversationRepository(MemorySessionStore(60, 1), ExtractiveSummarizer(4), max_messages=10,
+                                 max_tokens=1000, history=history)
+    off.begin("c-off")
+    async with off.open("c-off"):
+        pass
+    assert looked_up[-1] == "c-off"

@@ -4,6 +4,7 @@ the model folder pools in a way it does not reproduce."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,10 +63,14 @@ def test_the_graph_is_exported_once_and_reused(graph_dir, monkeypatch):
 
 def test_the_export_runs_apart_so_torch_never_loads_in_the_serving_process(tmp_path):
     """torch and transformers stay resident once imported (~400 MB): the export runs in a child process."""
-    probe = ("import sys; from pathlib import Path; from knowledge.embedder import Embedder; "
+    # Run from elsewhere, the project found by path only: the export's child must find the package itself.
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; "
+             "from knowledge.embedder import Embedder; "
              f"Embedder(backend='onnx', onnx_dir=Path({str(tmp_path)!r}), cache_size=0).embed(['hello']); "
              "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          check=True)
     assert done.stdout.strip() == "[]"
     assert len(list(tmp_path.glob("*.onnx"))) == 1
 
@@ -74,7 +79,7 @@ def test_a_failed_export_says_why(tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(packaged_model_path(), folder)
     (folder / "model.safetensors").write_bytes(b"not weights")
-    with pytest.raises(KnowledgeConfigError, match="could not export .* to ONNX: .*SafetensorError"):
+    with pytest.raises(KnowledgeConfigError, match=r"could not export .* to ONNX \(exit status 1\): .*SafetensorError"):
         Embedder(str(folder), backend="onnx", onnx_dir=tmp_path / "graphs").embed(["hello"])
     assert not list((tmp_path / "graphs").glob("*"))
 

@@ -131,9 +131,9 @@ class ChatService:
         """Refuse new messages from now on (the instance is stopping); `running` says when the rest is done."""
         self.draining = True
 
-    async def started(self, who: Customer) -> None:
+    def started(self, conversation_id: str) -> None:
         """A conversation the channel has just opened under an id of its own making: nothing to look up yet."""
-        await self.conversations.begin(who.conversation_id, who.user_id)
+        self.conversations.begin(conversation_id)
 
     async def send(self, who: Customer, text: str, files: Sequence[Upload] = (), *, message_id: str | None = None,
                    reply_id: str | None = None, received_at: datetime | None = None) -> AsyncIterator[AgentEvent]:
@@ -260,15 +260,18 @@ class ChatService:
                         waiting = False
                         self.first_words.answered()
                     if isinstance(event, TurnDone):
-                        done = event
+                        # Finished now, even if a stop comes while its writes wait (`yield_to_waiting`).
+                        done, status = event, event.status
+                        facts.finish(status)
                         continue
                     if isinstance(event, TextDelta) and not first_text and limited:
                         first_text = True
                         metrics.FIRST_TOKEN_SECONDS.observe(time.monotonic() - started)
                     facts.see(event)
                     yield event
-            facts.finish(done.status)  # not reached when stopped
-            status = done.status
+            if done.status != status:  # no TurnDone came (a lock timeout): the turn failed; not reached when stopped
+                status = done.status
+                facts.finish(status)
         finally:
             if waiting:
                 self.first_words.answered()

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
+from cachetools import TTLCache
+
 from agent.runner.conversation import Conversation
 from agent.models.messages import Message
 from agent.sessions.base import SessionStore
@@ -26,12 +28,14 @@ class Summarizer(Protocol):
 
 class ConversationRepository:
     def __init__(self, store: SessionStore, summarizer: Summarizer, *, max_messages: int, max_tokens: int,
-                 history: History | None = None) -> None:
+                 history: History | None = None, new_chats: int = 0, new_chat_ttl_s: float = 0.0) -> None:
         self.store = store
         self.summarizer = summarizer
         self.max_messages = max_messages
         self.max_tokens = max_tokens
         self.history = history
+        # Ids opened here lately (`begin`), until their first message; none kept when `new_chats` is 0.
+        self._new: TTLCache[str, bool] | None = TTLCache(new_chats, new_chat_ttl_s) if new_chats else None
 
     @asynccontextmanager
     async def open(self, conversation_id: str, user_id: str | None = None) -> AsyncIterator[Conversation]:
@@ -55,17 +59,12 @@ class ConversationRepository:
                 # Saved even when the turn failed or was stopped: memory matches what the customer saw.
                 await self.save(conversation)
 
-    async def begin(self, conversation_id: str, user_id: str | None = None) -> None:
-        """A conversation whose id its channel has just made: its empty memory is stored now, unless its first
-        message got there first, so that message does not look in the history for messages that cannot exist.
-        (Under a burst of new chats, 100 such reads queued the first answers ~120 ms.) Best effort: without it,
-        the first message rebuilds as before."""
-        empty = Conversation(conversation_id, user_id).to_state()
-        try:
-            await self.store.update(conversation_id, lambda current: empty if current is None else current)
-        except SessionError as exc:
-            log.warning("memory of new conversation %s not stored ahead (%s); its first message looks it up",
-                        conversation_id, exc)
+    def begin(self, conversation_id: str) -> None:
+        """A conversation whose id its channel has just made: its first message here need not look in the history
+        for messages that cannot exist (under a burst of new chats, 100 such reads queued the first answers ~120 ms).
+        Kept in this process for a while, not in the store: every page view opens a chat, most never write."""
+        if self._new is not None:
+            self._new[conversation_id] = True
 
     async def catch_up(self, conversation_id: str) -> None:
         """After a human colleague's session: the messages rebuilt from the stored history, so the assistant reads
@@ -84,6 +83,8 @@ class ConversationRepository:
         state = await self.store.get(conversation_id)
         if state is not None:
             return Conversation.from_state(state)
+        if self._new is not None and self._new.pop(conversation_id, False):
+            return Conversation(conversation_id, user_id)  # begun here, no message since: no history either
         return await self._rebuild(conversation_id, user_id)
 
     async def _rebuild(self, conversation_id: str, user_id: str | None) -> Conversation:

@@ -7,6 +7,7 @@ arrive, after the tool steps that fed it (a message's time decides its place whe
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import chainlit as cl
@@ -17,6 +18,8 @@ from agent.runner.events import (
     AgentEvent, CardSettled, Choices, ConfirmationRequested, ErrorEvent, Escalation, Notice, Sources, TextDelta,
     ToolCallStarted, ToolFinished, TurnDone,
 )  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 CONFIRM_ACTION = "confirm_action"
 DECLINE_ACTION = "decline_action"
@@ -132,7 +135,10 @@ class TurnView:
             self._due.cancel()
             self._due = None
         if self._due_send is not None:  # its words go before the final send
-            await self._due_send
+            try:
+                await self._due_send
+            except Exception:  # the final send below carries the whole text anyway
+                log.warning("reply %s: streaming held words failed", self.reply_id, exc_info=True)
         if self._held:  # the final send carries the whole text: no separate send for the last words
             self._reply().content += "".join(self._held)
             self._held = []
