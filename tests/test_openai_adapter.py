@@ -32,6 +32,7 @@ class Reply:
     delay_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     chunked: bool = False  # sent event by event, the body's end a moment after [DONE], as vLLM streams
+    gap_s: float = 0.0  # chunked: a pause after each event, as a server streams what the model makes
 
 
 def fixture(name: str) -> bytes:
@@ -76,6 +77,7 @@ class FakeOpenAI:
                         if event:
                             self.wfile.write(b"%x\r\n%s\r\n" % (len(event) + 2, event + b"\n\n"))
                             self.wfile.flush()
+                            time.sleep(reply.gap_s)
                     time.sleep(0.05)  # the end of the body in a packet of its own
                     self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
@@ -144,11 +146,18 @@ async def test_streamed_tool_call_deltas_are_assembled(server):
 
 
 async def test_streamed_text_and_usage(server):
+    """Words go on as they arrive; words that arrived together go on together (one read, one TextChunk)."""
+    server.replies.append(Reply(body=fixture("stream_text.sse"), content_type="text/event-stream", chunked=True,
+                                gap_s=0.05))
     server.replies.append(Reply(body=fixture("stream_text.sse"), content_type="text/event-stream"))
-    events = await collect(model_for(server))
+    model = model_for(server)
+    events = await collect(model)
+    together = await collect(model)
 
     texts = [e.text for e in events if isinstance(e, TextChunk)]
     assert texts == ["You can return", " most items within", " 30 days of delivery [1]."]
+    assert [e.text for e in together if isinstance(e, TextChunk)] == ["".join(texts)]
+    assert together[-1].response == events[-1].response
     response = events[-1].response
     assert response.text == "You can return most items within 30 days of delivery [1]."
     assert response.tool_calls == () and response.finish_reason == "stop"
@@ -232,7 +241,8 @@ async def test_server_sent_events_are_read_as_the_standard_has_them(server):
             f"data:{_delta(content=' within 30 days.')}").encode()
     server.replies.append(Reply(body=body, content_type="text/event-stream"))
     events = await collect(model_for(server))
-    assert [e.text for e in events if isinstance(e, TextChunk)] == ["You can", " return it", " within 30 days."]
+    # One read: the events with their blank line together, the last one at the stream's end.
+    assert [e.text for e in events if isinstance(e, TextChunk)] == ["You can return it", " within 30 days."]
     assert events[-1].response.text == "You can return it within 30 days."
 
 

@@ -236,29 +236,32 @@ class OpenAIChatModel:
         usage = None
         try:
             async with response:
-                async for chunk in _events(response):
-                    if (error := chunk.get("error")) is not None:  # the server failed mid-stream (vLLM, llama.cpp)
-                        detail = error.get("message") if isinstance(error, dict) else error
-                        raise ModelError("bad_response", f"the model server failed mid-stream: {detail}")
-                    usage = _usage(chunk) or usage
-                    if not chunk.get("choices"):
-                        continue
-                    choice = chunk["choices"][0]
-                    finish_reason = choice.get("finish_reason") or finish_reason
-                    delta = choice.get("delta") or {}
-                    if content := delta.get("content"):
-                        text.append(content)
-                        yield TextChunk(content)
-                    for tc in delta.get("tool_calls") or ():
-                        index = tc["index"]
-                        slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-                        function = tc.get("function") or {}
-                        name = function.get("name")
-                        args = function.get("arguments") or ""
-                        slot["id"] = tc.get("id") or slot["id"]
-                        slot["name"] = name or slot["name"]
-                        slot["arguments"] += args
-                        yield ToolCallChunk(index, tc.get("id"), name, args)
+                # The chunks that came in one read go on together: their words as one TextChunk, so a fast server's
+                # (or a busy client's) thirty words cost the turn's layers one pass, not thirty.
+                async for batch in _events(response):
+                    words: list[str] = []
+                    for chunk in batch:
+                        if (error := chunk.get("error")) is not None:  # the server failed mid-stream (vLLM)
+                            if words:
+                                yield TextChunk("".join(words))
+                            detail = error.get("message") if isinstance(error, dict) else error
+                            raise ModelError("bad_response", f"the model server failed mid-stream: {detail}")
+                        usage = _usage(chunk) or usage
+                        if not chunk.get("choices"):
+                            continue
+                        choice = chunk["choices"][0]
+                        finish_reason = choice.get("finish_reason") or finish_reason
+                        delta = choice.get("delta") or {}
+                        if content := delta.get("content"):
+                            text.append(content)
+                            words.append(content)
+                        for tc in delta.get("tool_calls") or ():
+                            if words:  # in the order the server sent them
+                                yield TextChunk("".join(words))
+                                words = []
+                            yield _call_chunk(tc, calls)
+                    if words:
+                        yield TextChunk("".join(words))
         except (TimeoutError, aiohttp.ClientError) as exc:  # the connection lost, or silent, halfway
             raise _model_error(exc) from exc
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
@@ -270,20 +273,34 @@ class OpenAIChatModel:
         yield ResponseComplete(ModelResponse("".join(text), tool_calls, finish_reason, usage))
 
 
+def _call_chunk(tc: dict[str, Any], calls: dict[int, dict[str, str]]) -> ToolCallChunk:
+    """A streamed tool call's piece, added to the call it continues (`calls`, by index)."""
+    index = tc["index"]
+    slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+    function = tc.get("function") or {}
+    name = function.get("name")
+    args = function.get("arguments") or ""
+    slot["id"] = tc.get("id") or slot["id"]
+    slot["name"] = name or slot["name"]
+    slot["arguments"] += args
+    return ToolCallChunk(index, tc.get("id"), name, args)
+
+
 def _usage(reply: dict[str, Any]) -> Usage | None:
     usage = reply.get("usage")
     return Usage(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None
 
 
-async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    """The stream's server-sent events, each event's `data` read as JSON, until `[DONE]` or the end. An event
-    named `error` comes as `{"error": data}`; other fields (`id:`) and comments (keep-alives) are skipped; an
-    event's several `data:` lines join with newlines."""
+async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[list[dict[str, Any]]]:
+    """The stream's server-sent events, each event's `data` read as JSON, until `[DONE]` or the end; the events
+    completed by one read come as one list. An event named `error` comes as `{"error": data}`; other fields
+    (`id:`) and comments (keep-alives) are skipped; an event's several `data:` lines join with newlines."""
     data: list[bytes] = []
     name = b""
     rest = b""
     async for piece in response.content.iter_any():
         *lines, rest = (rest + piece).split(b"\n")
+        batch = []
         for line in lines:
             line = line.rstrip(b"\r")
             if line.startswith(_DATA):
@@ -295,15 +312,19 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, A
                 payload, data, named = b"\n".join(data), [], name
                 name = b""
                 if payload == _DONE:
+                    if batch:
+                        yield batch
                     await _drain(response)
                     return
-                yield _event(payload, named)
+                batch.append(_event(payload, named))
             elif not line:
                 name = b""
+        if batch:
+            yield batch
     if rest.startswith(_DATA):  # a last event without its blank line
         data.append(rest[len(_DATA):].lstrip(b" "))
     if data and (payload := b"\n".join(data)) != _DONE:
-        yield _event(payload, name)
+        yield [_event(payload, name)]
 
 
 def _event(payload: bytes, name: bytes) -> dict[str, Any]:
