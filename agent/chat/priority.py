@@ -6,7 +6,7 @@ messages within 20 ms) and the loop is busy, a turn that has answered lets them 
 until fewer than `crowd` turns are waiting, at most `max_wait_s`. The customer has the answer already (the page
 streams its rest on a timer); only the turn's end moves, and nothing is lost: the writes still come before the
 turn ends. Turns waiting on a remote model leave the loop idle: then holding would help nobody, and nothing waits.
-Under 100 chats x 5 turns this took first-token p99 from 0.77-1.05 s to 0.69-0.77 s (bench/bench_load.py).
+Under 100 chats x 5 turns (offline) this took first-token p99 from 0.77-1.05 s to 0.69-0.86 s (bench/bench_load.py).
 """
 
 from __future__ import annotations
