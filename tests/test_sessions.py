@@ -257,3 +257,40 @@ async def test_redis_outage_is_a_clear_error_and_rate_limits_fail_open():
     limiter = RedisRateLimiter(dead, prefix="x:", per_minute=1, burst=1)
     assert (await limiter.hit("u")).allowed
     await store.close()
+
+
+async def test_the_memory_store_drops_what_nobody_reads_again(monkeypatch):
+    """A single instance runs for weeks: expired states go in a sweep even if never read, and a conversation's
+    lock lives only while a turn holds or awaits it."""
+    from agent.sessions import memory
+
+    monkeypatch.setattr(memory, "SWEEP_EVERY", 3)
+    store = MemorySessionStore(ttl_s=0.05, lock_wait_s=0.1)
+    await store.update("ended", lambda _: {"turns": 1})
+    await asyncio.sleep(0.1)
+    await store.update("a", lambda _: {})
+    assert "ended" in store._data  # not swept yet: two writes so far
+    await store.update("b", lambda _: {})
+    assert set(store._data) == {"a", "b"}
+
+    order = []
+
+    async def turn(name: str) -> None:
+        async with store.lock("c1"):
+            order.append(name)
+            await asyncio.sleep(0.02)
+
+    await asyncio.gather(turn("first"), turn("second"))
+    assert order == ["first", "second"] and store._locks == {}
+    with pytest.raises(LockTimeout):
+        async with store.lock("c2"):
+            async with store.lock("c2"):  # the same conversation again: waits out lock_wait_s
+                pass
+    assert store._locks == {}
+
+    limiter = MemoryRateLimiter(per_minute=6000, burst=2)  # refilled within 20 ms
+    for key in ("u1", "u2"):
+        assert (await limiter.hit(key)).allowed
+    await asyncio.sleep(0.05)
+    assert (await limiter.hit("u3")).allowed  # the third hit sweeps the two full buckets
+    assert set(limiter._buckets) == {"u3"}
