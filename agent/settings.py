@@ -189,9 +189,9 @@ class ChatSettings(BaseSettings):
     turn_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit for one turn")
     worker_threads: int = Field(
         128, gt=0, description="Threads of the event loop's default pool, where turns route, embed and search: a turn "
-        "waiting for the shared embedding pass holds one, so turns queued behind the pool miss the pass. About one per "
-        "concurrent chat an instance serves (100 chats: first token p99 ~1.7 s with 6, 0.77-1.05 s with 32, 0.84-0.86 s "
-        "with 128)"
+        "waiting for the shared embedding pass holds one, so turns queued behind the pool miss the pass. About one "
+        "per concurrent chat an instance serves (100 chats: first token p99 ~1.7 s with 6, 0.77-1.05 s with 32, "
+        "0.84-0.86 s with 128)"
     )
     first_words_crowd: int = Field(
         10, ge=0, description="While at least this many turns wait for their first words, a turn that has answered "

@@ -3,8 +3,8 @@
 Under torch, each of a pass's few hundred operators gives the GIL back and takes it again. Beside a busy event
 loop every retake waits its turn: one short message took 590 ms instead of 14 (bench/bench_embed.py). ONNX
 Runtime runs the whole graph in C++ in one call. The graph is exported once from the model's own weights (torch
-and onnx, a few seconds, in a child process) into a cache folder that every later start reuses; it is the same model, and its
-vectors match torch's to about 1e-7. Tokenising is the model's own `tokenizer.json` (Hugging Face tokenizers);
+and onnx, a few seconds, in a child process) into a cache folder that every later start reuses; it is the same
+model, and its vectors match torch's to about 1e-7. Tokenising is the model's own `tokenizer.json` (Hugging Face tokenizers);
 pooling and normalising are those the model folder declares, mean pooling and unit length.
 """
 

@@ -259,19 +259,14 @@ async def test_redis_outage_is_a_clear_error_and_rate_limits_fail_open():
     await store.close()
 
 
-async def test_the_memory_store_drops_what_nobody_reads_again(monkeypatch):
-    """A single instance runs for weeks: expired states go in a sweep even if never read, and a conversation's
-    lock lives only while a turn holds or awaits it."""
-    from agent.sessions import memory
-
-    monkeypatch.setattr(memory, "SWEEP_EVERY", 3)
+async def test_the_memory_store_drops_what_nobody_reads_again():
+    """A single instance runs for weeks: expired states go at the next write even if never read again, and a
+    conversation's lock lives only while a turn holds or awaits it."""
     store = MemorySessionStore(ttl_s=0.05, lock_wait_s=0.1)
     await store.update("ended", lambda _: {"turns": 1})
     await asyncio.sleep(0.1)
     await store.update("a", lambda _: {})
-    assert "ended" in store._data  # not swept yet: two writes so far
-    await store.update("b", lambda _: {})
-    assert set(store._data) == {"a", "b"}
+    assert set(store._data.keys()) == {"a"} and len(store._data) == 1
 
     order = []
 
@@ -292,5 +287,5 @@ async def test_the_memory_store_drops_what_nobody_reads_again(monkeypatch):
     for key in ("u1", "u2"):
         assert (await limiter.hit(key)).allowed
     await asyncio.sleep(0.05)
-    assert (await limiter.hit("u3")).allowed  # the third hit sweeps the two full buckets
-    assert set(limiter._buckets) == {"u3"}
+    assert (await limiter.hit("u3")).allowed  # the two full buckets went with this write
+    assert len(limiter._buckets) == 1 and "u3" in limiter._buckets
